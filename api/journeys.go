@@ -1,0 +1,157 @@
+package api
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/carepath/carepath/workflows"
+)
+
+type startJourneyRequest struct {
+	PatientID string `json:"patient_id"`
+	PathwayID string `json:"pathway_id"`
+	Episode   *int   `json:"episode"`
+}
+
+type journeyResponse struct {
+	ID        string `json:"id"`
+	RunID     string `json:"run_id"`
+	PatientID string `json:"patient_id"`
+	PathwayID string `json:"pathway_id"`
+	Episode   int    `json:"episode"`
+	Links     links  `json:"links"`
+}
+
+type links struct {
+	Self string `json:"self"`
+}
+
+func journeyPath(id string) string { return "/api/v1/journeys/" + id }
+
+// startJourney starts a journey workflow for a registered patient.
+func (s *Server) startJourney(c *gin.Context) {
+	var req startJourneyRequest
+	if err := decodeStrict(c.Request.Body, &req); err != nil {
+		s.writeError(c, err)
+		return
+	}
+	in, err := s.validateStart(c, req)
+	if err != nil {
+		s.writeError(c, err)
+		return
+	}
+	id := workflows.JourneyWorkflowID(in.PatientID, in.PathwayID, in.Episode)
+	run, err := s.temporal.ExecuteWorkflow(c.Request.Context(), client.StartWorkflowOptions{
+		ID:        id,
+		TaskQueue: s.taskQueue,
+		// Without this the SDK hands back the existing run as if it were new.
+		WorkflowExecutionErrorWhenAlreadyStarted: true,
+		// A journey ID names one journey for ever: never run it twice.
+		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
+		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
+		TypedSearchAttributes: temporal.NewSearchAttributes(
+			workflows.PatientIDKey.ValueSet(in.PatientID),
+			workflows.PathwayIDKey.ValueSet(in.PathwayID),
+			workflows.JourneyStageKey.ValueSet(workflows.StageEnrolling),
+		),
+	}, workflows.JourneyWorkflowName, in)
+	if err != nil {
+		s.writeError(c, fmt.Errorf("start journey %s: %w", id, err))
+		return
+	}
+	c.Header("Location", journeyPath(id))
+	c.JSON(http.StatusAccepted, journeyResponse{
+		ID: id, RunID: run.GetRunID(), PatientID: in.PatientID, PathwayID: in.PathwayID, Episode: in.Episode,
+		Links: links{Self: journeyPath(id)},
+	})
+}
+
+func (s *Server) validateStart(c *gin.Context, req startJourneyRequest) (workflows.JourneyInput, error) {
+	var fields []FieldError
+	if !workflows.ValidPatientID(req.PatientID) {
+		fields = append(fields, FieldError{Pointer: "/patient_id", Detail: "must be a patient ID (a lowercase UUID)"})
+	}
+	if !workflows.ValidPathwayID(req.PathwayID) {
+		fields = append(fields, FieldError{Pointer: "/pathway_id", Detail: "must be a pathway ID (lowercase letters, digits and hyphens)"})
+	}
+	episode := 1
+	if req.Episode != nil {
+		episode = *req.Episode
+		if episode < 1 || episode > 10000 {
+			fields = append(fields, FieldError{Pointer: "/episode", Detail: "must be between 1 and 10000"})
+		}
+	}
+	if len(fields) > 0 {
+		return workflows.JourneyInput{}, &invalidError{fields: fields}
+	}
+	exists, err := s.store.PatientExists(c.Request.Context(), req.PatientID)
+	if err != nil {
+		return workflows.JourneyInput{}, err
+	}
+	if !exists {
+		return workflows.JourneyInput{}, &invalidError{fields: []FieldError{{Pointer: "/patient_id", Detail: "no patient has this ID"}}}
+	}
+	return workflows.JourneyInput{PatientID: req.PatientID, PathwayID: req.PathwayID, Episode: episode}, nil
+}
+
+// getJourney answers from the journey workflow's state query.
+func (s *Server) getJourney(c *gin.Context) {
+	id := c.Param("id")
+	if _, _, _, err := workflows.ParseJourneyWorkflowID(id); err != nil {
+		s.writeError(c, &notFoundError{detail: "no journey has this ID"})
+		return
+	}
+	resp, err := s.temporal.QueryWorkflow(c.Request.Context(), id, "", workflows.QueryJourneyState)
+	if err != nil {
+		s.writeError(c, fmt.Errorf("query journey %s: %w", id, err))
+		return
+	}
+	var state workflows.JourneyState
+	if err := resp.Get(&state); err != nil {
+		s.writeError(c, fmt.Errorf("decode journey %s state: %w", id, err))
+		return
+	}
+	c.JSON(http.StatusOK, state)
+}
+
+// decodeStrict reads exactly one JSON object and rejects unknown fields.
+func decodeStrict(body io.Reader, dst any) error {
+	raw, err := io.ReadAll(body)
+	var tooBig *http.MaxBytesError
+	if errors.As(err, &tooBig) {
+		return &malformedError{detail: fmt.Sprintf("the body is larger than %d bytes", tooBig.Limit)}
+	}
+	if err != nil {
+		return &malformedError{detail: "the body could not be read"}
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(dst); err != nil {
+		var typeErr *json.UnmarshalTypeError
+		switch {
+		case errors.As(err, &typeErr):
+			return &invalidError{fields: []FieldError{{Pointer: "/" + typeErr.Field, Detail: "must be a " + typeErr.Type.String()}}}
+		case strings.HasPrefix(err.Error(), "json: unknown field "):
+			name := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
+			return &invalidError{fields: []FieldError{{Pointer: "/" + name, Detail: "is not a field of this request"}}}
+		case errors.Is(err, io.EOF):
+			return &malformedError{detail: "the body is empty; send a JSON object"}
+		default:
+			return &malformedError{detail: "the body is not valid JSON for this operation: " + err.Error()}
+		}
+	}
+	if dec.More() {
+		return &malformedError{detail: "the body holds more than one JSON value"}
+	}
+	return nil
+}

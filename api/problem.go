@@ -1,0 +1,91 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+	"go.temporal.io/api/serviceerror"
+
+	"github.com/carepath/carepath/store"
+)
+
+// Problem is an RFC 9457 problem details document.
+type Problem struct {
+	Type     string       `json:"type"`
+	Title    string       `json:"title"`
+	Status   int          `json:"status"`
+	Detail   string       `json:"detail,omitempty"`
+	Instance string       `json:"instance,omitempty"`
+	Errors   []FieldError `json:"errors,omitempty"`
+}
+
+// FieldError names the request field at fault. Pointer is a JSON Pointer
+// (RFC 6901) into the request body.
+type FieldError struct {
+	Pointer string `json:"pointer"`
+	Detail  string `json:"detail"`
+}
+
+const problemBase = "https://carepath.dev/problems/"
+
+// Errors the handlers return; writeError maps each kind to its status.
+type (
+	// invalidError: the request is well-formed but its fields are wrong (422).
+	invalidError struct{ fields []FieldError }
+	// malformedError: the body is not the JSON we accept (400).
+	malformedError struct{ detail string }
+	// conflictError: the request collides with existing state (409).
+	conflictError struct{ detail string }
+	// notFoundError: the addressed object does not exist (404).
+	notFoundError struct{ detail string }
+)
+
+func (e *invalidError) Error() string   { return "invalid request" }
+func (e *malformedError) Error() string { return e.detail }
+func (e *conflictError) Error() string  { return e.detail }
+func (e *notFoundError) Error() string  { return e.detail }
+
+// writeError is the one place where an error becomes an HTTP status.
+func (s *Server) writeError(c *gin.Context, err error) {
+	var (
+		invalid   *invalidError
+		malformed *malformedError
+		conflict  *conflictError
+		notFound  *notFoundError
+		started   *serviceerror.WorkflowExecutionAlreadyStarted
+		tNotFound *serviceerror.NotFound
+	)
+	p := Problem{Instance: c.Request.URL.Path}
+	switch {
+	case errors.As(err, &invalid):
+		p.Status, p.Type, p.Title = http.StatusUnprocessableEntity, "validation", "The request has invalid fields"
+		p.Errors = invalid.fields
+		p.Detail = invalid.fields[0].Pointer + ": " + invalid.fields[0].Detail
+	case errors.As(err, &malformed):
+		p.Status, p.Type, p.Title, p.Detail = http.StatusBadRequest, "malformed-request", "The request body cannot be read", malformed.detail
+	case errors.As(err, &conflict):
+		p.Status, p.Type, p.Title, p.Detail = http.StatusConflict, "conflict", "The request conflicts with existing state", conflict.detail
+	case errors.As(err, &started):
+		p.Status, p.Type, p.Title, p.Detail = http.StatusConflict, "journey-exists", "This journey has already been started", "a journey with this patient, pathway and episode exists; use another episode for a new journey"
+	case errors.As(err, &notFound):
+		p.Status, p.Type, p.Title, p.Detail = http.StatusNotFound, "not-found", "Not found", notFound.detail
+	case errors.Is(err, store.ErrNotFound), errors.As(err, &tNotFound):
+		p.Status, p.Type, p.Title, p.Detail = http.StatusNotFound, "not-found", "Not found", "no such object"
+	case errors.Is(err, context.DeadlineExceeded):
+		p.Status, p.Type, p.Title, p.Detail = http.StatusGatewayTimeout, "timeout", "A dependency did not answer in time", "try again later"
+		s.logger.WarnContext(c.Request.Context(), "Request timed out", "route", c.FullPath(), "error", err)
+	default:
+		p.Status, p.Type, p.Title, p.Detail = http.StatusInternalServerError, "internal", "Internal error", "the error has been logged"
+		s.logger.ErrorContext(c.Request.Context(), "Request failed", "route", c.FullPath(), "error", err)
+	}
+	p.Type = problemBase + p.Type
+	writeProblem(c, p)
+}
+
+func writeProblem(c *gin.Context, p Problem) {
+	c.Header("Content-Type", "application/problem+json")
+	c.Render(p.Status, problemRender{p})
+	c.Abort()
+}

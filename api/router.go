@@ -1,0 +1,96 @@
+// Package api is CarePath's REST API: the Gin router, its handlers, the
+// mapping from errors to RFC 9457 problems, and the OpenAPI contract. The
+// API starts journey workflows and asks them for their state; domain data
+// comes from PostgreSQL.
+package api
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"go.temporal.io/sdk/client"
+
+	"github.com/carepath/carepath/platform"
+	"github.com/carepath/carepath/store"
+)
+
+// HealthChecker answers whether every dependency is up.
+type HealthChecker interface {
+	Check(ctx context.Context, timeout time.Duration) ([]platform.ComponentHealth, bool)
+}
+
+// Options is everything the API needs.
+type Options struct {
+	Temporal      client.Client
+	Store         *store.Store
+	Health        HealthChecker
+	TaskQueue     string
+	HealthTimeout time.Duration
+	Logger        *slog.Logger
+}
+
+// Server holds the handlers' dependencies.
+type Server struct {
+	temporal      client.Client
+	store         *store.Store
+	health        HealthChecker
+	taskQueue     string
+	healthTimeout time.Duration
+	logger        *slog.Logger
+}
+
+// maxBodyBytes bounds every request body; journey requests are tiny.
+const maxBodyBytes = 64 << 10
+
+// NewRouter builds the HTTP handler with every route.
+func NewRouter(o Options) http.Handler {
+	gin.SetMode(gin.ReleaseMode)
+	s := &Server{
+		temporal: o.Temporal, store: o.Store, health: o.Health, taskQueue: o.TaskQueue,
+		healthTimeout: o.HealthTimeout, logger: o.Logger,
+	}
+	r := gin.New()
+	r.ContextWithFallback = true
+	r.Use(s.recoverPanics, s.logRequests)
+	r.NoRoute(func(c *gin.Context) {
+		writeProblem(c, Problem{Type: problemBase + "not-found", Title: "Not found", Status: http.StatusNotFound,
+			Detail: "no route " + c.Request.Method + " " + c.Request.URL.Path, Instance: c.Request.URL.Path})
+	})
+
+	r.GET("/api/system/health/check", s.healthCheck)
+	r.POST("/api/v1/journeys", s.startJourney)
+	r.GET("/api/v1/journeys/:id", s.getJourney)
+	r.GET("/openapi.json", s.openAPI)
+	r.GET("/docs", s.docs)
+	return r
+}
+
+// logRequests logs one line per request: route, status and latency. Never
+// bodies or query strings, which may carry health data.
+func (s *Server) logRequests(c *gin.Context) {
+	start := time.Now()
+	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, maxBodyBytes)
+	c.Next()
+	attrs := []any{"method", c.Request.Method, "route", c.FullPath(), "status", c.Writer.Status(),
+		"latency_ms", time.Since(start).Milliseconds()}
+	if len(c.Errors) > 0 {
+		// Errors gin recorded, such as a failure to write the response.
+		s.logger.WarnContext(c.Request.Context(), "HTTP request", append(attrs, "error", c.Errors.String())...)
+		return
+	}
+	s.logger.InfoContext(c.Request.Context(), "HTTP request", attrs...)
+}
+
+func (s *Server) recoverPanics(c *gin.Context) {
+	defer func() {
+		if v := recover(); v != nil {
+			s.logger.ErrorContext(c.Request.Context(), "Handler panicked", "route", c.FullPath(), "panic", v)
+			writeProblem(c, Problem{Type: problemBase + "internal", Title: "Internal error",
+				Status: http.StatusInternalServerError, Detail: "the error has been logged", Instance: c.Request.URL.Path})
+		}
+	}()
+	c.Next()
+}

@@ -1,0 +1,78 @@
+// Command carepath runs CarePath's programs.
+//
+//	carepath api                  serve the REST API
+//	carepath worker               run the Temporal worker for journeys
+//	carepath migrate              migrate PostgreSQL and register Temporal search attributes
+//	carepath seed                 load the demo data set (idempotent)
+//	carepath stack up             start the whole local stack (what `make run` does)
+//	carepath stack exec -- CMD    run CMD with the local services up (what `make test` does)
+//
+// Configuration comes from the environment; see package config.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/carepath/carepath/config"
+)
+
+const usage = `usage: carepath COMMAND [ARGS]
+
+commands:
+  api                 serve the REST API on API_ADDR
+  worker              run the Temporal worker for journeys
+  migrate             migrate PostgreSQL and register Temporal search attributes
+  seed                load the demo data set (loading twice changes nothing)
+  stack up            start every service of the local stack, then the worker and the API
+  stack exec -- CMD   start the services CMD needs if they are not running, run CMD, stop them
+
+Configuration comes from environment variables; see the README.
+`
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprint(os.Stderr, usage)
+		os.Exit(2)
+	}
+	cfg, err := config.Load()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "carepath: configuration: %v\n", err)
+		os.Exit(2)
+	}
+	logger := cfg.Logger()
+	// SIGINT and SIGTERM cancel ctx; each command shuts down gracefully.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	var runErr error
+	switch cmd, args := os.Args[1], os.Args[2:]; cmd {
+	case "api":
+		runErr = runAPI(ctx, cfg, logger)
+	case "worker":
+		runErr = runWorker(ctx, cfg, logger)
+	case "migrate":
+		runErr = runMigrate(ctx, cfg, logger)
+	case "seed":
+		runErr = runSeed(ctx, cfg, logger)
+	case "stack":
+		var code int
+		code, runErr = runStack(ctx, cfg, logger, args)
+		if runErr == nil && code != 0 {
+			os.Exit(code)
+		}
+	case "help", "-h", "--help":
+		fmt.Print(usage)
+	default:
+		fmt.Fprintf(os.Stderr, "carepath: unknown command %q\n\n%s", cmd, usage)
+		os.Exit(2)
+	}
+	if runErr != nil && !errors.Is(runErr, context.Canceled) {
+		logger.Error("carepath failed", "command", os.Args[1], "error", runErr)
+		os.Exit(1)
+	}
+}

@@ -1,0 +1,118 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/carepath/carepath/api"
+	"github.com/carepath/carepath/config"
+	"github.com/carepath/carepath/platform"
+	"github.com/carepath/carepath/store"
+	"github.com/carepath/carepath/workers"
+)
+
+func runAPI(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
+	deps, err := platform.Connect(ctx, cfg, logger)
+	if err != nil {
+		return err
+	}
+	defer deps.Close(context.WithoutCancel(ctx))
+	srv := &http.Server{
+		Addr: cfg.APIAddr,
+		Handler: api.NewRouter(api.Options{
+			Temporal: deps.Temporal, Store: deps.Store, Health: deps, TaskQueue: cfg.TemporalTaskQueue,
+			HealthTimeout: cfg.HealthCheckTimeout, Logger: logger,
+		}),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.ListenAndServe() }()
+	logger.Info("API listening", "addr", cfg.APIAddr)
+	select {
+	case err := <-errc:
+		return fmt.Errorf("api: %w", err)
+	case <-ctx.Done():
+	}
+	logger.Info("API draining in-flight requests", "timeout", cfg.APIShutdownTimeout)
+	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.APIShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		return fmt.Errorf("api: shutdown: %w", err)
+	}
+	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("api: %w", err)
+	}
+	logger.Info("API stopped")
+	return nil
+}
+
+func runWorker(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
+	s, err := store.Open(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	c, err := platform.DialTemporal(cfg, logger)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	w := workers.NewJourneyWorker(c, cfg.TemporalTaskQueue, workers.Deps{Store: s})
+	if err := w.Start(); err != nil {
+		return fmt.Errorf("worker: start: %w", err)
+	}
+	logger.Info("Worker polling", "task_queue", cfg.TemporalTaskQueue, "namespace", cfg.TemporalNamespace)
+	<-ctx.Done()
+	// Stop stops polling and waits for running tasks (WorkerStopTimeout).
+	logger.Info("Worker stopping: no new tasks, finishing running ones")
+	w.Stop()
+	logger.Info("Worker stopped")
+	return nil
+}
+
+func runMigrate(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
+	s, err := store.Open(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	applied, err := s.Migrate(ctx)
+	if err != nil {
+		return err
+	}
+	logger.Info("PostgreSQL migrated", "applied", applied)
+	c, err := platform.DialTemporal(cfg, logger)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	added, err := platform.RegisterSearchAttributes(ctx, c, cfg.TemporalNamespace)
+	if err != nil {
+		return err
+	}
+	logger.Info("Temporal search attributes registered", "namespace", cfg.TemporalNamespace, "added", added)
+	return nil
+}
+
+func runSeed(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
+	s, err := store.Open(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	if _, err := s.Migrate(ctx); err != nil {
+		return err
+	}
+	counts, err := s.Seed(ctx)
+	if err != nil {
+		return err
+	}
+	logger.Info("Demo data loaded", "counts", counts.String())
+	return nil
+}

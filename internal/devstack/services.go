@@ -1,0 +1,375 @@
+package devstack
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	tclient "go.temporal.io/sdk/client"
+
+	"github.com/carepath/carepath/config"
+	"github.com/carepath/carepath/platform"
+)
+
+// service is one infrastructure server of the stack.
+type service struct {
+	name         string
+	addr         string
+	startTimeout time.Duration
+	healthy      func(context.Context) error
+	start        func(context.Context) (*process, error)
+	// afterUp runs once the service is healthy; startedHere says whether
+	// this stack started it.
+	afterUp func(ctx context.Context, startedHere bool) error
+}
+
+func noop(context.Context, bool) error { return nil }
+
+func (s *Stack) services() map[string]service {
+	return map[string]service{
+		"postgres":    s.postgres(),
+		"redis":       s.redis(),
+		"temporal":    s.temporal(),
+		"neo4j":       s.neo4j(),
+		"stripe-mock": s.stripeMock(),
+	}
+}
+
+// --- PostgreSQL ---------------------------------------------------------
+
+func (s *Stack) postgres() service {
+	addr, _ := hostPort(s.cfg.DatabaseURL, "5432")
+	dir := filepath.Join(s.dataDir, "postgres")
+	return service{
+		name: "postgres", addr: addr, startTimeout: 60 * time.Second,
+		healthy: func(ctx context.Context) error {
+			// Up means it accepts connections; the CarePath role may not exist yet.
+			return dialTCP(ctx, addr)
+		},
+		start: func(ctx context.Context) (*process, error) {
+			bin, err := postgresBinDir()
+			if err != nil {
+				return nil, err
+			}
+			cred, err := postgresCredential()
+			if err != nil {
+				return nil, err
+			}
+			if err := s.initPostgres(ctx, bin, dir, cred); err != nil {
+				return nil, err
+			}
+			host, port, _ := net.SplitHostPort(addr)
+			// SIGINT is PostgreSQL's "fast" shutdown: it ends sessions and checkpoints.
+			return s.spawn("postgres", syscall.SIGINT, nil, cred, filepath.Join(bin, "postgres"), "-D", dir,
+				"-c", "listen_addresses="+host, "-p", port, "-k", dir, "-c", "fsync=on")
+		},
+		afterUp: func(ctx context.Context, _ bool) error {
+			// The local cluster trusts its own socket; an external server is
+			// the operator's to prepare, so only bootstrap ours.
+			if _, err := os.Stat(filepath.Join(dir, "PG_VERSION")); err != nil {
+				return nil
+			}
+			return s.bootstrapPostgres(ctx, dir)
+		},
+	}
+}
+
+func (s *Stack) initPostgres(ctx context.Context, bin, dir string, cred *syscall.Credential) error {
+	if _, err := os.Stat(filepath.Join(dir, "PG_VERSION")); err == nil {
+		return nil
+	}
+	s.progress("postgres", "creating a cluster in %s", s.rel(dir))
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	if cred != nil {
+		if err := os.Chown(dir, int(cred.Uid), int(cred.Gid)); err != nil {
+			return err
+		}
+	}
+	p, err := s.spawn("postgres-initdb", syscall.SIGTERM, nil, cred, filepath.Join(bin, "initdb"),
+		"-D", dir, "-U", "postgres", "--auth-local=trust", "--auth-host=scram-sha-256", "-E", "UTF8", "--locale=C.UTF-8")
+	if err != nil {
+		return err
+	}
+	select {
+	case <-p.exited:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	if p.exitErr != nil {
+		return fmt.Errorf("initdb: %w; see %s", p.exitErr, s.rel(s.logPath("postgres-initdb")))
+	}
+	return nil
+}
+
+// bootstrapPostgres creates the CarePath role and the application and test
+// databases named in DATABASE_URL and the test database URL.
+func (s *Stack) bootstrapPostgres(ctx context.Context, socketDir string) error {
+	app, err := url.Parse(s.cfg.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	test, err := url.Parse(envOr("CAREPATH_TEST_DATABASE_URL", config.DefaultTestDatabaseURL))
+	if err != nil {
+		return err
+	}
+	port := app.Port()
+	if port == "" {
+		port = "5432"
+	}
+	conn, err := pgx.Connect(ctx, fmt.Sprintf("host=%s port=%s user=postgres dbname=postgres", socketDir, port))
+	if err != nil {
+		return fmt.Errorf("bootstrap: connect over the local socket: %w", err)
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	role := app.User.Username()
+	password, _ := app.User.Password()
+	var exists bool
+	if err := conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1)`, role).Scan(&exists); err != nil {
+		return err
+	}
+	if !exists {
+		if _, err := conn.Exec(ctx, fmt.Sprintf("CREATE ROLE %s LOGIN PASSWORD %s",
+			pgx.Identifier{role}.Sanitize(), quoteLiteral(password))); err != nil {
+			return fmt.Errorf("bootstrap: create role: %w", err)
+		}
+	}
+	for _, db := range []string{dbName(app), dbName(test)} {
+		if err := conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)`, db).Scan(&exists); err != nil {
+			return err
+		}
+		if exists {
+			continue
+		}
+		if _, err := conn.Exec(ctx, fmt.Sprintf("CREATE DATABASE %s OWNER %s",
+			pgx.Identifier{db}.Sanitize(), pgx.Identifier{role}.Sanitize())); err != nil {
+			return fmt.Errorf("bootstrap: create database %s: %w", db, err)
+		}
+		s.progress("postgres", "created database %s", db)
+	}
+	return nil
+}
+
+func dbName(u *url.URL) string { return filepath.Base(u.Path) }
+
+func quoteLiteral(v string) string {
+	out := []rune{'\''}
+	for _, r := range v {
+		if r == '\'' {
+			out = append(out, '\'')
+		}
+		out = append(out, r)
+	}
+	return string(append(out, '\''))
+}
+
+// postgresBinDir finds PostgreSQL's server programs (Debian keeps them out of PATH).
+func postgresBinDir() (string, error) {
+	candidates, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
+	for i := len(candidates) - 1; i >= 0; i-- {
+		if _, err := os.Stat(filepath.Join(candidates[i], "postgres")); err == nil {
+			return candidates[i], nil
+		}
+	}
+	return "", errors.New("PostgreSQL server is not installed; run `make tools`")
+}
+
+// postgresCredential: PostgreSQL refuses to run as root, so as root the
+// cluster runs as the unprivileged postgres user the Debian package creates.
+func postgresCredential() (*syscall.Credential, error) {
+	if os.Geteuid() != 0 {
+		return nil, nil
+	}
+	u, err := user.Lookup("postgres")
+	if err != nil {
+		return nil, fmt.Errorf("running as root needs the postgres user (from the postgresql package): %w", err)
+	}
+	uid, _ := strconv.Atoi(u.Uid)
+	gid, _ := strconv.Atoi(u.Gid)
+	return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}, nil
+}
+
+// --- Redis --------------------------------------------------------------
+
+func (s *Stack) redis() service {
+	addr, _ := hostPort(s.cfg.RedisURL, "6379")
+	return service{
+		name: "redis", addr: addr, startTimeout: 20 * time.Second,
+		healthy: func(ctx context.Context) error {
+			c, err := platform.OpenRedis(s.cfg.RedisURL)
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			return c.Ping(ctx).Err()
+		},
+		start: func(context.Context) (*process, error) {
+			bin, err := s.lookTool("redis-server")
+			if err != nil {
+				return nil, err
+			}
+			dir := filepath.Join(s.dataDir, "redis")
+			if err := os.MkdirAll(dir, 0o700); err != nil {
+				return nil, err
+			}
+			host, port, _ := net.SplitHostPort(addr)
+			return s.spawn("redis", syscall.SIGTERM, nil, nil, bin, "--bind", host, "--port", port,
+				"--dir", dir, "--appendonly", "yes", "--save", "", "--daemonize", "no")
+		},
+		afterUp: noop,
+	}
+}
+
+// --- Temporal -----------------------------------------------------------
+
+func (s *Stack) temporal() service {
+	addr := s.cfg.TemporalAddress
+	return service{
+		name: "temporal", addr: addr, startTimeout: 120 * time.Second,
+		healthy: func(ctx context.Context) error {
+			c, err := tclient.DialContext(ctx, tclient.Options{HostPort: addr, Namespace: s.cfg.TemporalNamespace, Logger: quietTemporalLogger{}})
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			_, err = c.CheckHealth(ctx, &tclient.CheckHealthRequest{})
+			return err
+		},
+		start: func(context.Context) (*process, error) {
+			bin, err := s.lookTool("temporal")
+			if err != nil {
+				return nil, err
+			}
+			dir := filepath.Join(s.dataDir, "temporal")
+			if err := os.MkdirAll(dir, 0o700); err != nil {
+				return nil, err
+			}
+			host, port, err := net.SplitHostPort(addr)
+			if err != nil {
+				return nil, fmt.Errorf("TEMPORAL_ADDRESS: %w", err)
+			}
+			uiPort := "8233"
+			if u, err := url.Parse(s.cfg.TemporalUIURL); err == nil && u.Port() != "" {
+				uiPort = u.Port()
+			}
+			return s.spawn("temporal", syscall.SIGTERM, nil, nil, bin, "server", "start-dev",
+				"--ip", host, "--port", port, "--ui-port", uiPort,
+				"--namespace", s.cfg.TemporalNamespace,
+				"--db-filename", filepath.Join(dir, "temporal.db"), "--log-level", "warn")
+		},
+		afterUp: func(ctx context.Context, _ bool) error {
+			c, err := tclient.DialContext(ctx, tclient.Options{HostPort: addr, Namespace: s.cfg.TemporalNamespace, Logger: quietTemporalLogger{}})
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			added, err := platform.RegisterSearchAttributes(ctx, c, s.cfg.TemporalNamespace)
+			if err != nil {
+				return err
+			}
+			if len(added) > 0 {
+				s.progress("temporal", "registered search attributes %v", added)
+			}
+			return nil
+		},
+	}
+}
+
+// --- Neo4j --------------------------------------------------------------
+
+func (s *Stack) neo4j() service {
+	addr, _ := hostPort(s.cfg.Neo4jURI, "7687")
+	return service{
+		name: "neo4j", addr: addr, startTimeout: 180 * time.Second,
+		healthy: func(ctx context.Context) error {
+			d, err := platform.OpenNeo4j(s.cfg)
+			if err != nil {
+				return err
+			}
+			defer d.Close(context.WithoutCancel(ctx))
+			return d.VerifyConnectivity(ctx)
+		},
+		start: func(context.Context) (*process, error) {
+			java, err := s.lookTool("java")
+			if err != nil {
+				return nil, err
+			}
+			launcher := filepath.Join(s.root, "knowledge", "neo4j-launcher", "target")
+			if _, err := os.Stat(filepath.Join(launcher, "classes")); err != nil {
+				return nil, errors.New("the Neo4j launcher is not built; run `make tools`")
+			}
+			classpath := filepath.Join(launcher, "classes") + string(os.PathListSeparator) + filepath.Join(launcher, "lib", "*")
+			return s.spawn("neo4j", syscall.SIGTERM,
+				[]string{"NEO4J_HOME=" + filepath.Join(s.dataDir, "neo4j"), "NEO4J_BOLT_ADDRESS=" + addr},
+				nil, java, "-Xms256m", "-Xmx1g", "-XX:+UseG1GC", "-cp", classpath, "health.carepath.neo4j.Launcher")
+		},
+		afterUp: noop,
+	}
+}
+
+// --- stripe-mock --------------------------------------------------------
+
+func (s *Stack) stripeMock() service {
+	addr, _ := hostPort(s.cfg.StripeAPIBase, "12111")
+	return service{
+		name: "stripe-mock", addr: addr, startTimeout: 30 * time.Second,
+		healthy: func(ctx context.Context) error {
+			req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.cfg.StripeAPIBase+"/v1/balance", nil)
+			if err != nil {
+				return err
+			}
+			req.SetBasicAuth(s.cfg.StripeSecretKey, "")
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				return err
+			}
+			defer resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				return fmt.Errorf("GET /v1/balance: %s", resp.Status)
+			}
+			return nil
+		},
+		start: func(context.Context) (*process, error) {
+			bin, err := s.lookTool("stripe-mock")
+			if err != nil {
+				return nil, err
+			}
+			return s.spawn("stripe-mock", syscall.SIGTERM, nil, nil, bin, "-http-addr", addr)
+		},
+		afterUp: noop,
+	}
+}
+
+func dialTCP(ctx context.Context, addr string) error {
+	conn, err := (&net.Dialer{}).DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return err
+	}
+	return conn.Close()
+}
+
+func envOr(name, fallback string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return fallback
+}
+
+// quietTemporalLogger drops the SDK's own logs while probing for health.
+type quietTemporalLogger struct{}
+
+func (quietTemporalLogger) Debug(string, ...any) {}
+func (quietTemporalLogger) Info(string, ...any)  {}
+func (quietTemporalLogger) Warn(string, ...any)  {}
+func (quietTemporalLogger) Error(string, ...any) {}

@@ -1,0 +1,86 @@
+// Package testenv connects integration tests to the real services of the
+// local stack (PostgreSQL, Redis, Temporal, Neo4j, stripe-mock).
+//
+// `make test` starts whatever is not already running and stops it afterwards.
+// Run by hand, `go run ./cmd/carepath stack exec -- go test ./...` does the
+// same. When a service is missing, the test fails and says how to start it:
+// an integration test never passes by skipping.
+//
+// Tests use their own database and Redis index so they never touch the data
+// of a running `make run`:
+//
+//	CAREPATH_TEST_DATABASE_URL  (default postgres://carepath:carepath@127.0.0.1:5432/carepath_test?sslmode=disable)
+//	CAREPATH_TEST_REDIS_URL     (default redis://127.0.0.1:6379/15)
+//
+// The other addresses come from the usual variables (see package config).
+package testenv
+
+import (
+	"context"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/carepath/carepath/config"
+	"github.com/carepath/carepath/store"
+)
+
+const howToStart = "start the local stack with `make test` (or `go run ./cmd/carepath stack exec -- go test ./...`)"
+
+// Config returns the configuration for integration tests: the usual
+// environment, with the database and Redis pointed at the test ones.
+func Config(t testing.TB) config.Config {
+	t.Helper()
+	cfg, err := config.Load()
+	if err != nil {
+		t.Fatalf("testenv: config: %v", err)
+	}
+	cfg.DatabaseURL = envOr("CAREPATH_TEST_DATABASE_URL", config.DefaultTestDatabaseURL)
+	cfg.RedisURL = envOr("CAREPATH_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+	return cfg
+}
+
+var migrateOnce sync.Once
+
+// Store opens the test database, migrated to the newest schema. It fails the
+// test with instructions when PostgreSQL cannot be reached.
+func Store(t testing.TB) *store.Store {
+	t.Helper()
+	cfg := Config(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	s, err := store.Open(ctx, cfg.DatabaseURL)
+	if err != nil {
+		t.Fatalf("testenv: PostgreSQL at %s is not reachable (%v); %s", redact(cfg.DatabaseURL), err, howToStart)
+	}
+	t.Cleanup(s.Close)
+	var migrateErr error
+	migrateOnce.Do(func() { _, migrateErr = s.Migrate(ctx) })
+	if migrateErr != nil {
+		t.Fatalf("testenv: migrate test database: %v", migrateErr)
+	}
+	return s
+}
+
+// Fail stops the test because a service is missing, saying how to start it.
+func Fail(t testing.TB, service, addr string, err error) {
+	t.Helper()
+	t.Fatalf("testenv: %s at %s is not reachable (%v); %s", service, addr, err, howToStart)
+}
+
+func envOr(name, fallback string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return fallback
+}
+
+// redact hides the password of a connection URL in messages.
+func redact(raw string) string {
+	if i, j := strings.Index(raw, "://"), strings.LastIndex(raw, "@"); i >= 0 && j > i {
+		return raw[:i+3] + "***" + raw[j:]
+	}
+	return raw
+}
