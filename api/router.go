@@ -46,7 +46,7 @@ type Server struct {
 const maxBodyBytes = 64 << 10
 
 // NewRouter builds the HTTP handler with every route.
-func NewRouter(o Options) http.Handler {
+func NewRouter(o Options) *gin.Engine {
 	gin.SetMode(gin.ReleaseMode)
 	s := &Server{
 		temporal: o.Temporal, store: o.Store, health: o.Health, taskQueue: o.TaskQueue,

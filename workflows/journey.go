@@ -112,7 +112,8 @@ func (j *journey) run(ctx workflow.Context) (JourneyState, error) {
 	}).Get(ctx, nil)
 	if err != nil {
 		j.logger.Error("Recording the journey failed", "Error", err)
-		return j.state, fmt.Errorf("record journey: %w", err)
+		// Returned as is, so callers see the activity's error type.
+		return j.state, err
 	}
 	j.state.Recorded = true
 	if err := j.setStage(ctx, StageEnrolled); err != nil {

@@ -24,6 +24,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/carepath/carepath/config"
 )
 
@@ -69,6 +71,7 @@ func New(cfg config.Config, o Options) (*Stack, error) {
 	if o.Out == nil {
 		o.Out = os.Stdout
 	}
+	redis.SetLogger(quietRedisLogger{})
 	dataDir, err := filepath.Abs(o.DataDir)
 	if err != nil {
 		return nil, err

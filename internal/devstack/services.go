@@ -202,6 +202,12 @@ func postgresCredential() (*syscall.Credential, error) {
 
 // --- Redis --------------------------------------------------------------
 
+// quietRedisLogger replaces go-redis's log of failed dials: while the stack
+// probes for Redis, a refused dial is the expected answer.
+type quietRedisLogger struct{}
+
+func (quietRedisLogger) Printf(context.Context, string, ...any) {}
+
 func (s *Stack) redis() service {
 	addr, _ := hostPort(s.cfg.RedisURL, "6379")
 	return service{

@@ -17,6 +17,7 @@ package testenv
 
 import (
 	"context"
+	"log/slog"
 	"os"
 	"strings"
 	"sync"
@@ -83,4 +84,18 @@ func redact(raw string) string {
 		return raw[:i+3] + "***" + raw[j:]
 	}
 	return raw
+}
+
+// Logger returns a logger that writes through t.Log, so output shows only
+// for failing tests.
+func Logger(t testing.TB) *slog.Logger {
+	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+}
+
+type testWriter struct{ t testing.TB }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Helper()
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
 }

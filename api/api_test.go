@@ -1,0 +1,269 @@
+package api_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"go.temporal.io/sdk/client"
+
+	"github.com/carepath/carepath/api"
+	"github.com/carepath/carepath/config"
+	"github.com/carepath/carepath/internal/testenv"
+	"github.com/carepath/carepath/platform"
+	"github.com/carepath/carepath/store"
+	"github.com/carepath/carepath/workers"
+	"github.com/carepath/carepath/workflows"
+)
+
+// harness is the real API in front of the real dev server, a worker on a
+// task queue of the test's own, PostgreSQL, Redis, Neo4j and stripe-mock.
+type harness struct {
+	srv   *httptest.Server
+	deps  *platform.Deps
+	store *store.Store
+}
+
+func newHarness(t *testing.T, mutate func(*config.Config)) *harness {
+	t.Helper()
+	cfg := testenv.Config(t)
+	if mutate != nil {
+		mutate(&cfg)
+	}
+	s := testenv.Store(t)
+	if _, err := s.Seed(context.Background()); err != nil {
+		t.Fatalf("seed: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	deps, err := platform.Connect(ctx, cfg, testenv.Logger(t))
+	if err != nil {
+		testenv.Fail(t, "a dependency", "its configured address", err)
+	}
+	t.Cleanup(func() { deps.Close(context.Background()) })
+	if _, err := deps.Temporal.CheckHealth(ctx, &client.CheckHealthRequest{}); err != nil {
+		testenv.Fail(t, "Temporal", cfg.TemporalAddress, err)
+	}
+	taskQueue := fmt.Sprintf("api-test-%d", time.Now().UnixNano())
+	w := workers.NewJourneyWorker(deps.Temporal, taskQueue, workers.Deps{Store: deps.Store})
+	if err := w.Start(); err != nil {
+		t.Fatalf("worker: %v", err)
+	}
+	t.Cleanup(w.Stop)
+	srv := httptest.NewServer(api.NewRouter(api.Options{
+		Temporal: deps.Temporal, Store: deps.Store, Health: deps, TaskQueue: taskQueue,
+		HealthTimeout: 2 * time.Second, Logger: testenv.Logger(t),
+	}))
+	t.Cleanup(srv.Close)
+	return &harness{srv: srv, deps: deps, store: deps.Store}
+}
+
+func (h *harness) do(t *testing.T, method, path, body string) (*http.Response, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(method, h.srv.URL+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp, raw
+}
+
+func TestHealthCheckOKWhenEveryDependencyAnswers(t *testing.T) {
+	h := newHarness(t, nil)
+	resp, body := h.do(t, http.MethodGet, "/api/system/health/check", "")
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("status %d: %s", resp.StatusCode, body)
+	}
+	var got map[string]any
+	if err := json.Unmarshal(body, &got); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]any{"status": "ok", "message": "System is healthy and operational."}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("body = %s, want %v", body, want)
+	}
+}
+
+func TestHealthCheckNamesTheComponentThatIsDown(t *testing.T) {
+	// A real Redis client pointed at a port where nothing listens.
+	h := newHarness(t, func(c *config.Config) { c.RedisURL = "redis://127.0.0.1:1/0" })
+	resp, body := h.do(t, http.MethodGet, "/api/system/health/check", "")
+	if resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("status %d, want 503: %s", resp.StatusCode, body)
+	}
+	var got struct {
+		Status     string                     `json:"status"`
+		Components []platform.ComponentHealth `json:"components"`
+	}
+	if err := json.Unmarshal(body, &got); err != nil {
+		t.Fatal(err)
+	}
+	states := map[string]platform.ComponentHealth{}
+	for _, c := range got.Components {
+		states[c.Name] = c
+	}
+	if got.Status == "ok" || states["redis"].State != "down" || states["redis"].Error == "" {
+		t.Errorf("redis should be reported down with its error: %s", body)
+	}
+	for _, name := range []string{"postgres", "temporal", "neo4j", "stripe"} {
+		if states[name].State != "up" {
+			t.Errorf("%s should be up: %+v", name, states[name])
+		}
+	}
+}
+
+func TestJourneyEndToEnd(t *testing.T) {
+	h := newHarness(t, nil)
+	patient := store.SeedPatientID(3)
+	episode := int(time.Now().UnixNano()%9000) + 1000 // a fresh journey on every run
+	body := fmt.Sprintf(`{"patient_id":%q,"pathway_id":"general-consult","episode":%d}`, patient, episode)
+
+	resp, raw := h.do(t, http.MethodPost, "/api/v1/journeys", body)
+	if resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("start: status %d: %s", resp.StatusCode, raw)
+	}
+	var started struct {
+		ID    string `json:"id"`
+		RunID string `json:"run_id"`
+	}
+	if err := json.Unmarshal(raw, &started); err != nil {
+		t.Fatal(err)
+	}
+	wantID := workflows.JourneyWorkflowID(patient, "general-consult", episode)
+	if started.ID != wantID || started.RunID == "" || resp.Header.Get("Location") != "/api/v1/journeys/"+wantID {
+		t.Fatalf("start answered %s (Location %q)", raw, resp.Header.Get("Location"))
+	}
+
+	// The worker records the journey; the API answers from the workflow query.
+	var state workflows.JourneyState
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, raw = h.do(t, http.MethodGet, "/api/v1/journeys/"+wantID, "")
+		if resp.StatusCode == http.StatusOK {
+			if err := json.Unmarshal(raw, &state); err != nil {
+				t.Fatal(err)
+			}
+			if state.Stage == workflows.StageEnrolled {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("journey not enrolled in time: %d %s", resp.StatusCode, raw)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if !state.Recorded || state.PatientID != patient || state.Episode != episode {
+		t.Errorf("state = %+v", state)
+	}
+	row, err := h.store.GetJourney(context.Background(), wantID)
+	if err != nil {
+		t.Fatalf("journey not in PostgreSQL: %v", err)
+	}
+	if row.Status != workflows.StageEnrolled || row.PatientID != patient || row.PathwayID != "general-consult" {
+		t.Errorf("row = %+v", row)
+	}
+
+	// Coordinators filter on search attributes: the journey carries them.
+	desc, err := h.deps.Temporal.DescribeWorkflow(context.Background(), wantID, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, ok := desc.TypedSearchAttributes.GetKeyword(workflows.PatientIDKey); !ok || v != patient {
+		t.Errorf("PatientID search attribute = %q, %v", v, ok)
+	}
+	if v, ok := desc.TypedSearchAttributes.GetKeyword(workflows.JourneyStageKey); !ok || v != workflows.StageEnrolled {
+		t.Errorf("JourneyStage search attribute = %q, %v", v, ok)
+	}
+
+	// Starting the same journey again is a conflict, not a second journey.
+	resp, raw = h.do(t, http.MethodPost, "/api/v1/journeys", body)
+	if resp.StatusCode != http.StatusConflict || resp.Header.Get("Content-Type") != "application/problem+json" {
+		t.Fatalf("second start: %d %s %s", resp.StatusCode, resp.Header.Get("Content-Type"), raw)
+	}
+	again, err := h.deps.Temporal.DescribeWorkflow(context.Background(), wantID, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again.WorkflowExecution.RunID != started.RunID {
+		t.Errorf("a second run was started: %s != %s", again.WorkflowExecution.RunID, started.RunID)
+	}
+}
+
+func TestBadRequestsGetProblemsNamingTheField(t *testing.T) {
+	h := newHarness(t, nil)
+	unknownPatient := "00000000-0000-4000-8000-000000000000"
+	cases := []struct {
+		name, method, path, body string
+		status                   int
+		pointer                  string
+	}{
+		{"unknown field", "POST", "/api/v1/journeys", `{"patient_id":"` + store.SeedPatientID(1) + `","pathway_id":"general-consult","diagnosis":"x"}`, 422, "/diagnosis"},
+		{"bad patient id", "POST", "/api/v1/journeys", `{"patient_id":"alice","pathway_id":"general-consult"}`, 422, "/patient_id"},
+		{"unregistered patient", "POST", "/api/v1/journeys", `{"patient_id":"` + unknownPatient + `","pathway_id":"general-consult"}`, 422, "/patient_id"},
+		{"bad pathway", "POST", "/api/v1/journeys", `{"patient_id":"` + store.SeedPatientID(1) + `","pathway_id":"General Consult"}`, 422, "/pathway_id"},
+		{"wrong type", "POST", "/api/v1/journeys", `{"patient_id":"` + store.SeedPatientID(1) + `","pathway_id":"general-consult","episode":"two"}`, 422, "/episode"},
+		{"episode out of range", "POST", "/api/v1/journeys", `{"patient_id":"` + store.SeedPatientID(1) + `","pathway_id":"general-consult","episode":0}`, 422, "/episode"},
+		{"not json", "POST", "/api/v1/journeys", `{"patient_id":`, 400, ""},
+		{"empty body", "POST", "/api/v1/journeys", ``, 400, ""},
+		{"two values", "POST", "/api/v1/journeys", `{} {}`, 400, ""},
+		{"too large", "POST", "/api/v1/journeys", `{"patient_id":"` + strings.Repeat("a", 70<<10) + `"}`, 400, ""},
+		{"malformed journey id", "GET", "/api/v1/journeys/not-a-journey", "", 404, ""},
+		{"journey that was never started", "GET", "/api/v1/journeys/" + workflows.JourneyWorkflowID(unknownPatient, "general-consult", 1), "", 404, ""},
+		{"no such route", "GET", "/api/v1/nothing-here", "", 404, ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			resp, raw := h.do(t, tc.method, tc.path, tc.body)
+			if resp.StatusCode != tc.status {
+				t.Fatalf("status %d, want %d: %s", resp.StatusCode, tc.status, raw)
+			}
+			if ct := resp.Header.Get("Content-Type"); ct != "application/problem+json" {
+				t.Errorf("Content-Type %q", ct)
+			}
+			var p api.Problem
+			if err := json.NewDecoder(bytes.NewReader(raw)).Decode(&p); err != nil {
+				t.Fatal(err)
+			}
+			if p.Status != tc.status || p.Title == "" || !strings.HasPrefix(p.Type, "https://") {
+				t.Errorf("problem = %+v", p)
+			}
+			if tc.pointer != "" {
+				found := false
+				for _, f := range p.Errors {
+					found = found || f.Pointer == tc.pointer
+				}
+				if !found {
+					t.Errorf("no error names %s: %s", tc.pointer, raw)
+				}
+			}
+		})
+	}
+}
+
+func TestDocsAndOpenAPIAreServed(t *testing.T) {
+	h := newHarness(t, nil)
+	resp, raw := h.do(t, http.MethodGet, "/openapi.json", "")
+	if resp.StatusCode != 200 || !json.Valid(raw) || !bytes.Contains(raw, []byte(`"openapi": "3.1.0"`)) {
+		t.Fatalf("openapi.json: %d", resp.StatusCode)
+	}
+	resp, raw = h.do(t, http.MethodGet, "/docs", "")
+	if resp.StatusCode != 200 || !bytes.Contains(raw, []byte("/api/v1/journeys/{id}")) || !bytes.Contains(raw, []byte("does not replace")) {
+		t.Fatalf("docs: %d %s", resp.StatusCode, raw)
+	}
+}
