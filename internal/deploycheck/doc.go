@@ -6,7 +6,6 @@
 // rendered project: every service of the stack is there, the CarePath
 // services are built from the Dockerfile and get the environment the
 // programs read, start in the right order, and publish ports on loopback
-// only. The tests need the Docker CLI with the Compose v2 plugin; where that
-// plugin is missing, scripts/install-compose.sh installs it (`make test`
-// runs it first).
+// only. The tests need the Docker CLI with the Compose v2 plugin, and fail
+// (never skip) without it; scripts/install-compose.sh installs the plugin.
 package deploycheck
