@@ -10,7 +10,7 @@ CAREPATH := bin/carepath
 run: tools build ## Start PostgreSQL, Redis, Temporal, Neo4j, stripe-mock, the worker and the API
 	$(CAREPATH) stack up
 
-test: tools test-tools build ## Run every test (unit and integration) against the real services
+test: tools test-tools build lint ## Run every test (unit and integration) against the real services
 	$(CAREPATH) stack exec -- $(GO) test -count=1 -timeout 30m ./...
 
 seed: tools build ## Load the demo data set into the local database (idempotent)
@@ -22,7 +22,7 @@ migrate: tools build ## Migrate PostgreSQL and register Temporal search attribut
 lint: ## go vet, gofmt and Temporal's workflowcheck
 	$(GO) vet ./...
 	@test -z "$$(gofmt -l .)" || { echo "gofmt needed:"; gofmt -l .; exit 1; }
-	$(GO) run go.temporal.io/sdk/contrib/tools/workflowcheck@v0.3.0 ./workflows/...
+	$(GO) run go.temporal.io/sdk/contrib/tools/workflowcheck@v0.6.0 ./workflows/...
 
 build: ## Build bin/carepath
 	$(GO) build -o $(CAREPATH) ./cmd/carepath

@@ -7,6 +7,7 @@
 #   Temporal CLI v1.5.1           built from the Go module proxy (~4 min the first time)
 #   stripe-mock                   built from the Go module proxy
 #   Neo4j 5.26 launcher           knowledge/neo4j-launcher, fetched from Maven Central
+#   ONNX Runtime 1.24.3           libonnxruntime.so.1 from the npm package onnxruntime-node
 #
 # Built tools are cached in ${CAREPATH_CACHE:-~/.cache/carepath}/bin, so a
 # second machine run or CI run on the same machine skips the builds.
@@ -73,6 +74,27 @@ if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && [ -d "$LAUNCHER/target/
 	step neo4j "launcher built"
 else
 	step neo4j "building the embedded Neo4j 5.26 launcher (Maven Central; cached in ~/.m2)"
-	mvn -B -q -f "$LAUNCHER/pom.xml" package -DskipTests
+	mvn -B -q -Dstyle.color=never -f "$LAUNCHER/pom.xml" package -DskipTests
 	echo "$want" >"$stamp"
+fi
+
+# --- ONNX Runtime shared library ---------------------------------------------
+# The inference package loads it through cgo (onnxruntime_go v1.27.0 needs the
+# 1.24 C API). npm's onnxruntime-node tarball carries the Linux x64 build; no
+# install script runs, we only extract the one file.
+ORT_VERSION="1.24.3"
+ORT_LIB_DIR="$CACHE/lib"
+ORT_LIB="$ORT_LIB_DIR/libonnxruntime.so.1"
+ORT_STAMP="$ORT_LIB_DIR/.onnxruntime-version"
+if [ -f "$ORT_LIB" ] && [ "$(cat "$ORT_STAMP" 2>/dev/null)" = "$ORT_VERSION" ]; then
+	step onnxruntime "$ORT_VERSION present ($ORT_LIB)"
+else
+	step onnxruntime "fetching libonnxruntime.so.1 $ORT_VERSION (npm pack onnxruntime-node) into $ORT_LIB_DIR"
+	mkdir -p "$ORT_LIB_DIR"
+	ort_tmp="$(mktemp -d)"
+	(cd "$ort_tmp" && npm pack --silent "onnxruntime-node@$ORT_VERSION" >/dev/null)
+	tar -xzf "$ort_tmp"/onnxruntime-node-"$ORT_VERSION".tgz -C "$ort_tmp" package/bin/napi-v6/linux/x64/libonnxruntime.so.1
+	mv "$ort_tmp"/package/bin/napi-v6/linux/x64/libonnxruntime.so.1 "$ORT_LIB"
+	rm -rf "$ort_tmp"
+	echo "$ORT_VERSION" >"$ORT_STAMP"
 fi

@@ -4,6 +4,7 @@
 //	carepath worker               run the Temporal worker for journeys
 //	carepath migrate              migrate PostgreSQL and register Temporal search attributes
 //	carepath seed                 load the demo data set (idempotent)
+//	carepath pathways validate FILE...  check pathway definitions
 //	carepath stack up             start the whole local stack (what `make run` does)
 //	carepath stack exec -- CMD    run CMD with the local services up (what `make test` does)
 //
@@ -28,6 +29,9 @@ commands:
   worker              run the Temporal worker for journeys
   migrate             migrate PostgreSQL and register Temporal search attributes
   seed                load the demo data set (loading twice changes nothing)
+  pathways validate FILE...
+                      check pathway files; every problem with file:line:column
+  pathways list       list the shipped pathways and their versions
   stack up            start every service of the local stack, then the worker and the API
   stack exec -- CMD   start the services CMD needs if they are not running, run CMD, stop them
 
@@ -59,6 +63,8 @@ func main() {
 		runErr = runMigrate(ctx, cfg, logger)
 	case "seed":
 		runErr = runSeed(ctx, cfg, logger)
+	case "pathways":
+		os.Exit(runPathways(args, os.Stdout, os.Stderr))
 	case "stack":
 		var code int
 		code, runErr = runStack(ctx, cfg, logger, args)

@@ -74,12 +74,19 @@ func (s *Stack) postgres() service {
 				"-c", "listen_addresses="+host, "-p", port, "-k", dir, "-c", "fsync=on")
 		},
 		afterUp: func(ctx context.Context, _ bool) error {
-			// The local cluster trusts its own socket; an external server is
-			// the operator's to prepare, so only bootstrap ours.
-			if _, err := os.Stat(filepath.Join(dir, "PG_VERSION")); err != nil {
-				return nil
+			// The local cluster trusts its own socket, so it is bootstrapped
+			// here; any other server is its operator's to prepare.
+			if _, err := os.Stat(filepath.Join(dir, "PG_VERSION")); err == nil {
+				if err := s.bootstrapPostgres(ctx, dir); err != nil {
+					return err
+				}
 			}
-			return s.bootstrapPostgres(ctx, dir)
+			conn, err := pgx.Connect(ctx, s.cfg.DatabaseURL)
+			if err != nil {
+				return fmt.Errorf("a PostgreSQL answers at %s but DATABASE_URL cannot connect (%v): "+
+					"stop that server so the stack can start its own, or point DATABASE_URL at a database CarePath may use", addr, err)
+			}
+			return conn.Close(ctx)
 		},
 	}
 }
