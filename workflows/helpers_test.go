@@ -3,14 +3,8 @@ package workflows_test
 import (
 	"testing"
 
-	"go.temporal.io/sdk/client"
-
 	"github.com/carepath/carepath/workflows"
 )
-
-func clientStartOptions(id string) client.StartWorkflowOptions {
-	return client.StartWorkflowOptions{ID: id, TaskQueue: "test"}
-}
 
 func TestJourneyWorkflowIDRoundTrips(t *testing.T) {
 	id := workflows.JourneyWorkflowID(patient, "type-2-diabetes", 3)

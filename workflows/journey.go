@@ -3,6 +3,8 @@ package workflows
 import (
 	"errors"
 	"fmt"
+	"slices"
+	"strconv"
 	"time"
 
 	"go.temporal.io/sdk/log"
@@ -10,33 +12,75 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/carepath/carepath/activities"
+	"github.com/carepath/carepath/pathways"
 )
 
-// JourneyInput starts a journey.
+// JourneyInput starts a journey. The compiled pathway plan travels in the
+// input, so the journey runs the version it started with to the end.
 type JourneyInput struct {
-	PatientID string `json:"patient_id"`
-	PathwayID string `json:"pathway_id"`
-	Episode   int    `json:"episode"`
+	PatientID string        `json:"patient_id"`
+	PathwayID string        `json:"pathway_id"`
+	Episode   int           `json:"episode"`
+	Plan      pathways.Plan `json:"plan"`
+	// SlotID is the slot the patient chose, for a pathway that books.
+	SlotID string `json:"slot_id,omitempty"`
 }
 
-// JourneyState is what the journey_state query answers.
+// JourneyState is what the state query and every update answer.
 type JourneyState struct {
-	JourneyID string    `json:"id"`
-	PatientID string    `json:"patient_id"`
-	PathwayID string    `json:"pathway_id"`
-	Episode   int       `json:"episode"`
-	Stage     string    `json:"stage"`
-	Recorded  bool      `json:"recorded"`
-	StartedAt time.Time `json:"started_at"`
-	UpdatedAt time.Time `json:"updated_at"`
+	JourneyID       string                    `json:"id"`
+	PatientID       string                    `json:"patient_id"`
+	PathwayID       string                    `json:"pathway_id"`
+	PathwayVersion  int                       `json:"pathway_version"`
+	Episode         int                       `json:"episode"`
+	Status          string                    `json:"status"`
+	Stage           string                    `json:"stage"`
+	Tracks          map[string]string         `json:"tracks,omitempty"` // track -> current step, inside a parallel step
+	NeedsAttention  bool                      `json:"needs_attention"`
+	AttentionReason string                    `json:"attention_reason,omitempty"`
+	Waiting         []Waiting                 `json:"waiting,omitempty"`
+	Steps           []StepRecord              `json:"steps"`
+	Decisions       map[string]DecisionRecord `json:"decisions,omitempty"`
+	Outcome         string                    `json:"outcome,omitempty"` // why the journey ended
+	Recorded        bool                      `json:"recorded"`
+	StartedAt       time.Time                 `json:"started_at"`
+	UpdatedAt       time.Time                 `json:"updated_at"`
 }
 
-// ErrTypeInvalidInput marks journey input that no retry can fix.
-const ErrTypeInvalidInput = "InvalidJourneyInput"
+// StepRecord is one step the journey has taken.
+type StepRecord struct {
+	StepID    string     `json:"step_id"`
+	Type      string     `json:"type"`
+	Track     string     `json:"track,omitempty"`
+	StartedAt time.Time  `json:"started_at"`
+	EndedAt   *time.Time `json:"ended_at,omitempty"`
+	Result    string     `json:"result,omitempty"` // done, timed_out, escalated, cancelled, an outcome
+}
 
-// Journey runs one patient's journey on a pathway. For now it enrols the
-// patient: it records the journey in PostgreSQL and reports its stage. The
-// pathway engine extends it with the stages of care.
+// DecisionRecord is a decision taken at a decide step.
+type DecisionRecord struct {
+	Outcome string    `json:"outcome"`
+	ActorID string    `json:"actor_id"`
+	Role    string    `json:"role"`
+	At      time.Time `json:"at"`
+}
+
+// Stable application error types; the API maps them to HTTP statuses.
+const (
+	ErrTypeInvalidInput          = "InvalidJourneyInput"
+	ErrTypeStepNotImplemented    = "StepTypeNotImplemented"
+	ErrTypeExpressionFailed      = "ExpressionFailed"
+	ErrTypeNotAwaitingThat       = "NotAwaitingThat"  // the journey is not at a step that takes this message
+	ErrTypeNotAllowed            = "NotAllowed"       // the actor may not send this message
+	ErrTypeInvalidMessage        = "InvalidMessage"   // the message's fields are wrong
+	ErrTypeJourneyNotActive      = "JourneyNotActive" // the journey has ended
+	stageEnrolling               = "enrolling"
+	resultDone, resultTimedOut   = "done", "timed_out"
+	resultCancelled, resultEnded = "cancelled", "ended"
+)
+
+// Journey runs one patient's journey on a pathway, step by step, as the
+// plan in its input says.
 func Journey(ctx workflow.Context, in JourneyInput) (JourneyState, error) {
 	j, err := newJourney(ctx, in)
 	if err != nil {
@@ -46,8 +90,17 @@ func Journey(ctx workflow.Context, in JourneyInput) (JourneyState, error) {
 }
 
 type journey struct {
+	in     JourneyInput
+	plan   pathways.Plan
 	state  JourneyState
 	logger log.Logger
+
+	// pending decide steps, by step ID: the role that must answer.
+	pending map[string]pathways.PlanStep
+	// cancelSteps stops the running steps when the journey is cancelled.
+	cancelSteps     workflow.CancelFunc
+	cancelRequested *CancelRequest
+	vars            pathways.Vars
 }
 
 func newJourney(ctx workflow.Context, in JourneyInput) (*journey, error) {
@@ -57,19 +110,22 @@ func newJourney(ctx workflow.Context, in JourneyInput) (*journey, error) {
 	}
 	now := workflow.Now(ctx)
 	j := &journey{
+		in:   in,
+		plan: in.Plan,
 		state: JourneyState{
-			JourneyID: info.WorkflowExecution.ID,
-			PatientID: in.PatientID,
-			PathwayID: in.PathwayID,
-			Episode:   in.Episode,
-			Stage:     StageEnrolling,
-			StartedAt: now,
-			UpdatedAt: now,
+			JourneyID: info.WorkflowExecution.ID, PatientID: in.PatientID, PathwayID: in.PathwayID,
+			PathwayVersion: in.Plan.Version, Episode: in.Episode, Status: StatusActive, Stage: stageEnrolling,
+			Steps: []StepRecord{}, Decisions: map[string]DecisionRecord{}, StartedAt: now, UpdatedAt: now,
 		},
-		logger: log.With(workflow.GetLogger(ctx), "JourneyID", info.WorkflowExecution.ID, "PathwayID", in.PathwayID),
+		logger:  log.With(workflow.GetLogger(ctx), "JourneyID", info.WorkflowExecution.ID, "Pathway", in.Plan.Key()),
+		pending: map[string]pathways.PlanStep{},
+		vars:    pathways.Vars{Params: in.Plan.Params},
 	}
 	if err := workflow.SetQueryHandler(ctx, QueryJourneyState, func() (JourneyState, error) { return j.state, nil }); err != nil {
 		return nil, fmt.Errorf("register %s query: %w", QueryJourneyState, err)
+	}
+	if err := j.registerUpdates(ctx); err != nil {
+		return nil, err
 	}
 	return j, nil
 }
@@ -85,6 +141,11 @@ func (in JourneyInput) validate(workflowID string) error {
 	if in.Episode < 1 {
 		errs = append(errs, errors.New("episode must be 1 or more"))
 	}
+	if in.Plan.PathwayID != in.PathwayID || in.Plan.Version < 1 {
+		errs = append(errs, fmt.Errorf("the plan is for %q, not %q", in.Plan.Key(), in.PathwayID))
+	} else if _, ok := in.Plan.Steps[in.Plan.Start]; !ok {
+		errs = append(errs, fmt.Errorf("the plan's start step %q does not exist", in.Plan.Start))
+	}
 	if len(errs) == 0 && workflowID != JourneyWorkflowID(in.PatientID, in.PathwayID, in.Episode) {
 		errs = append(errs, fmt.Errorf("workflow ID %q does not match the input", workflowID))
 	}
@@ -92,35 +153,160 @@ func (in JourneyInput) validate(workflowID string) error {
 }
 
 func (j *journey) run(ctx workflow.Context) (JourneyState, error) {
-	if err := j.setStage(ctx, StageEnrolling); err != nil {
-		return j.state, err
+	if err := workflow.UpsertTypedSearchAttributes(ctx,
+		PathwayVersionKey.ValueSet(strconv.Itoa(j.plan.Version)), NeedsAttentionKey.ValueSet(false)); err != nil {
+		return j.state, fmt.Errorf("upsert search attributes: %w", err)
 	}
-	actCtx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-		StartToCloseTimeout: 10 * time.Second,
-		RetryPolicy: &temporal.RetryPolicy{
-			InitialInterval:        time.Second,
-			MaximumInterval:        30 * time.Second,
-			NonRetryableErrorTypes: []string{activities.ErrTypePatientNotFound},
-		},
-	})
-	var journeys *activities.Journeys
-	err := workflow.ExecuteActivity(actCtx, journeys.RecordJourney, activities.RecordJourneyInput{
-		JourneyID: j.state.JourneyID,
-		PatientID: j.state.PatientID,
-		PathwayID: j.state.PathwayID,
-		Status:    StageEnrolled,
-	}).Get(ctx, nil)
-	if err != nil {
-		j.logger.Error("Recording the journey failed", "Error", err)
-		// Returned as is, so callers see the activity's error type.
+	if err := j.record(ctx); err != nil {
 		return j.state, err
 	}
 	j.state.Recorded = true
-	if err := j.setStage(ctx, StageEnrolled); err != nil {
+
+	stepsCtx, cancel := workflow.WithCancel(ctx)
+	j.cancelSteps = cancel
+	err := j.runSteps(stepsCtx, j.plan.Start, "")
+
+	// Compensation and the final record must run even when the steps were
+	// cancelled, so they use a context the cancellation does not reach.
+	finalCtx, _ := workflow.NewDisconnectedContext(ctx)
+	var cancelled *journeyCancelled
+	switch {
+	case err == nil:
+		j.state.Status, j.state.Outcome = StatusCompleted, "completed"
+	case errors.As(err, &cancelled), temporal.IsCanceledError(err) && j.cancelRequested != nil:
+		reason := "cancelled on request"
+		if cancelled != nil {
+			reason = cancelled.reason
+		}
+		j.state.Status, j.state.Outcome = StatusCancelled, reason
+	default:
+		j.state.Status, j.state.Outcome = StatusFailed, "failed: "+err.Error()
+	}
+	j.state.Waiting = nil
+	if err := j.setStage(finalCtx, j.state.Status); err != nil {
 		return j.state, err
 	}
-	j.logger.Info("Journey enrolled")
+	if recErr := j.record(finalCtx); recErr != nil {
+		return j.state, recErr
+	}
+	// Let in-flight update handlers finish before the workflow completes.
+	if waitErr := workflow.Await(finalCtx, func() bool { return workflow.AllHandlersFinished(finalCtx) }); waitErr != nil {
+		return j.state, waitErr
+	}
+	if j.state.Status == StatusFailed {
+		return j.state, err
+	}
+	j.logger.Info("Journey ended", "Status", j.state.Status)
 	return j.state, nil
+}
+
+// journeyCancelled ends the steps because a time limit said cancel.
+type journeyCancelled struct{ reason string }
+
+func (e *journeyCancelled) Error() string { return e.reason }
+
+// runSteps walks the plan from start until a step leads to End. Inside a
+// track, track names the track.
+func (j *journey) runSteps(ctx workflow.Context, start, track string) error {
+	id := start
+	for id != pathways.End {
+		step, ok := j.plan.Steps[id]
+		if !ok {
+			return temporal.NewNonRetryableApplicationError(fmt.Sprintf("the plan has no step %q", id), ErrTypeInvalidInput, nil)
+		}
+		if err := j.enter(ctx, step, track); err != nil {
+			return err
+		}
+		res, err := j.runStep(ctx, step)
+		j.leave(ctx, step, track, res.result)
+		if err != nil {
+			return err
+		}
+		next, err := j.nextStep(step, res)
+		if err != nil {
+			return err
+		}
+		id = next
+	}
+	return nil
+}
+
+// stepResult is how a step ended: its result word, the decision outcome of
+// a decide step, and the step to go to when a time limit said continue.
+type stepResult struct {
+	result  string
+	outcome string
+	next    string
+}
+
+func (j *journey) runStep(ctx workflow.Context, step pathways.PlanStep) (stepResult, error) {
+	switch step.Type {
+	case "wait":
+		return j.runWait(ctx, step)
+	case "decide":
+		return j.runDecide(ctx, step)
+	case "parallel":
+		return j.runParallel(ctx, step)
+	case "notify":
+		return j.runNotify(ctx, step)
+	default:
+		return stepResult{}, temporal.NewNonRetryableApplicationError(
+			fmt.Sprintf("step %q has type %q, which this version of the engine cannot run yet; the journey stops here rather than skip it", step.ID, step.Type),
+			ErrTypeStepNotImplemented, nil)
+	}
+}
+
+// nextStep picks where to go after a step: a time limit's continue target,
+// a decision's outcome, the first branch that holds, or next.
+func (j *journey) nextStep(step pathways.PlanStep, res stepResult) (string, error) {
+	if res.next != "" {
+		return res.next, nil
+	}
+	if step.Type == "decide" {
+		if next, ok := step.Outcomes[res.outcome]; ok {
+			return next, nil
+		}
+		return "", temporal.NewNonRetryableApplicationError(fmt.Sprintf("step %q has no outcome %q", step.ID, res.outcome), ErrTypeInvalidInput, nil)
+	}
+	if len(step.Branches) > 0 {
+		for _, b := range step.Branches {
+			ok, err := pathways.Eval(b.When, j.vars)
+			if err != nil {
+				// A branch that cannot be decided is a fault to fix, never a silent otherwise.
+				return "", temporal.NewNonRetryableApplicationError(fmt.Sprintf("step %q: %v", step.ID, err), ErrTypeExpressionFailed, err)
+			}
+			if ok {
+				return b.Next, nil
+			}
+		}
+		return step.Otherwise, nil
+	}
+	return step.Next, nil
+}
+
+func (j *journey) enter(ctx workflow.Context, step pathways.PlanStep, track string) error {
+	j.state.Steps = append(j.state.Steps, StepRecord{StepID: step.ID, Type: step.Type, Track: track, StartedAt: workflow.Now(ctx)})
+	if track != "" {
+		if j.state.Tracks == nil {
+			j.state.Tracks = map[string]string{}
+		}
+		j.state.Tracks[track] = step.ID
+		j.state.UpdatedAt = workflow.Now(ctx)
+		return nil
+	}
+	return j.setStage(ctx, step.ID)
+}
+
+func (j *journey) leave(ctx workflow.Context, step pathways.PlanStep, track, result string) {
+	for i := len(j.state.Steps) - 1; i >= 0; i-- {
+		r := &j.state.Steps[i]
+		if r.StepID == step.ID && r.Track == track && r.EndedAt == nil {
+			end := workflow.Now(ctx)
+			j.state.UpdatedAt = end
+			r.EndedAt, r.Result = &end, result
+			return
+		}
+	}
 }
 
 // setStage moves the journey to stage and shows it in the Temporal UI.
@@ -131,4 +317,92 @@ func (j *journey) setStage(ctx workflow.Context, stage string) error {
 		return fmt.Errorf("upsert JourneyStage: %w", err)
 	}
 	return nil
+}
+
+// setAttention raises or clears the coordinator's flag.
+func (j *journey) setAttention(ctx workflow.Context, on bool, reason string) error {
+	j.state.NeedsAttention, j.state.AttentionReason = on, reason
+	if err := workflow.UpsertTypedSearchAttributes(ctx, NeedsAttentionKey.ValueSet(on)); err != nil {
+		return fmt.Errorf("upsert NeedsAttention: %w", err)
+	}
+	return nil
+}
+
+// record writes the journey's domain record (status) to PostgreSQL.
+func (j *journey) record(ctx workflow.Context) error {
+	actCtx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout: 10 * time.Second,
+		RetryPolicy: &temporal.RetryPolicy{
+			InitialInterval:        time.Second,
+			MaximumInterval:        30 * time.Second,
+			NonRetryableErrorTypes: []string{activities.ErrTypePatientNotFound},
+		},
+	})
+	var journeys *activities.Journeys
+	err := workflow.ExecuteActivity(actCtx, journeys.RecordJourney, activities.RecordJourneyInput{
+		JourneyID: j.state.JourneyID, PatientID: j.state.PatientID, PathwayID: j.state.PathwayID, Status: j.state.Status,
+	}).Get(ctx, nil)
+	if err != nil {
+		j.logger.Error("Recording the journey failed", "Error", err)
+		// Returned as is, so callers see the activity's error type.
+		return err
+	}
+	return nil
+}
+
+// await waits until done() holds, within the step's time limits. When a
+// limit runs out, on_timeout decides: continue (maybe elsewhere), cancel the
+// journey, or escalate to a role and wait a further limit.
+func (j *journey) await(ctx workflow.Context, step pathways.PlanStep, waitingFor string, limit time.Duration, onTimeout *pathways.PlanTimeout, done func() bool) (stepResult, error) {
+	j.addWaiting(ctx, step.ID, waitingFor, limit)
+	defer j.removeWaiting(step.ID)
+	ok, err := workflow.AwaitWithTimeout(ctx, limit, done)
+	if err != nil {
+		return stepResult{result: resultCancelled}, err
+	}
+	if ok {
+		return stepResult{result: resultDone}, nil
+	}
+	escalated := false
+	for t := onTimeout; t != nil; t = t.Then {
+		switch t.Action {
+		case "continue":
+			if escalated {
+				if err := j.setAttention(ctx, false, ""); err != nil {
+					return stepResult{}, err
+				}
+			}
+			return stepResult{result: resultTimedOut, next: t.Next}, nil
+		case "cancel":
+			return stepResult{result: resultCancelled}, &journeyCancelled{reason: fmt.Sprintf("time limit of step %s ran out", step.ID)}
+		case "escalate":
+			escalated = true
+			j.logger.Warn("Time limit ran out; escalating", "Step", step.ID, "Role", t.Role)
+			if err := j.setAttention(ctx, true, fmt.Sprintf("step %s waited too long for %s; %s alerted", step.ID, waitingFor, t.Role)); err != nil {
+				return stepResult{}, err
+			}
+			j.removeWaiting(step.ID)
+			j.addWaiting(ctx, step.ID, waitingFor, t.Then.TimeLimit)
+			ok, err := workflow.AwaitWithTimeout(ctx, t.Then.TimeLimit, done)
+			if err != nil {
+				return stepResult{result: resultCancelled}, err
+			}
+			if ok {
+				if err := j.setAttention(ctx, false, ""); err != nil {
+					return stepResult{}, err
+				}
+				return stepResult{result: "escalated"}, nil
+			}
+		}
+	}
+	return stepResult{result: resultTimedOut}, nil
+}
+
+func (j *journey) addWaiting(ctx workflow.Context, stepID, what string, limit time.Duration) {
+	now := workflow.Now(ctx)
+	j.state.Waiting = append(j.state.Waiting, Waiting{StepID: stepID, For: what, Since: now, Until: now.Add(limit)})
+}
+
+func (j *journey) removeWaiting(stepID string) {
+	j.state.Waiting = slices.DeleteFunc(j.state.Waiting, func(w Waiting) bool { return w.StepID == stepID })
 }

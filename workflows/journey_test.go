@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/mock"
+	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 
@@ -18,51 +19,44 @@ const patient = "0b6f3c1e-4d2a-5e8f-9a7b-1c2d3e4f5a6b"
 // journeyActs names the activities; the mocks replace their bodies.
 var journeyActs *activities.Journeys
 
-func newEnv(t *testing.T, in workflows.JourneyInput) *testsuite.TestWorkflowEnvironment {
-	t.Helper()
+const shortPathway = `id: short
+version: 1
+title: Short
+sources: [{id: ops, citation: Test policy}]
+steps:
+  - {id: settle, type: wait, time_limit: 1h, on_timeout: continue, next: end}
+`
+
+func TestJourneyRecordsItsStatusInThePlaceOfRecord(t *testing.T) {
 	var s testsuite.WorkflowTestSuite
 	env := s.NewTestWorkflowEnvironment()
-	env.SetStartWorkflowOptions(clientStartOptions(workflows.JourneyWorkflowID(in.PatientID, in.PathwayID, in.Episode)))
+	plan := mustPlan(t, shortPathway)
+	env.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: workflows.JourneyWorkflowID(patient, "short", 1), TaskQueue: "test"})
 	env.RegisterActivity(&activities.Journeys{})
-	return env
-}
-
-func TestJourneyRecordsAndEnrols(t *testing.T) {
-	in := workflows.JourneyInput{PatientID: patient, PathwayID: "general-consult", Episode: 1}
-	env := newEnv(t, in)
-	var recorded activities.RecordJourneyInput
+	var statuses []string
 	env.OnActivity(journeyActs.RecordJourney, mock.Anything, mock.Anything).
-		Return(func(_ context.Context, got activities.RecordJourneyInput) error { recorded = got; return nil })
-
-	env.ExecuteWorkflow(workflows.Journey, in)
-
-	if !env.IsWorkflowCompleted() || env.GetWorkflowError() != nil {
-		t.Fatalf("workflow did not complete cleanly: %v", env.GetWorkflowError())
+		Return(func(_ context.Context, in activities.RecordJourneyInput) error {
+			statuses = append(statuses, in.Status)
+			if in.JourneyID != workflows.JourneyWorkflowID(patient, "short", 1) || in.PatientID != patient || in.PathwayID != "short" {
+				t.Errorf("activity got %+v", in)
+			}
+			return nil
+		})
+	env.ExecuteWorkflow(workflows.Journey, workflows.JourneyInput{PatientID: patient, PathwayID: "short", Episode: 1, Plan: plan})
+	st := result(t, env)
+	if !st.Recorded || st.Stage != workflows.StatusCompleted {
+		t.Errorf("state = %+v", st)
 	}
-	var state workflows.JourneyState
-	if err := env.GetWorkflowResult(&state); err != nil {
-		t.Fatal(err)
-	}
-	wantID := workflows.JourneyWorkflowID(patient, "general-consult", 1)
-	if state.Stage != workflows.StageEnrolled || !state.Recorded || state.JourneyID != wantID {
-		t.Errorf("final state = %+v", state)
-	}
-	if recorded.JourneyID != wantID || recorded.PatientID != patient || recorded.Status != workflows.StageEnrolled {
-		t.Errorf("activity got %+v", recorded)
-	}
-	q, err := env.QueryWorkflow(workflows.QueryJourneyState)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var queried workflows.JourneyState
-	if err := q.Get(&queried); err != nil || queried.Stage != workflows.StageEnrolled {
-		t.Errorf("query answered %+v, %v", queried, err)
+	if len(statuses) != 2 || statuses[0] != workflows.StatusActive || statuses[1] != workflows.StatusCompleted {
+		t.Errorf("recorded statuses = %v, want [active completed]", statuses)
 	}
 }
 
 func TestJourneyRetriesTransientFailures(t *testing.T) {
-	in := workflows.JourneyInput{PatientID: patient, PathwayID: "hypertension", Episode: 2}
-	env := newEnv(t, in)
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestWorkflowEnvironment()
+	env.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: workflows.JourneyWorkflowID(patient, "short", 2), TaskQueue: "test"})
+	env.RegisterActivity(&activities.Journeys{})
 	calls := 0
 	env.OnActivity(journeyActs.RecordJourney, mock.Anything, mock.Anything).
 		Return(func(context.Context, activities.RecordJourneyInput) error {
@@ -72,25 +66,27 @@ func TestJourneyRetriesTransientFailures(t *testing.T) {
 			}
 			return nil
 		})
-	env.ExecuteWorkflow(workflows.Journey, in)
+	env.ExecuteWorkflow(workflows.Journey, workflows.JourneyInput{PatientID: patient, PathwayID: "short", Episode: 2, Plan: mustPlan(t, shortPathway)})
 	if err := env.GetWorkflowError(); err != nil {
 		t.Fatalf("want success after retries, got %v", err)
 	}
-	if calls != 3 {
-		t.Errorf("activity ran %d times, want 3", calls)
+	if calls != 4 { // two failures, then the active and the completed record
+		t.Errorf("activity ran %d times, want 4", calls)
 	}
 }
 
 func TestJourneyStopsWhenPatientIsUnknown(t *testing.T) {
-	in := workflows.JourneyInput{PatientID: patient, PathwayID: "general-consult", Episode: 1}
-	env := newEnv(t, in)
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestWorkflowEnvironment()
+	env.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: workflows.JourneyWorkflowID(patient, "short", 1), TaskQueue: "test"})
+	env.RegisterActivity(&activities.Journeys{})
 	calls := 0
 	env.OnActivity(journeyActs.RecordJourney, mock.Anything, mock.Anything).
 		Return(func(context.Context, activities.RecordJourneyInput) error {
 			calls++
 			return temporal.NewNonRetryableApplicationError("no patient", activities.ErrTypePatientNotFound, nil)
 		})
-	env.ExecuteWorkflow(workflows.Journey, in)
+	env.ExecuteWorkflow(workflows.Journey, workflows.JourneyInput{PatientID: patient, PathwayID: "short", Episode: 1, Plan: mustPlan(t, shortPathway)})
 	var appErr *temporal.ApplicationError
 	if err := env.GetWorkflowError(); !errors.As(err, &appErr) || appErr.Type() != activities.ErrTypePatientNotFound {
 		t.Fatalf("want a %s error, got %v", activities.ErrTypePatientNotFound, err)
@@ -101,10 +97,13 @@ func TestJourneyStopsWhenPatientIsUnknown(t *testing.T) {
 }
 
 func TestJourneyRejectsInvalidInput(t *testing.T) {
+	plan := mustPlan(t, shortPathway)
 	for name, in := range map[string]workflows.JourneyInput{
-		"bad patient":  {PatientID: "Alice", PathwayID: "general-consult", Episode: 1},
-		"bad pathway":  {PatientID: patient, PathwayID: "General Consult", Episode: 1},
-		"zero episode": {PatientID: patient, PathwayID: "general-consult", Episode: 0},
+		"bad patient":          {PatientID: "Alice", PathwayID: "short", Episode: 1, Plan: plan},
+		"bad pathway":          {PatientID: patient, PathwayID: "Short Pathway", Episode: 1, Plan: plan},
+		"zero episode":         {PatientID: patient, PathwayID: "short", Episode: 0, Plan: plan},
+		"no plan":              {PatientID: patient, PathwayID: "short", Episode: 1},
+		"plan of another path": {PatientID: patient, PathwayID: "other", Episode: 1, Plan: plan},
 	} {
 		t.Run(name, func(t *testing.T) {
 			var s testsuite.WorkflowTestSuite
@@ -120,12 +119,11 @@ func TestJourneyRejectsInvalidInput(t *testing.T) {
 }
 
 func TestJourneyRejectsAWorkflowIDThatDoesNotMatch(t *testing.T) {
-	in := workflows.JourneyInput{PatientID: patient, PathwayID: "general-consult", Episode: 1}
 	var s testsuite.WorkflowTestSuite
 	env := s.NewTestWorkflowEnvironment()
-	env.SetStartWorkflowOptions(clientStartOptions("journey:someone-else"))
+	env.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: "journey:someone-else", TaskQueue: "test"})
 	env.RegisterActivity(&activities.Journeys{})
-	env.ExecuteWorkflow(workflows.Journey, in)
+	env.ExecuteWorkflow(workflows.Journey, workflows.JourneyInput{PatientID: patient, PathwayID: "short", Episode: 1, Plan: mustPlan(t, shortPathway)})
 	var appErr *temporal.ApplicationError
 	if err := env.GetWorkflowError(); !errors.As(err, &appErr) || appErr.Type() != workflows.ErrTypeInvalidInput {
 		t.Fatalf("want %s, got %v", workflows.ErrTypeInvalidInput, err)

@@ -1,5 +1,7 @@
 package workflows
 
+import "time"
+
 // Signals, updates and queries the journey answers, with their payloads.
 // The API sends them; the workflow handles them. Names are snake_case.
 const (
@@ -8,6 +10,18 @@ const (
 	SignalPaymentConfirmed = "payment_confirmed"
 	// SignalPaymentFailed is sent when the PaymentIntent failed or was cancelled.
 	SignalPaymentFailed = "payment_failed"
+
+	// UpdateDecide records a person's decision at a decide step (the doctor
+	// accepts or rejects the appointment, for instance).
+	UpdateDecide = "decide"
+	// UpdateCancel cancels the journey; the pathway's policy decides the refund.
+	UpdateCancel = "cancel"
+	// UpdateReschedule moves the appointment to another free slot.
+	UpdateReschedule = "reschedule"
+	// UpdateStartConsult marks the video consult as started.
+	UpdateStartConsult = "start_consult"
+	// UpdateCloseConsult closes the consult with its notes and orders.
+	UpdateCloseConsult = "close_consult"
 )
 
 // PaymentEvent is the payload of SignalPaymentConfirmed and SignalPaymentFailed.
@@ -17,4 +31,67 @@ type PaymentEvent struct {
 	PaymentIntentID string `json:"payment_intent_id"`
 	AmountMinor     int64  `json:"amount_minor"`
 	Currency        string `json:"currency"`
+}
+
+// Actor is who sends an update. The API fills it from the caller's
+// identity; the workflow checks it against the step (only the appointment's
+// doctor decides on it, for example).
+type Actor struct {
+	ID   string `json:"id"`
+	Role string `json:"role"`
+}
+
+// DecideRequest is the payload of UpdateDecide.
+type DecideRequest struct {
+	Actor   Actor  `json:"actor"`
+	StepID  string `json:"step_id"`
+	Outcome string `json:"outcome"`
+	Reason  string `json:"reason,omitempty"`
+}
+
+// CancelRequest is the payload of UpdateCancel.
+type CancelRequest struct {
+	Actor  Actor  `json:"actor"`
+	Reason string `json:"reason,omitempty"`
+}
+
+// RescheduleRequest is the payload of UpdateReschedule.
+type RescheduleRequest struct {
+	Actor     Actor  `json:"actor"`
+	NewSlotID string `json:"new_slot_id"`
+}
+
+// StartConsultRequest is the payload of UpdateStartConsult.
+type StartConsultRequest struct {
+	Actor Actor `json:"actor"`
+}
+
+// CloseConsultRequest is the payload of UpdateCloseConsult: structured notes
+// (ICD-10 codes and free text, which the workflow stores through an activity
+// and never logs) and the orders that decide the next steps.
+type CloseConsultRequest struct {
+	Actor     Actor    `json:"actor"`
+	Diagnoses []string `json:"diagnoses"` // ICD-10 codes
+	Notes     string   `json:"notes"`
+	Orders    []string `json:"orders"` // prescription, lab_tests, diet_referral, follow_up
+	Outcome   string   `json:"outcome"`
+}
+
+// ConsultOrders are the orders a consult may close with.
+var ConsultOrders = []string{"prescription", "lab_tests", "diet_referral", "follow_up"}
+
+// Journey statuses.
+const (
+	StatusActive    = "active"
+	StatusCompleted = "completed"
+	StatusCancelled = "cancelled"
+	StatusFailed    = "failed"
+)
+
+// Waiting says what a journey waits for, so a coordinator can see it.
+type Waiting struct {
+	StepID string    `json:"step_id"`
+	For    string    `json:"for"` // a role ("doctor") or an event ("payment")
+	Since  time.Time `json:"since"`
+	Until  time.Time `json:"until"`
 }
