@@ -41,6 +41,9 @@ type JourneyState struct {
 	Waiting         []Waiting                 `json:"waiting,omitempty"`
 	Steps           []StepRecord              `json:"steps"`
 	Decisions       map[string]DecisionRecord `json:"decisions,omitempty"`
+	Appointment     *AppointmentInfo          `json:"appointment,omitempty"`
+	Payment         *PaymentInfo              `json:"payment,omitempty"`
+	Consult         *ConsultInfo              `json:"consult,omitempty"`
 	Outcome         string                    `json:"outcome,omitempty"` // why the journey ended
 	Recorded        bool                      `json:"recorded"`
 	StartedAt       time.Time                 `json:"started_at"`
@@ -101,6 +104,15 @@ type journey struct {
 	cancelSteps     workflow.CancelFunc
 	cancelRequested *CancelRequest
 	vars            pathways.Vars
+
+	// Stage state that is not shown to callers.
+	appointmentVersion int    // bumped on every appointment change; reminders restart on it
+	paid               bool   // a payment_confirmed signal matched the PaymentIntent
+	payStep            string // the step that took the payment, for refunds
+	consultOpen        bool   // the consult step is running: it may be started and closed
+	reschedules        int    // counts reschedules, for their idempotency keys
+	refundShare        int    // percent of the payment to refund if the journey is cancelled
+	refundReason       string
 }
 
 func newJourney(ctx workflow.Context, in JourneyInput) (*journey, error) {
@@ -127,6 +139,7 @@ func newJourney(ctx workflow.Context, in JourneyInput) (*journey, error) {
 	if err := j.registerUpdates(ctx); err != nil {
 		return nil, err
 	}
+	j.handlePaymentSignals(ctx)
 	return j, nil
 }
 
@@ -177,8 +190,18 @@ func (j *journey) run(ctx workflow.Context) (JourneyState, error) {
 		reason := "cancelled on request"
 		if cancelled != nil {
 			reason = cancelled.reason
+			if j.refundShare == 0 {
+				j.refundForCancellation(ctx, false)
+			}
+		} else {
+			j.refundForCancellation(ctx, j.cancelRequested.Actor.Role == "patient")
 		}
 		j.state.Status, j.state.Outcome = StatusCancelled, reason
+		if compErr := j.compensate(finalCtx); compErr != nil {
+			// Compensation must not be lost: fail loudly so an operator sees it.
+			j.state.Status, j.state.Outcome = StatusFailed, "cancellation could not be completed: "+compErr.Error()
+			err = compErr
+		}
 	default:
 		j.state.Status, j.state.Outcome = StatusFailed, "failed: "+err.Error()
 	}
@@ -249,6 +272,14 @@ func (j *journey) runStep(ctx workflow.Context, step pathways.PlanStep) (stepRes
 		return j.runParallel(ctx, step)
 	case "notify":
 		return j.runNotify(ctx, step)
+	case "book":
+		return j.runBook(ctx, step)
+	case "pay":
+		return j.runPay(ctx, step)
+	case "remind":
+		return j.runRemind(ctx, step)
+	case "consult":
+		return j.runConsult(ctx, step)
 	default:
 		return stepResult{}, temporal.NewNonRetryableApplicationError(
 			fmt.Sprintf("step %q has type %q, which this version of the engine cannot run yet; the journey stops here rather than skip it", step.ID, step.Type),
@@ -363,6 +394,12 @@ func (j *journey) await(ctx workflow.Context, step pathways.PlanStep, waitingFor
 	if ok {
 		return stepResult{result: resultDone}, nil
 	}
+	return j.applyTimeout(ctx, step, waitingFor, onTimeout, done)
+}
+
+// applyTimeout carries out a time limit's action: continue, cancel the
+// journey, or escalate and wait a further limit (then apply its action).
+func (j *journey) applyTimeout(ctx workflow.Context, step pathways.PlanStep, waitingFor string, onTimeout *pathways.PlanTimeout, done func() bool) (stepResult, error) {
 	escalated := false
 	for t := onTimeout; t != nil; t = t.Then {
 		switch t.Action {
@@ -374,6 +411,11 @@ func (j *journey) await(ctx workflow.Context, step pathways.PlanStep, waitingFor
 			}
 			return stepResult{result: resultTimedOut, next: t.Next}, nil
 		case "cancel":
+			if escalated {
+				if err := j.setAttention(ctx, false, ""); err != nil {
+					return stepResult{}, err
+				}
+			}
 			return stepResult{result: resultCancelled}, &journeyCancelled{reason: fmt.Sprintf("time limit of step %s ran out", step.ID)}
 		case "escalate":
 			escalated = true
@@ -381,9 +423,9 @@ func (j *journey) await(ctx workflow.Context, step pathways.PlanStep, waitingFor
 			if err := j.setAttention(ctx, true, fmt.Sprintf("step %s waited too long for %s; %s alerted", step.ID, waitingFor, t.Role)); err != nil {
 				return stepResult{}, err
 			}
-			j.removeWaiting(step.ID)
 			j.addWaiting(ctx, step.ID, waitingFor, t.Then.TimeLimit)
 			ok, err := workflow.AwaitWithTimeout(ctx, t.Then.TimeLimit, done)
+			j.removeWaiting(step.ID)
 			if err != nil {
 				return stepResult{result: resultCancelled}, err
 			}

@@ -6,6 +6,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
+	"github.com/carepath/carepath/activities"
 	"github.com/carepath/carepath/pathways"
 )
 
@@ -25,6 +26,11 @@ func (j *journey) runDecide(ctx workflow.Context, step pathways.PlanStep) (stepR
 	}
 	d := j.state.Decisions[step.ID]
 	j.vars.Decision = d.Outcome
+	if step.With["subject"] == "appointment" {
+		if err := j.decidedOnAppointment(ctx, step, d); err != nil {
+			return stepResult{result: d.Outcome}, err
+		}
+	}
 	res.outcome, res.result = d.Outcome, d.Outcome
 	return res, nil
 }
@@ -61,9 +67,15 @@ func (j *journey) runParallel(ctx workflow.Context, step pathways.PlanStep) (ste
 	return stepResult{result: resultDone}, nil
 }
 
-// runNotify sends the patient a message.
+// runNotify sends the patient the step's message template.
 func (j *journey) runNotify(ctx workflow.Context, step pathways.PlanStep) (stepResult, error) {
-	return stepResult{}, temporal.NewNonRetryableApplicationError(
-		fmt.Sprintf("step %q has type notify, which this version of the engine cannot run yet", step.ID),
-		ErrTypeStepNotImplemented, nil)
+	template, _ := step.With["template"].(string)
+	if template == "" {
+		return stepResult{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf("step %q needs with.template", step.ID), ErrTypeInvalidInput, nil)
+	}
+	at := workflow.Now(ctx)
+	if j.state.Appointment != nil {
+		at = j.state.Appointment.Start
+	}
+	return stepResult{result: resultDone}, j.sendSMS(ctx, step.ID, activities.SMSKindNotification, template, at, func() bool { return false })
 }
