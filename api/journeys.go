@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/gin-gonic/gin"
@@ -14,22 +15,26 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/carepath/carepath/pathways"
 	"github.com/carepath/carepath/workflows"
 )
 
 type startJourneyRequest struct {
-	PatientID string `json:"patient_id"`
-	PathwayID string `json:"pathway_id"`
-	Episode   *int   `json:"episode"`
+	PatientID      string `json:"patient_id"`
+	PathwayID      string `json:"pathway_id"`
+	PathwayVersion *int   `json:"pathway_version"`
+	Episode        *int   `json:"episode"`
+	SlotID         string `json:"slot_id"`
 }
 
 type journeyResponse struct {
-	ID        string `json:"id"`
-	RunID     string `json:"run_id"`
-	PatientID string `json:"patient_id"`
-	PathwayID string `json:"pathway_id"`
-	Episode   int    `json:"episode"`
-	Links     links  `json:"links"`
+	ID             string `json:"id"`
+	RunID          string `json:"run_id"`
+	PatientID      string `json:"patient_id"`
+	PathwayID      string `json:"pathway_id"`
+	PathwayVersion int    `json:"pathway_version"`
+	Episode        int    `json:"episode"`
+	Links          links  `json:"links"`
 }
 
 type links struct {
@@ -62,7 +67,8 @@ func (s *Server) startJourney(c *gin.Context) {
 		TypedSearchAttributes: temporal.NewSearchAttributes(
 			workflows.PatientIDKey.ValueSet(in.PatientID),
 			workflows.PathwayIDKey.ValueSet(in.PathwayID),
-			workflows.JourneyStageKey.ValueSet(workflows.StageEnrolling),
+			workflows.PathwayVersionKey.ValueSet(strconv.Itoa(in.Plan.Version)),
+			workflows.JourneyStageKey.ValueSet("enrolling"),
 		),
 	}, workflows.JourneyWorkflowName, in)
 	if err != nil {
@@ -71,7 +77,7 @@ func (s *Server) startJourney(c *gin.Context) {
 	}
 	c.Header("Location", journeyPath(id))
 	c.JSON(http.StatusAccepted, journeyResponse{
-		ID: id, RunID: run.GetRunID(), PatientID: in.PatientID, PathwayID: in.PathwayID, Episode: in.Episode,
+		ID: id, RunID: run.GetRunID(), PatientID: in.PatientID, PathwayID: in.PathwayID, PathwayVersion: in.Plan.Version, Episode: in.Episode,
 		Links: links{Self: journeyPath(id)},
 	})
 }
@@ -91,6 +97,28 @@ func (s *Server) validateStart(c *gin.Context, req startJourneyRequest) (workflo
 			fields = append(fields, FieldError{Pointer: "/episode", Detail: "must be between 1 and 10000"})
 		}
 	}
+	var plan pathways.Plan
+	if len(fields) == 0 {
+		version := 0
+		if req.PathwayVersion != nil {
+			version = *req.PathwayVersion
+		}
+		var err error
+		plan, err = s.pathways.Get(req.PathwayID, version)
+		if err != nil {
+			pointer := "/pathway_id"
+			if req.PathwayVersion != nil && len(s.pathways.Versions(req.PathwayID)) > 0 {
+				pointer = "/pathway_version"
+			}
+			fields = append(fields, FieldError{Pointer: pointer, Detail: err.Error()})
+		}
+	}
+	if req.SlotID != "" && !workflows.ValidPatientID(req.SlotID) {
+		fields = append(fields, FieldError{Pointer: "/slot_id", Detail: "must be a slot ID (a lowercase UUID)"})
+	}
+	if len(fields) == 0 && plan.Start != "" && plan.Steps[plan.Start].Type == "book" && req.SlotID == "" {
+		fields = append(fields, FieldError{Pointer: "/slot_id", Detail: "this pathway starts by booking: choose a free slot"})
+	}
 	if len(fields) > 0 {
 		return workflows.JourneyInput{}, &invalidError{fields: fields}
 	}
@@ -101,7 +129,7 @@ func (s *Server) validateStart(c *gin.Context, req startJourneyRequest) (workflo
 	if !exists {
 		return workflows.JourneyInput{}, &invalidError{fields: []FieldError{{Pointer: "/patient_id", Detail: "no patient has this ID"}}}
 	}
-	return workflows.JourneyInput{PatientID: req.PatientID, PathwayID: req.PathwayID, Episode: episode}, nil
+	return workflows.JourneyInput{PatientID: req.PatientID, PathwayID: req.PathwayID, Episode: episode, Plan: plan, SlotID: req.SlotID}, nil
 }
 
 // getJourney answers from the journey workflow's state query.

@@ -3,7 +3,11 @@ package api
 import (
 	"context"
 	"errors"
+	"github.com/carepath/carepath/activities"
+	"github.com/carepath/carepath/workflows"
+	"go.temporal.io/sdk/temporal"
 	"net/http"
+	"strings"
 
 	"github.com/gin-gonic/gin"
 	"go.temporal.io/api/serviceerror"
@@ -40,12 +44,34 @@ type (
 	conflictError struct{ detail string }
 	// notFoundError: the addressed object does not exist (404).
 	notFoundError struct{ detail string }
+	// unauthorizedError: the request carries no valid credentials (401).
+	unauthorizedError struct{ detail string }
+	// forbiddenError: the caller may not do this (403).
+	forbiddenError struct{ detail string }
+	// unavailableError: this server is not set up to do this (503).
+	unavailableError struct{ detail string }
 )
 
-func (e *invalidError) Error() string   { return "invalid request" }
-func (e *malformedError) Error() string { return e.detail }
-func (e *conflictError) Error() string  { return e.detail }
-func (e *notFoundError) Error() string  { return e.detail }
+func (e *invalidError) Error() string      { return "invalid request" }
+func (e *malformedError) Error() string    { return e.detail }
+func (e *conflictError) Error() string     { return e.detail }
+func (e *notFoundError) Error() string     { return e.detail }
+func (e *unauthorizedError) Error() string { return e.detail }
+func (e *forbiddenError) Error() string    { return e.detail }
+func (e *unavailableError) Error() string  { return e.detail }
+
+// journeyErrorStatus maps the journey workflow's stable error types.
+var journeyErrorStatus = map[string]int{
+	workflows.ErrTypeNotAllowed:       http.StatusForbidden,
+	workflows.ErrTypeNotAwaitingThat:  http.StatusConflict,
+	workflows.ErrTypeJourneyNotActive: http.StatusConflict,
+	workflows.ErrTypeInvalidMessage:   http.StatusUnprocessableEntity,
+	// Raised by the activities an update runs.
+	activities.ErrTypeSlotUnavailable:            http.StatusConflict,
+	activities.ErrTypeSlotNotFound:               http.StatusUnprocessableEntity,
+	activities.ErrTypeRescheduleOutOfPolicy:      http.StatusUnprocessableEntity,
+	activities.ErrTypeNotAppointmentPractitioner: http.StatusForbidden,
+}
 
 // writeError is the one place where an error becomes an HTTP status.
 func (s *Server) writeError(c *gin.Context, err error) {
@@ -54,11 +80,18 @@ func (s *Server) writeError(c *gin.Context, err error) {
 		malformed *malformedError
 		conflict  *conflictError
 		notFound  *notFoundError
+		unauth    *unauthorizedError
+		forbidden *forbiddenError
+		unavail   *unavailableError
 		started   *serviceerror.WorkflowExecutionAlreadyStarted
 		tNotFound *serviceerror.NotFound
+		appErr    *temporal.ApplicationError
 	)
 	p := Problem{Instance: c.Request.URL.Path}
 	switch {
+	case errors.As(err, &appErr) && journeyErrorStatus[appErr.Type()] != 0:
+		// A journey refused a message: the validator's words are the detail.
+		p.Status, p.Type, p.Title, p.Detail = journeyErrorStatus[appErr.Type()], "journey-"+strings.ToLower(appErr.Type()), "The journey refused this request", appErr.Message()
 	case errors.As(err, &invalid):
 		p.Status, p.Type, p.Title = http.StatusUnprocessableEntity, "validation", "The request has invalid fields"
 		p.Errors = invalid.fields
@@ -71,6 +104,13 @@ func (s *Server) writeError(c *gin.Context, err error) {
 		p.Status, p.Type, p.Title, p.Detail = http.StatusConflict, "journey-exists", "This journey has already been started", "a journey with this patient, pathway and episode exists; use another episode for a new journey"
 	case errors.As(err, &notFound):
 		p.Status, p.Type, p.Title, p.Detail = http.StatusNotFound, "not-found", "Not found", notFound.detail
+	case errors.As(err, &unauth):
+		p.Status, p.Type, p.Title, p.Detail = http.StatusUnauthorized, "unauthorized", "Credentials are missing or wrong", unauth.detail
+		c.Header("WWW-Authenticate", `Bearer realm="carepath"`)
+	case errors.As(err, &forbidden):
+		p.Status, p.Type, p.Title, p.Detail = http.StatusForbidden, "forbidden", "Not allowed", forbidden.detail
+	case errors.As(err, &unavail):
+		p.Status, p.Type, p.Title, p.Detail = http.StatusServiceUnavailable, "unavailable", "Not available on this server", unavail.detail
 	case errors.Is(err, store.ErrNotFound), errors.As(err, &tNotFound):
 		p.Status, p.Type, p.Title, p.Detail = http.StatusNotFound, "not-found", "Not found", "no such object"
 	case errors.Is(err, context.DeadlineExceeded):

@@ -13,6 +13,8 @@ import (
 	"github.com/gin-gonic/gin"
 	"go.temporal.io/sdk/client"
 
+	"github.com/carepath/carepath/inference"
+	"github.com/carepath/carepath/pathways"
 	"github.com/carepath/carepath/platform"
 	"github.com/carepath/carepath/store"
 )
@@ -30,6 +32,13 @@ type Options struct {
 	TaskQueue     string
 	HealthTimeout time.Duration
 	Logger        *slog.Logger
+	// Codec configures the codec endpoints the Temporal UI calls.
+	Codec CodecOptions
+	// Pathways is the catalog new journeys take their plan from.
+	Pathways *pathways.Catalog
+	// Models holds the clinical models (inference.Open) served at
+	// /api/v1/models.
+	Models *inference.Registry
 }
 
 // Server holds the handlers' dependencies.
@@ -40,6 +49,9 @@ type Server struct {
 	taskQueue     string
 	healthTimeout time.Duration
 	logger        *slog.Logger
+	codec         CodecOptions
+	pathways      *pathways.Catalog
+	models        *inference.Registry
 }
 
 // maxBodyBytes bounds every request body; journey requests are tiny.
@@ -50,7 +62,8 @@ func NewRouter(o Options) *gin.Engine {
 	gin.SetMode(gin.ReleaseMode)
 	s := &Server{
 		temporal: o.Temporal, store: o.Store, health: o.Health, taskQueue: o.TaskQueue,
-		healthTimeout: o.HealthTimeout, logger: o.Logger,
+		healthTimeout: o.HealthTimeout, logger: o.Logger, codec: o.Codec, pathways: o.Pathways,
+		models: o.Models,
 	}
 	r := gin.New()
 	r.ContextWithFallback = true
@@ -63,6 +76,15 @@ func NewRouter(o Options) *gin.Engine {
 	r.GET("/api/system/health/check", s.healthCheck)
 	r.POST("/api/v1/journeys", s.startJourney)
 	r.GET("/api/v1/journeys/:id", s.getJourney)
+	r.POST("/api/v1/journeys/:id/decisions", s.decide)
+	r.POST("/api/v1/journeys/:id/cancel", s.cancelJourney)
+	r.POST("/api/v1/journeys/:id/reschedule", s.rescheduleJourney)
+	r.POST("/api/v1/journeys/:id/consult/start", s.startConsult)
+	r.POST("/api/v1/journeys/:id/consult/close", s.closeConsult)
+	r.GET("/api/v1/patients/:id/journeys", s.listPatientJourneys)
+	r.GET("/api/v1/models", s.listModels)
+	r.POST(modelCallRoute, s.modelCall) // POST /api/v1/models/{name}:predict
+	s.codecRoutes(r)
 	r.GET("/openapi.json", s.openAPI)
 	r.GET("/docs", s.docs)
 	return r
@@ -72,7 +94,7 @@ func NewRouter(o Options) *gin.Engine {
 // bodies or query strings, which may carry health data.
 func (s *Server) logRequests(c *gin.Context) {
 	start := time.Now()
-	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, maxBodyBytes)
+	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, bodyLimit(c.Request.URL.Path))
 	c.Next()
 	attrs := []any{"method", c.Request.Method, "route", c.FullPath(), "status", c.Writer.Status(),
 		"latency_ms", time.Since(start).Milliseconds()}

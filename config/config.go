@@ -22,16 +22,50 @@
 //	STRIPE_API_BASE       Stripe API base URL; stripe-mock locally (default "http://127.0.0.1:12111")
 //	STRIPE_SECRET_KEY     Stripe secret key (default "sk_test_123", which stripe-mock accepts)
 //	HEALTH_CHECK_TIMEOUT  time limit for each dependency in the health check (default "3s")
+//	PATHWAYS_DIR          a folder of extra pathway definitions (*.yaml) beside the shipped ones (default: none)
+//	ONNXRUNTIME_LIB       the ONNX Runtime 1.24 shared library the models run on; `make tools` fetches it
+//	                      (default "$CAREPATH_CACHE/lib/libonnxruntime.so.1", CAREPATH_CACHE defaulting to
+//	                      ~/.cache/carepath, or $XDG_CACHE_HOME/carepath)
+//	STRIPE_WEBHOOK_SECRET signing secret of the Stripe webhook endpoint (default "whsec_carepath_local",
+//	                      a local-only value; set the endpoint's own secret from Stripe's dashboard)
+//	TWILIO_ACCOUNT_SID    Twilio account SID (default "AC00000000000000000000000000000000", the local fake's)
+//	TWILIO_AUTH_TOKEN     Twilio auth token: signs API calls and verifies Twilio's webhooks
+//	                      (default "carepathlocaltwiliotoken", the local fake's)
+//	TWILIO_API_BASE       Twilio REST API base URL (default "http://127.0.0.1:12181", the local fake
+//	                      `go run ./cmd/twilio-fake`; https://api.twilio.com in production)
+//	TWILIO_FROM_NUMBER    sender: an E.164 number or a Messaging Service SID "MG..." (default "+15005550006")
+//	PUBLIC_BASE_URL       the API's URL as the outside world calls it; Twilio signs webhook requests over
+//	                      this URL plus the path (default "http://127.0.0.1:8080")
+//
+// Temporal payloads are encrypted (package codec); a program that talks to
+// Temporal refuses to start without keys, in every environment:
+//
+//	CAREPATH_CODEC_KEYS        the key ring: "ID:base64(32 random bytes)", comma- or
+//	                           whitespace-separated; `carepath codec keygen ID` makes one.
+//	                           With CAREPATH_ENV=local and this unset, the key file the
+//	                           local stack generates is read instead:
+//	                           $CAREPATH_DATA_DIR/secrets/codec-keys (default .data/...)
+//	CAREPATH_CODEC_ACTIVE_KEY  ID of the key new payloads are encrypted with; may be
+//	                           omitted when the ring holds one key. To rotate, add a
+//	                           key, make it active, keep the old one for decoding.
+//	CAREPATH_CODEC_TOKEN       bearer token the codec endpoints (/api/codec/encode,
+//	                           /api/codec/decode) require. Unset: they answer only
+//	                           loopback callers with CAREPATH_ENV=local, nobody otherwise.
 package config
 
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net/url"
 	"os"
+	"path/filepath"
+	"regexp"
 	"strings"
 	"time"
+
+	"github.com/carepath/carepath/codec"
 )
 
 // Config is every setting CarePath's programs read from the environment.
@@ -53,6 +87,25 @@ type Config struct {
 	StripeAPIBase      string
 	StripeSecretKey    string
 	HealthCheckTimeout time.Duration
+	PathwaysDir        string
+	// ONNXRuntimeLib is the path of libonnxruntime.so.1 (package inference).
+	ONNXRuntimeLib string
+
+	StripeWebhookSecret string
+	TwilioAccountSID    string
+	TwilioAuthToken     string
+	TwilioAPIBase       string
+	TwilioFromNumber    string
+	PublicBaseURL       string
+
+	// CodecKeys is the payload encryption key ring; empty when none is
+	// configured (programs that talk to Temporal then refuse to start).
+	CodecKeys      []codec.Key
+	CodecActiveKey string
+	// CodecKeySource says where the keys came from (a variable or a file),
+	// for the start-up log; never the keys themselves.
+	CodecKeySource string
+	CodecToken     string
 }
 
 // Defaults for the local stack. Exported so the stack launcher and the test
@@ -65,6 +118,15 @@ const (
 	DefaultRedisURL        = "redis://127.0.0.1:6379/0"
 	DefaultNeo4jURI        = "bolt://127.0.0.1:7687"
 	DefaultStripeAPIBase   = "http://127.0.0.1:12111"
+	DefaultTwilioAPIBase   = "http://127.0.0.1:12181"
+	DefaultPublicBaseURL   = "http://127.0.0.1:8080"
+
+	// Local-only credentials: the fake Twilio server and the tests accept
+	// them. Production sets the real ones.
+	DefaultStripeWebhookSecret = "whsec_carepath_local"
+	DefaultTwilioAccountSID    = "AC00000000000000000000000000000000"
+	DefaultTwilioAuthToken     = "carepathlocaltwiliotoken"
+	DefaultTwilioFromNumber    = "+15005550006"
 
 	// DefaultTestDatabaseURL is the database integration tests use, so they
 	// never touch the data of a running `make run`.
@@ -95,7 +157,17 @@ func FromLookup(lookup func(string) (string, bool)) (Config, error) {
 		StripeAPIBase:      r.str("STRIPE_API_BASE", DefaultStripeAPIBase),
 		StripeSecretKey:    r.str("STRIPE_SECRET_KEY", "sk_test_123"),
 		HealthCheckTimeout: r.duration("HEALTH_CHECK_TIMEOUT", 3*time.Second),
+		PathwaysDir:        r.str("PATHWAYS_DIR", ""),
+		ONNXRuntimeLib:     r.str("ONNXRUNTIME_LIB", DefaultONNXRuntimeLib(lookup)),
+
+		StripeWebhookSecret: r.str("STRIPE_WEBHOOK_SECRET", DefaultStripeWebhookSecret),
+		TwilioAccountSID:    r.str("TWILIO_ACCOUNT_SID", DefaultTwilioAccountSID),
+		TwilioAuthToken:     r.str("TWILIO_AUTH_TOKEN", DefaultTwilioAuthToken),
+		TwilioAPIBase:       r.str("TWILIO_API_BASE", DefaultTwilioAPIBase),
+		TwilioFromNumber:    r.str("TWILIO_FROM_NUMBER", DefaultTwilioFromNumber),
+		PublicBaseURL:       strings.TrimRight(r.str("PUBLIC_BASE_URL", DefaultPublicBaseURL), "/"),
 	}
+	r.codec(&cfg)
 	if err := cfg.LogLevel.UnmarshalText([]byte(r.str("LOG_LEVEL", "info"))); err != nil {
 		r.errs = append(r.errs, fmt.Errorf("LOG_LEVEL: %w", err))
 	}
@@ -105,12 +177,97 @@ func FromLookup(lookup func(string) (string, bool)) (Config, error) {
 	for name, raw := range map[string]string{
 		"DATABASE_URL": cfg.DatabaseURL, "REDIS_URL": cfg.RedisURL,
 		"NEO4J_URI": cfg.Neo4jURI, "STRIPE_API_BASE": cfg.StripeAPIBase,
+		"TWILIO_API_BASE": cfg.TwilioAPIBase, "PUBLIC_BASE_URL": cfg.PublicBaseURL,
 	} {
 		if u, err := url.Parse(raw); err != nil || u.Scheme == "" || u.Host == "" {
 			r.errs = append(r.errs, fmt.Errorf("%s: %q is not an absolute URL", name, raw))
 		}
 	}
+	r.twilio(cfg)
 	return cfg, errors.Join(r.errs...)
+}
+
+var (
+	twilioSender = regexp.MustCompile(`^(\+[1-9][0-9]{6,14}|MG[0-9a-fA-F]{32})$`)
+	alphanumeric = regexp.MustCompile(`^[A-Za-z0-9]+$`)
+)
+
+// twilio checks what twilio-go would otherwise reject at the first SMS.
+func (r *reader) twilio(cfg Config) {
+	if !twilioSender.MatchString(cfg.TwilioFromNumber) {
+		r.errs = append(r.errs, fmt.Errorf("TWILIO_FROM_NUMBER: want an E.164 number (+...) or a Messaging Service SID (MG...), got %q", cfg.TwilioFromNumber))
+	}
+	// twilio-go refuses credentials with other characters; name the variable now.
+	if !alphanumeric.MatchString(cfg.TwilioAccountSID) {
+		r.errs = append(r.errs, errors.New("TWILIO_ACCOUNT_SID: letters and digits only"))
+	}
+	if !alphanumeric.MatchString(cfg.TwilioAuthToken) {
+		r.errs = append(r.errs, errors.New("TWILIO_AUTH_TOKEN: letters and digits only"))
+	}
+}
+
+// LocalCodecKeyFile is where the local stack keeps the key it generates,
+// relative to the data folder.
+const LocalCodecKeyFile = "secrets/codec-keys"
+
+// codec reads the payload encryption settings. Locally, without
+// CAREPATH_CODEC_KEYS, it reads the key file the stack generated, so a
+// program started by hand beside `make run` shares its key.
+func (r *reader) codec(cfg *Config) {
+	cfg.CodecToken = r.str("CAREPATH_CODEC_TOKEN", "")
+	raw, source := r.str("CAREPATH_CODEC_KEYS", ""), "CAREPATH_CODEC_KEYS"
+	if raw == "" && cfg.Env == "local" {
+		path := filepath.Join(r.str("CAREPATH_DATA_DIR", ".data"), LocalCodecKeyFile)
+		b, err := os.ReadFile(path)
+		switch {
+		case err == nil:
+			raw, source = strings.TrimSpace(string(b)), path
+		case !errors.Is(err, fs.ErrNotExist):
+			r.errs = append(r.errs, fmt.Errorf("codec key file %s: %w", path, err))
+		}
+	}
+	if raw != "" {
+		keys, err := codec.ParseKeys(raw)
+		if err != nil {
+			r.errs = append(r.errs, fmt.Errorf("%s: %w", source, err))
+		} else {
+			cfg.CodecKeys, cfg.CodecKeySource = keys, source
+		}
+	}
+	cfg.CodecActiveKey = r.str("CAREPATH_CODEC_ACTIVE_KEY", "")
+	switch {
+	case len(cfg.CodecKeys) == 0 && cfg.CodecActiveKey != "":
+		r.errs = append(r.errs, errors.New("CAREPATH_CODEC_ACTIVE_KEY is set but CAREPATH_CODEC_KEYS holds no keys"))
+	case len(cfg.CodecKeys) == 0:
+	case cfg.CodecActiveKey == "" && len(cfg.CodecKeys) == 1:
+		cfg.CodecActiveKey = cfg.CodecKeys[0].ID()
+	case cfg.CodecActiveKey == "":
+		r.errs = append(r.errs, fmt.Errorf("CAREPATH_CODEC_ACTIVE_KEY: %s holds %d keys; name the one to encrypt with", source, len(cfg.CodecKeys)))
+	default:
+		found := false
+		for _, k := range cfg.CodecKeys {
+			found = found || k.ID() == cfg.CodecActiveKey
+		}
+		if !found {
+			r.errs = append(r.errs, fmt.Errorf("CAREPATH_CODEC_ACTIVE_KEY: %q is not a key in %s", cfg.CodecActiveKey, source))
+		}
+	}
+}
+
+// DefaultONNXRuntimeLib is where `make tools` (scripts/tools.sh) puts the
+// ONNX Runtime library: $CAREPATH_CACHE/lib, the cache defaulting to the
+// user's cache folder.
+func DefaultONNXRuntimeLib(lookup func(string) (string, bool)) string {
+	cache, ok := lookup("CAREPATH_CACHE")
+	if !ok || strings.TrimSpace(cache) == "" {
+		base, ok := lookup("XDG_CACHE_HOME")
+		if !ok || strings.TrimSpace(base) == "" {
+			home, _ := lookup("HOME")
+			base = filepath.Join(home, ".cache")
+		}
+		cache = filepath.Join(base, "carepath")
+	}
+	return filepath.Join(strings.TrimSpace(cache), "lib", "libonnxruntime.so.1")
 }
 
 // Logger builds the structured logger every program uses.

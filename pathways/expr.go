@@ -100,12 +100,12 @@ func checkExpr(src string, params map[string]Parameter) []string {
 
 // Vars are the values expressions see when a journey evaluates them.
 type Vars struct {
-	Params   map[string]any               `json:"params"`
-	Risk     map[string]any               `json:"risk"`
+	Params   map[string]any                `json:"params"`
+	Risk     map[string]any                `json:"risk"`
 	Vitals   map[string]map[string]float64 `json:"vitals"`
-	Consult  map[string]any               `json:"consult"`
-	Decision string                       `json:"decision"`
-	Patient  map[string]any               `json:"patient"`
+	Consult  map[string]any                `json:"consult"`
+	Decision string                        `json:"decision"`
+	Patient  map[string]any                `json:"patient"`
 }
 
 // Eval evaluates a boolean expression. The expression was checked when the

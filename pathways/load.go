@@ -495,7 +495,10 @@ func LoadFS(fsys fs.FS, dir string) ([]Plan, error) {
 		if e.IsDir() || !strings.HasSuffix(e.Name(), ".yaml") {
 			continue
 		}
-		name := dir + "/" + e.Name()
+		name := e.Name()
+		if dir != "." {
+			name = dir + "/" + e.Name()
+		}
 		data, err := fs.ReadFile(fsys, name)
 		if err != nil {
 			return nil, err

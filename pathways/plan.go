@@ -3,6 +3,7 @@ package pathways
 import (
 	"embed"
 	"fmt"
+	"os"
 	"sort"
 	"strings"
 	"time"
@@ -223,3 +224,22 @@ func (c *Catalog) IDs() []string { return sortedKeys(c.byID) }
 
 // Versions lists a pathway's versions, oldest first.
 func (c *Catalog) Versions(id string) []Plan { return c.byID[id] }
+
+// LoadCatalog returns the shipped pathways plus those in extraDir, when it is
+// set (PATHWAYS_DIR): a deployment's own pathways, or new versions of the
+// shipped ones. A version defined in both places is an error, so a shipped
+// pathway is never silently replaced.
+func LoadCatalog(extraDir string) (*Catalog, error) {
+	plans, err := LoadFS(definitions, "definitions")
+	if err != nil {
+		return nil, err
+	}
+	if extraDir != "" {
+		extra, err := LoadFS(os.DirFS(extraDir), ".")
+		if err != nil {
+			return nil, err
+		}
+		plans = append(plans, extra...)
+	}
+	return NewCatalog(plans)
+}

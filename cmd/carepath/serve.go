@@ -10,6 +10,7 @@ import (
 
 	"github.com/carepath/carepath/api"
 	"github.com/carepath/carepath/config"
+	"github.com/carepath/carepath/pathways"
 	"github.com/carepath/carepath/platform"
 	"github.com/carepath/carepath/store"
 	"github.com/carepath/carepath/workers"
@@ -21,11 +22,17 @@ func runAPI(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 		return err
 	}
 	defer deps.Close(context.WithoutCancel(ctx))
+	catalog, err := pathways.LoadCatalog(cfg.PathwaysDir)
+	if err != nil {
+		return fmt.Errorf("api: pathways: %w", err)
+	}
 	srv := &http.Server{
 		Addr: cfg.APIAddr,
 		Handler: api.NewRouter(api.Options{
 			Temporal: deps.Temporal, Store: deps.Store, Health: deps, TaskQueue: cfg.TemporalTaskQueue,
 			HealthTimeout: cfg.HealthCheckTimeout, Logger: logger,
+			Codec:    api.CodecOptionsFromConfig(cfg, deps.Codec),
+			Pathways: catalog,
 		}),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
