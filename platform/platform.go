@@ -19,6 +19,7 @@ import (
 	tclient "go.temporal.io/sdk/client"
 	tlog "go.temporal.io/sdk/log"
 
+	"github.com/carepath/carepath/codec"
 	"github.com/carepath/carepath/config"
 	"github.com/carepath/carepath/store"
 )
@@ -30,12 +31,18 @@ type Deps struct {
 	Redis    *redis.Client
 	Neo4j    neo4j.DriverWithContext
 	Stripe   *client.API
+	// Codec is the payload codec the Temporal client uses; the API serves
+	// it to the Temporal UI.
+	Codec *codec.Codec
 }
 
 // Connect opens every dependency. On error it closes what it had opened.
 func Connect(ctx context.Context, cfg config.Config, logger *slog.Logger) (*Deps, error) {
 	d := &Deps{}
 	var err error
+	if d.Codec, err = NewCodec(cfg); err != nil {
+		return nil, err
+	}
 	if d.Temporal, err = DialTemporal(cfg, logger); err != nil {
 		return nil, err
 	}
@@ -73,14 +80,38 @@ func (d *Deps) Close(ctx context.Context) {
 
 // DialTemporal connects lazily to Temporal: the client is usable at once
 // and connects on first use, so a program can start before Temporal does.
+// Every payload and failure message the client (and any worker built on
+// it) exchanges with Temporal goes through the encrypting codec; without
+// codec keys it refuses, so health data never reaches Temporal in the clear.
 func DialTemporal(cfg config.Config, logger *slog.Logger) (tclient.Client, error) {
+	pc, err := NewCodec(cfg)
+	if err != nil {
+		return nil, err
+	}
+	logger.Info("Temporal payloads encrypted", "active_key", pc.ActiveKeyID(), "keys", pc.KeyIDs(), "key_source", cfg.CodecKeySource)
 	c, err := tclient.NewLazyClient(tclient.Options{
-		HostPort:  cfg.TemporalAddress,
-		Namespace: cfg.TemporalNamespace,
-		Logger:    tlog.NewStructuredLogger(logger.With("component", "temporal-sdk")),
+		HostPort:         cfg.TemporalAddress,
+		Namespace:        cfg.TemporalNamespace,
+		Logger:           tlog.NewStructuredLogger(logger.With("component", "temporal-sdk")),
+		DataConverter:    pc.DataConverter(),
+		FailureConverter: pc.FailureConverter(),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("platform: temporal client for %s: %w", cfg.TemporalAddress, err)
+	}
+	return c, nil
+}
+
+// NewCodec builds the payload codec from the configured key ring.
+func NewCodec(cfg config.Config) (*codec.Codec, error) {
+	if len(cfg.CodecKeys) == 0 {
+		return nil, errors.New("platform: no payload encryption keys: set CAREPATH_CODEC_KEYS " +
+			"(`carepath codec keygen ID` makes a key; see the README's configuration table); " +
+			"locally, `make run` generates one in .data/" + config.LocalCodecKeyFile)
+	}
+	c, err := codec.New(cfg.CodecKeys, cfg.CodecActiveKey)
+	if err != nil {
+		return nil, fmt.Errorf("platform: payload codec: %w", err)
 	}
 	return c, nil
 }

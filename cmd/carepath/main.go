@@ -7,6 +7,7 @@
 //	carepath pathways validate FILE...  check pathway definitions
 //	carepath stack up             start the whole local stack (what `make run` does)
 //	carepath stack exec -- CMD    run CMD with the local services up (what `make test` does)
+//	carepath codec keygen ID      print a new payload encryption key for CAREPATH_CODEC_KEYS
 //
 // Configuration comes from the environment; see package config.
 package main
@@ -34,6 +35,7 @@ commands:
   pathways list       list the shipped pathways and their versions
   stack up            start every service of the local stack, then the worker and the API
   stack exec -- CMD   start the services CMD needs if they are not running, run CMD, stop them
+  codec keygen ID     print a new payload encryption key ("ID:base64") for CAREPATH_CODEC_KEYS
 
 Configuration comes from environment variables; see the README.
 `
@@ -71,6 +73,8 @@ func main() {
 		if runErr == nil && code != 0 {
 			os.Exit(code)
 		}
+	case "codec":
+		runErr = runCodec(os.Stdout, args)
 	case "help", "-h", "--help":
 		fmt.Print(usage)
 	default:

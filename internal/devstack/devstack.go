@@ -311,8 +311,13 @@ func (s *Stack) lookTool(name string, extra ...string) (string, error) {
 // with its output on the launcher's terminal; Down stops it with SIGTERM,
 // which it answers with a graceful shutdown.
 func (s *Stack) StartProgram(name string, argv ...string) (done <-chan struct{}, err error) {
+	env, err := s.programEnv()
+	if err != nil {
+		return nil, fmt.Errorf("start %s: %w", name, err)
+	}
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Dir = s.root
+	cmd.Env = append(os.Environ(), env...)
 	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {

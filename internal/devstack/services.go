@@ -279,7 +279,10 @@ func (s *Stack) temporal() service {
 			return s.spawn("temporal", syscall.SIGTERM, nil, nil, bin, "server", "start-dev",
 				"--ip", host, "--port", port, "--ui-port", uiPort,
 				"--namespace", s.cfg.TemporalNamespace,
-				"--db-filename", filepath.Join(dir, "temporal.db"), "--log-level", "warn")
+				"--db-filename", filepath.Join(dir, "temporal.db"), "--log-level", "warn",
+				// The UI decrypts payloads through the API's codec routes, in
+				// the coordinator's browser; the server keeps only ciphertext.
+				"--ui-codec-endpoint", s.codecEndpoint())
 		},
 		afterUp: func(ctx context.Context, _ bool) error {
 			c, err := tclient.DialContext(ctx, tclient.Options{HostPort: addr, Namespace: s.cfg.TemporalNamespace, Logger: quietTemporalLogger{}})

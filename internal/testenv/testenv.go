@@ -13,6 +13,11 @@
 //	CAREPATH_TEST_REDIS_URL     (default redis://127.0.0.1:6379/15)
 //
 // The other addresses come from the usual variables (see package config).
+//
+// Temporal payloads in tests are encrypted with one fixed, public test key
+// (CodecKeys), so that separate test processes, and the programs a test
+// starts, read each other's workflows. It protects nothing and is never
+// used outside tests.
 package testenv
 
 import (
@@ -24,9 +29,21 @@ import (
 	"testing"
 	"time"
 
+	"github.com/carepath/carepath/codec"
+	"github.com/neo4j/neo4j-go-driver/v5/neo4j"
+
 	"github.com/carepath/carepath/config"
+	"github.com/carepath/carepath/platform"
 	"github.com/carepath/carepath/store"
 )
+
+// CodecKeys is the test key ring in CAREPATH_CODEC_KEYS form: one key,
+// "test-1", whose secret is the bytes 0x00..0x1f. Pass it to programs a test
+// starts as CAREPATH_CODEC_KEYS.
+const CodecKeys = "test-1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
+
+// CodecActiveKey is the ID of the key in CodecKeys.
+const CodecActiveKey = "test-1"
 
 const howToStart = "start the local stack with `make test` (or `go run ./cmd/carepath stack exec -- go test ./...`)"
 
@@ -40,6 +57,11 @@ func Config(t testing.TB) config.Config {
 	}
 	cfg.DatabaseURL = envOr("CAREPATH_TEST_DATABASE_URL", config.DefaultTestDatabaseURL)
 	cfg.RedisURL = envOr("CAREPATH_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+	keys, err := codec.ParseKeys(CodecKeys)
+	if err != nil {
+		t.Fatalf("testenv: test codec keys: %v", err)
+	}
+	cfg.CodecKeys, cfg.CodecActiveKey, cfg.CodecKeySource = keys, CodecActiveKey, "testenv.CodecKeys"
 	return cfg
 }
 
@@ -63,6 +85,26 @@ func Store(t testing.TB) *store.Store {
 		t.Fatalf("testenv: migrate test database: %v", migrateErr)
 	}
 	return s
+}
+
+// Neo4j opens a driver to the Neo4j of the local stack (NEO4J_URI) and
+// checks that it answers. It fails the test with instructions when Neo4j
+// cannot be reached. Community edition has one database, shared with a
+// running `make run`: tests must not delete data others rely on.
+func Neo4j(t testing.TB) neo4j.DriverWithContext {
+	t.Helper()
+	cfg := Config(t)
+	d, err := platform.OpenNeo4j(cfg)
+	if err != nil {
+		t.Fatalf("testenv: neo4j driver: %v", err)
+	}
+	t.Cleanup(func() { _ = d.Close(context.Background()) })
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := d.VerifyConnectivity(ctx); err != nil {
+		Fail(t, "Neo4j", cfg.Neo4jURI, err)
+	}
+	return d
 }
 
 // Fail stops the test because a service is missing, saying how to start it.
