@@ -65,6 +65,9 @@ func compose(t *testing.T, args ...string) []byte {
 	t.Helper()
 	requireCompose(t)
 	cmd := exec.Command("docker", append([]string{"compose", "-f", composeFile}, args...)...)
+	// The file demands a payload key (it has no default on purpose); a
+	// throwaway one lets the configuration be checked.
+	cmd.Env = append(os.Environ(), "CAREPATH_CODEC_KEYS=check:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=")
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
@@ -72,6 +75,23 @@ func compose(t *testing.T, args ...string) []byte {
 			composeFile, strings.Join(args, " "), err, stdout.String(), stderr.String())
 	}
 	return stdout.Bytes()
+}
+
+// Without a payload key, the file refuses to configure at all.
+func TestComposeDemandsAPayloadKey(t *testing.T) {
+	requireCompose(t)
+	cmd := exec.Command("docker", "compose", "-f", composeFile, "config", "-q")
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "CAREPATH_CODEC_KEYS=") {
+			env = append(env, kv)
+		}
+	}
+	cmd.Env = env
+	out, err := cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "CAREPATH_CODEC_KEYS") {
+		t.Fatalf("compose config without a key should fail naming CAREPATH_CODEC_KEYS: %v\n%s", err, out)
+	}
 }
 
 func requireCompose(t *testing.T) {
@@ -151,6 +171,11 @@ func TestCarePathEnvironment(t *testing.T) {
 					t.Errorf("%s: %s=%q points at %q, which is not a compose service", name, key, *v, host)
 				}
 			}
+		}
+	}
+	for _, name := range carepathServices {
+		if v := p.Services[name].Environment["CAREPATH_CODEC_KEYS"]; v == nil || *v == "" {
+			t.Errorf("%s: payloads would not be encrypted: CAREPATH_CODEC_KEYS is not passed", name)
 		}
 	}
 	if v := p.Services["api"].Environment["API_ADDR"]; v == nil || !strings.HasPrefix(*v, "0.0.0.0:") {
