@@ -8,6 +8,8 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -17,6 +19,7 @@ import (
 	"github.com/carepath/carepath/api"
 	"github.com/carepath/carepath/config"
 	"github.com/carepath/carepath/internal/testenv"
+	"github.com/carepath/carepath/pathways"
 	"github.com/carepath/carepath/platform"
 	"github.com/carepath/carepath/store"
 	"github.com/carepath/carepath/workers"
@@ -59,10 +62,33 @@ func newHarness(t *testing.T, mutate func(*config.Config)) *harness {
 	t.Cleanup(w.Stop)
 	srv := httptest.NewServer(api.NewRouter(api.Options{
 		Temporal: deps.Temporal, Store: deps.Store, Health: deps, TaskQueue: taskQueue,
-		HealthTimeout: 2 * time.Second, Logger: testenv.Logger(t),
+		HealthTimeout: 2 * time.Second, Logger: testenv.Logger(t), Pathways: testCatalog(t),
 	}))
 	t.Cleanup(srv.Close)
 	return &harness{srv: srv, deps: deps, store: deps.Store}
+}
+
+// enrolPathway is the smallest journey: enrol, wait a moment, finish.
+const enrolPathway = `id: enrol-check
+version: 1
+title: Enrolment check
+sources: [{id: test, citation: Test fixture}]
+steps:
+  - {id: settle, type: wait, time_limit: 200ms, on_timeout: continue, next: end}
+`
+
+// testCatalog is the shipped pathways plus the test's own.
+func testCatalog(t *testing.T) *pathways.Catalog {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "enrol-check.v1.yaml"), []byte(enrolPathway), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := pathways.LoadCatalog(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
 }
 
 func (h *harness) do(t *testing.T, method, path, body string) (*http.Response, []byte) {
@@ -132,7 +158,7 @@ func TestJourneyEndToEnd(t *testing.T) {
 	h := newHarness(t, nil)
 	patient := store.SeedPatientID(3)
 	episode := int(time.Now().UnixNano()%9000) + 1000 // a fresh journey on every run
-	body := fmt.Sprintf(`{"patient_id":%q,"pathway_id":"general-consult","episode":%d}`, patient, episode)
+	body := fmt.Sprintf(`{"patient_id":%q,"pathway_id":"enrol-check","episode":%d}`, patient, episode)
 
 	resp, raw := h.do(t, http.MethodPost, "/api/v1/journeys", body)
 	if resp.StatusCode != http.StatusAccepted {
@@ -145,7 +171,7 @@ func TestJourneyEndToEnd(t *testing.T) {
 	if err := json.Unmarshal(raw, &started); err != nil {
 		t.Fatal(err)
 	}
-	wantID := workflows.JourneyWorkflowID(patient, "general-consult", episode)
+	wantID := workflows.JourneyWorkflowID(patient, "enrol-check", episode)
 	if started.ID != wantID || started.RunID == "" || resp.Header.Get("Location") != "/api/v1/journeys/"+wantID {
 		t.Fatalf("start answered %s (Location %q)", raw, resp.Header.Get("Location"))
 	}
@@ -159,12 +185,12 @@ func TestJourneyEndToEnd(t *testing.T) {
 			if err := json.Unmarshal(raw, &state); err != nil {
 				t.Fatal(err)
 			}
-			if state.Stage == workflows.StageEnrolled {
+			if state.Status == workflows.StatusCompleted {
 				break
 			}
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("journey not enrolled in time: %d %s", resp.StatusCode, raw)
+			t.Fatalf("journey not completed in time: %d %s", resp.StatusCode, raw)
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
@@ -175,7 +201,7 @@ func TestJourneyEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatalf("journey not in PostgreSQL: %v", err)
 	}
-	if row.Status != workflows.StageEnrolled || row.PatientID != patient || row.PathwayID != "general-consult" {
+	if row.Status != workflows.StatusCompleted || row.PatientID != patient || row.PathwayID != "enrol-check" {
 		t.Errorf("row = %+v", row)
 	}
 
@@ -187,7 +213,10 @@ func TestJourneyEndToEnd(t *testing.T) {
 	if v, ok := desc.TypedSearchAttributes.GetKeyword(workflows.PatientIDKey); !ok || v != patient {
 		t.Errorf("PatientID search attribute = %q, %v", v, ok)
 	}
-	if v, ok := desc.TypedSearchAttributes.GetKeyword(workflows.JourneyStageKey); !ok || v != workflows.StageEnrolled {
+	if v, ok := desc.TypedSearchAttributes.GetKeyword(workflows.PathwayVersionKey); !ok || v != "1" {
+		t.Errorf("PathwayVersion search attribute = %q, %v", v, ok)
+	}
+	if v, ok := desc.TypedSearchAttributes.GetKeyword(workflows.JourneyStageKey); !ok || v != workflows.StatusCompleted {
 		t.Errorf("JourneyStage search attribute = %q, %v", v, ok)
 	}
 
@@ -213,12 +242,17 @@ func TestBadRequestsGetProblemsNamingTheField(t *testing.T) {
 		status                   int
 		pointer                  string
 	}{
-		{"unknown field", "POST", "/api/v1/journeys", `{"patient_id":"` + store.SeedPatientID(1) + `","pathway_id":"general-consult","diagnosis":"x"}`, 422, "/diagnosis"},
-		{"bad patient id", "POST", "/api/v1/journeys", `{"patient_id":"alice","pathway_id":"general-consult"}`, 422, "/patient_id"},
-		{"unregistered patient", "POST", "/api/v1/journeys", `{"patient_id":"` + unknownPatient + `","pathway_id":"general-consult"}`, 422, "/patient_id"},
+		{"unknown field", "POST", "/api/v1/journeys", `{"patient_id":"` + store.SeedPatientID(1) + `","pathway_id":"enrol-check","diagnosis":"x"}`, 422, "/diagnosis"},
+		{"bad patient id", "POST", "/api/v1/journeys", `{"patient_id":"alice","pathway_id":"enrol-check"}`, 422, "/patient_id"},
+		{"unregistered patient", "POST", "/api/v1/journeys", `{"patient_id":"` + unknownPatient + `","pathway_id":"enrol-check"}`, 422, "/patient_id"},
 		{"bad pathway", "POST", "/api/v1/journeys", `{"patient_id":"` + store.SeedPatientID(1) + `","pathway_id":"General Consult"}`, 422, "/pathway_id"},
-		{"wrong type", "POST", "/api/v1/journeys", `{"patient_id":"` + store.SeedPatientID(1) + `","pathway_id":"general-consult","episode":"two"}`, 422, "/episode"},
-		{"episode out of range", "POST", "/api/v1/journeys", `{"patient_id":"` + store.SeedPatientID(1) + `","pathway_id":"general-consult","episode":0}`, 422, "/episode"},
+		{"unknown pathway", "POST", "/api/v1/journeys", `{"patient_id":"` + store.SeedPatientID(1) + `","pathway_id":"astrology"}`, 422, "/pathway_id"},
+		{"unknown version", "POST", "/api/v1/journeys", `{"patient_id":"` + store.SeedPatientID(1) + `","pathway_id":"general-consult","pathway_version":99,"slot_id":"` + unknownPatient + `"}`, 422, "/pathway_version"},
+		{"booking pathway without a slot", "POST", "/api/v1/journeys", `{"patient_id":"` + store.SeedPatientID(1) + `","pathway_id":"general-consult"}`, 422, "/slot_id"},
+		{"bad slot id", "POST", "/api/v1/journeys", `{"patient_id":"` + store.SeedPatientID(1) + `","pathway_id":"general-consult","slot_id":"tuesday"}`, 422, "/slot_id"},
+		{"wrong type", "POST", "/api/v1/journeys", `{"patient_id":"` + store.SeedPatientID(1) + `","pathway_id":"enrol-check","episode":"two"}`, 422, "/episode"},
+		{"episode out of range", "POST", "/api/v1/journeys", `{"patient_id":"` + store.SeedPatientID(1) + `","pathway_id":"enrol-check","episode":0}`, 422, "/episode"},
+		{"decision without saying who acts", "POST", "/api/v1/journeys/" + workflows.JourneyWorkflowID(unknownPatient, "general-consult", 1) + "/decisions", `{"step_id":"doctor_review","outcome":"accepted"}`, 401, ""},
 		{"not json", "POST", "/api/v1/journeys", `{"patient_id":`, 400, ""},
 		{"empty body", "POST", "/api/v1/journeys", ``, 400, ""},
 		{"two values", "POST", "/api/v1/journeys", `{} {}`, 400, ""},

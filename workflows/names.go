@@ -19,12 +19,6 @@ const (
 	QueryJourneyState   = "journey_state"
 )
 
-// Journey stages as shown in the JourneyStage search attribute and the state query.
-const (
-	StageEnrolling = "enrolling"
-	StageEnrolled  = "enrolled"
-)
-
 var (
 	uuidPattern    = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`)
 	pathwayPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)

@@ -66,7 +66,8 @@ func testEnv(t *testing.T, apiAddr, taskQueue string) []string {
 	cfg := testenv.Config(t)
 	return append(os.Environ(),
 		"API_ADDR="+apiAddr, "DATABASE_URL="+cfg.DatabaseURL, "REDIS_URL="+cfg.RedisURL,
-		"TEMPORAL_TASK_QUEUE="+taskQueue, "LOG_FORMAT=json")
+		"TEMPORAL_TASK_QUEUE="+taskQueue, "LOG_FORMAT=json",
+		"CAREPATH_CODEC_KEYS="+testenv.CodecKeys, "CAREPATH_CODEC_ACTIVE_KEY="+testenv.CodecActiveKey)
 }
 
 func TestWorkerAndAPIServeAJourneyAndShutDownGracefully(t *testing.T) {
@@ -77,6 +78,18 @@ func TestWorkerAndAPIServeAJourneyAndShutDownGracefully(t *testing.T) {
 	bin := buildBinary(t)
 	apiAddr := freeAddr(t)
 	env := testEnv(t, apiAddr, fmt.Sprintf("cmd-test-%d", time.Now().UnixNano()))
+	// A deployment's own pathway, from PATHWAYS_DIR.
+	pathwaysDir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(pathwaysDir, "enrol-check.v1.yaml"), []byte(`id: enrol-check
+version: 1
+title: Enrolment check
+sources: [{id: test, citation: Test fixture}]
+steps:
+  - {id: settle, type: wait, time_limit: 200ms, on_timeout: continue, next: end}
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env = append(env, "PATHWAYS_DIR="+pathwaysDir)
 
 	start := func(name string) (*exec.Cmd, *syncBuffer) {
 		var out syncBuffer
@@ -103,7 +116,7 @@ func TestWorkerAndAPIServeAJourneyAndShutDownGracefully(t *testing.T) {
 
 	patient := store.SeedPatientID(7)
 	episode := int(time.Now().UnixNano()%9000) + 1000
-	body := fmt.Sprintf(`{"patient_id":%q,"pathway_id":"hypertension","episode":%d}`, patient, episode)
+	body := fmt.Sprintf(`{"patient_id":%q,"pathway_id":"enrol-check","episode":%d}`, patient, episode)
 	resp, err := http.Post(base+"/api/v1/journeys", "application/json", strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
@@ -112,7 +125,7 @@ func TestWorkerAndAPIServeAJourneyAndShutDownGracefully(t *testing.T) {
 	if resp.StatusCode != http.StatusAccepted {
 		t.Fatalf("start journey: %s", resp.Status)
 	}
-	id := workflows.JourneyWorkflowID(patient, "hypertension", episode)
+	id := workflows.JourneyWorkflowID(patient, "enrol-check", episode)
 	var state workflows.JourneyState
 	waitUntil(t, 30*time.Second, func() bool {
 		resp, err := http.Get(base + "/api/v1/journeys/" + id)
@@ -120,8 +133,8 @@ func TestWorkerAndAPIServeAJourneyAndShutDownGracefully(t *testing.T) {
 			return false
 		}
 		defer resp.Body.Close()
-		return resp.StatusCode == 200 && json.NewDecoder(resp.Body).Decode(&state) == nil && state.Stage == workflows.StageEnrolled
-	}, func() string { return "journey never enrolled; worker log:\n" + workerOut.String() })
+		return resp.StatusCode == 200 && json.NewDecoder(resp.Body).Decode(&state) == nil && state.Status == workflows.StatusCompleted
+	}, func() string { return "journey never completed; worker log:\n" + workerOut.String() })
 
 	// SIGTERM: the API drains, the worker stops polling; both exit 0.
 	for _, c := range []*exec.Cmd{apiCmd, worker} {
@@ -148,7 +161,7 @@ func TestWorkerAndAPIServeAJourneyAndShutDownGracefully(t *testing.T) {
 		t.Errorf("worker did not report a clean stop:\n%s", workerOut.String())
 	}
 	// Logs never carry the request body (health data travels there).
-	if strings.Contains(apiOut.String(), `"pathway_id":"hypertension"`) {
+	if strings.Contains(apiOut.String(), `"pathway_id":"enrol-check"`) {
 		t.Errorf("API log contains a request body")
 	}
 }
