@@ -6,6 +6,10 @@
 SHELL := /bin/bash
 GO ?= go
 CAREPATH := bin/carepath
+# Where scripts/tools.sh caches what it builds and fetches; the models'
+# Python environment lives there too.
+CAREPATH_CACHE ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/carepath
+MODELS_VENV := $(CAREPATH_CACHE)/models-venv
 
 run: tools build ## Start PostgreSQL, Redis, Temporal, Neo4j, stripe-mock, the worker and the API
 	$(CAREPATH) stack up
@@ -24,14 +28,29 @@ lint: ## go vet, gofmt and Temporal's workflowcheck
 	@test -z "$$(gofmt -l .)" || { echo "gofmt needed:"; gofmt -l .; exit 1; }
 	$(GO) run go.temporal.io/sdk/contrib/tools/workflowcheck@v0.6.0 ./workflows/...
 
-build: ## Build bin/carepath
+build: ## Build bin/carepath and bin/twilio-fake
 	$(GO) build -o $(CAREPATH) ./cmd/carepath
+	$(GO) build -o bin/twilio-fake ./cmd/twilio-fake
 
-tools: ## Install what the local stack runs (Debian packages, Temporal CLI, stripe-mock, Neo4j launcher)
+tools: ## Install what the local stack runs (Debian packages, Temporal CLI, stripe-mock, Neo4j launcher, ONNX Runtime)
 	@scripts/tools.sh
 
 test-tools: ## Install what only the tests need (the docker compose plugin, to validate docker-compose.yml)
 	@scripts/install-compose.sh
+
+models: tools $(MODELS_VENV)/.requirements ## Retrain the clinical models (PyPI, pinned), then check Go's parity with Python
+	cd models && $(MODELS_VENV)/bin/python train.py
+	$(GO) test -count=1 -run 'Parity' ./inference/
+
+bench-models: tools $(MODELS_VENV)/.requirements ## Serving benchmark: Go beside Python ONNX Runtime on the same models and rows
+	$(GO) run ./inference/bench -python $(MODELS_VENV)/bin/python
+
+# The models' Python environment, rebuilt when the pinned requirements change.
+$(MODELS_VENV)/.requirements: models/requirements.txt
+	@echo "==> models       installing models/requirements.txt into $(MODELS_VENV) (PyPI)"
+	python3 -m venv $(MODELS_VENV)
+	$(MODELS_VENV)/bin/pip install -q --disable-pip-version-check -r models/requirements.txt
+	cp models/requirements.txt $@
 
 clean: ## Remove build output (keeps .data, the local services' state)
 	rm -rf bin knowledge/neo4j-launcher/target
@@ -39,4 +58,4 @@ clean: ## Remove build output (keeps .data, the local services' state)
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
-.PHONY: run test seed migrate lint build tools test-tools clean help
+.PHONY: run test seed migrate lint build tools test-tools models bench-models clean help

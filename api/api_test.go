@@ -29,9 +29,10 @@ import (
 // harness is the real API in front of the real dev server, a worker on a
 // task queue of the test's own, PostgreSQL, Redis, Neo4j and stripe-mock.
 type harness struct {
-	srv   *httptest.Server
-	deps  *platform.Deps
-	store *store.Store
+	lastJourney string
+	srv         *httptest.Server
+	deps        *platform.Deps
+	store       *store.Store
 }
 
 func newHarness(t *testing.T, mutate func(*config.Config)) *harness {
@@ -55,7 +56,11 @@ func newHarness(t *testing.T, mutate func(*config.Config)) *harness {
 		testenv.Fail(t, "Temporal", cfg.TemporalAddress, err)
 	}
 	taskQueue := fmt.Sprintf("api-test-%d", time.Now().UnixNano())
-	w := workers.NewJourneyWorker(deps.Temporal, taskQueue, workers.Deps{Store: deps.Store})
+	workerDeps, err := workers.DepsFromConfig(cfg, deps.Store, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := workers.NewJourneyWorker(deps.Temporal, taskQueue, workerDeps)
 	if err := w.Start(); err != nil {
 		t.Fatalf("worker: %v", err)
 	}
@@ -63,6 +68,7 @@ func newHarness(t *testing.T, mutate func(*config.Config)) *harness {
 	srv := httptest.NewServer(api.NewRouter(api.Options{
 		Temporal: deps.Temporal, Store: deps.Store, Health: deps, TaskQueue: taskQueue,
 		HealthTimeout: 2 * time.Second, Logger: testenv.Logger(t), Pathways: testCatalog(t),
+		Webhooks: api.WebhookOptions{StripeSecret: testStripeSecret, TwilioAuthToken: testTwilioToken, PublicBaseURL: testPublicBaseURL},
 	}))
 	t.Cleanup(srv.Close)
 	return &harness{srv: srv, deps: deps, store: deps.Store}
@@ -84,6 +90,9 @@ func testCatalog(t *testing.T) *pathways.Catalog {
 	if err := os.WriteFile(filepath.Join(dir, "enrol-check.v1.yaml"), []byte(enrolPathway), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	if err := os.WriteFile(filepath.Join(dir, "general-consult.v900.yaml"), []byte(quickConsult(t)), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	c, err := pathways.LoadCatalog(dir)
 	if err != nil {
 		t.Fatal(err)
@@ -91,13 +100,47 @@ func testCatalog(t *testing.T) *pathways.Catalog {
 	return c
 }
 
+// quickConsult is the shipped general consultation as a test version (900)
+// whose time limits are short enough for a test to live through them.
+func quickConsult(t *testing.T) string {
+	t.Helper()
+	raw, err := os.ReadFile("../pathways/definitions/general-consult.v1.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := strings.Replace(string(raw), "version: 1", "version: 900", 1)
+	for old, short := range map[string]string{
+		"value: 15m\n    source: carepath-ops\n    description: How long a chosen slot": "value: 2m\n    source: carepath-ops\n    description: How long a chosen slot",
+		"value: 30m": "value: 1m",
+		"value: 4h":  "value: 1m",
+		"value: 20h": "value: 1m",
+		"[24h, 1h]":  "[10s]",
+		"value: 15m\n    source: carepath-ops\n    description: How long after": "value: 1m\n    source: carepath-ops\n    description: How long after",
+	} {
+		if !strings.Contains(src, old) {
+			t.Fatalf("quickConsult: %q is not in the shipped pathway any more", old)
+		}
+		src = strings.Replace(src, old, short, 1)
+	}
+	return src
+}
+
 func (h *harness) do(t *testing.T, method, path, body string) (*http.Response, []byte) {
+	t.Helper()
+	return h.doAs(t, method, path, body, "", "")
+}
+
+func (h *harness) doAs(t *testing.T, method, path, body, actorID, role string) (*http.Response, []byte) {
 	t.Helper()
 	req, err := http.NewRequest(method, h.srv.URL+path, strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
 	req.Header.Set("Content-Type", "application/json")
+	if actorID != "" {
+		req.Header.Set("X-CarePath-Actor-Id", actorID)
+		req.Header.Set("X-CarePath-Actor-Role", role)
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)

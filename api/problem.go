@@ -50,6 +50,8 @@ type (
 	forbiddenError struct{ detail string }
 	// unavailableError: this server is not set up to do this (503).
 	unavailableError struct{ detail string }
+	// signatureError: a webhook whose provider signature does not verify (400).
+	signatureError struct{ detail string }
 )
 
 func (e *invalidError) Error() string      { return "invalid request" }
@@ -59,6 +61,7 @@ func (e *notFoundError) Error() string     { return e.detail }
 func (e *unauthorizedError) Error() string { return e.detail }
 func (e *forbiddenError) Error() string    { return e.detail }
 func (e *unavailableError) Error() string  { return e.detail }
+func (e *signatureError) Error() string    { return e.detail }
 
 // journeyErrorStatus maps the journey workflow's stable error types.
 var journeyErrorStatus = map[string]int{
@@ -83,6 +86,7 @@ func (s *Server) writeError(c *gin.Context, err error) {
 		unauth    *unauthorizedError
 		forbidden *forbiddenError
 		unavail   *unavailableError
+		badSig    *signatureError
 		started   *serviceerror.WorkflowExecutionAlreadyStarted
 		tNotFound *serviceerror.NotFound
 		appErr    *temporal.ApplicationError
@@ -109,6 +113,9 @@ func (s *Server) writeError(c *gin.Context, err error) {
 		c.Header("WWW-Authenticate", `Bearer realm="carepath"`)
 	case errors.As(err, &forbidden):
 		p.Status, p.Type, p.Title, p.Detail = http.StatusForbidden, "forbidden", "Not allowed", forbidden.detail
+	case errors.As(err, &badSig):
+		p.Status, p.Type, p.Title, p.Detail = http.StatusBadRequest, "bad-signature", "The request signature does not verify", badSig.detail
+		s.logger.WarnContext(c.Request.Context(), "Webhook signature refused", "route", c.FullPath())
 	case errors.As(err, &unavail):
 		p.Status, p.Type, p.Title, p.Detail = http.StatusServiceUnavailable, "unavailable", "Not available on this server", unavail.detail
 	case errors.Is(err, store.ErrNotFound), errors.As(err, &tNotFound):

@@ -14,6 +14,7 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/carepath/carepath/inference"
+	"github.com/carepath/carepath/knowledge"
 	"github.com/carepath/carepath/pathways"
 	"github.com/carepath/carepath/platform"
 	"github.com/carepath/carepath/store"
@@ -39,6 +40,11 @@ type Options struct {
 	// Models holds the clinical models (inference.Open) served at
 	// /api/v1/models.
 	Models *inference.Registry
+	// Webhooks holds the secrets the Stripe and Twilio webhooks verify with.
+	Webhooks WebhookOptions
+	// Knowledge is the treatment and interaction knowledge graph served at
+	// /api/v1/knowledge (knowledge.New over the Neo4j driver).
+	Knowledge *knowledge.Graph
 }
 
 // Server holds the handlers' dependencies.
@@ -52,6 +58,8 @@ type Server struct {
 	codec         CodecOptions
 	pathways      *pathways.Catalog
 	models        *inference.Registry
+	webhooks      WebhookOptions
+	knowledge     *knowledge.Graph
 }
 
 // maxBodyBytes bounds every request body; journey requests are tiny.
@@ -63,8 +71,9 @@ func NewRouter(o Options) *gin.Engine {
 	s := &Server{
 		temporal: o.Temporal, store: o.Store, health: o.Health, taskQueue: o.TaskQueue,
 		healthTimeout: o.HealthTimeout, logger: o.Logger, codec: o.Codec, pathways: o.Pathways,
-		models: o.Models,
+		models: o.Models, webhooks: o.Webhooks,
 	}
+	s.knowledge = o.Knowledge
 	r := gin.New()
 	r.ContextWithFallback = true
 	r.Use(s.recoverPanics, s.logRequests)
@@ -84,7 +93,11 @@ func NewRouter(o Options) *gin.Engine {
 	r.GET("/api/v1/patients/:id/journeys", s.listPatientJourneys)
 	r.GET("/api/v1/models", s.listModels)
 	r.POST(modelCallRoute, s.modelCall) // POST /api/v1/models/{name}:predict
+	r.POST(interactionsCheckRoute, s.checkInteractions)
+	r.GET("/api/v1/knowledge/drugs", s.searchDrugs)
+	r.GET("/api/v1/knowledge/conditions/:code/treatments", s.conditionTreatments)
 	s.codecRoutes(r)
+	s.webhookRoutes(r)
 	r.GET("/openapi.json", s.openAPI)
 	r.GET("/docs", s.docs)
 	return r

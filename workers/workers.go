@@ -3,13 +3,19 @@
 package workers
 
 import (
+	"context"
+	"log/slog"
 	"time"
 
+	stripeclient "github.com/stripe/stripe-go/v81/client"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/carepath/carepath/activities"
+	"github.com/carepath/carepath/config"
+	"github.com/carepath/carepath/inference"
+	"github.com/carepath/carepath/platform"
 	"github.com/carepath/carepath/store"
 	"github.com/carepath/carepath/workflows"
 )
@@ -17,6 +23,17 @@ import (
 // Deps are the clients the activities need.
 type Deps struct {
 	Store *store.Store
+	// Stripe is the payments client (platform.NewStripe).
+	Stripe *stripeclient.API
+	// Twilio sends SMS (platform.NewTwilio); SMSFrom is its sender
+	// (TWILIO_FROM_NUMBER).
+	Twilio  activities.TwilioAPI
+	SMSFrom string
+	// PublicBaseURL is the only prefix links in an SMS may have.
+	PublicBaseURL string
+	// Models holds the clinical models (inference.Open); the inference
+	// activities refuse to run without it.
+	Models *inference.Registry
 }
 
 // NewJourneyWorker returns a worker for the journey task queue with every
@@ -36,4 +53,42 @@ func NewJourneyWorker(c client.Client, taskQueue string, deps Deps) worker.Worke
 func Register(r worker.Registry, deps Deps) {
 	r.RegisterWorkflowWithOptions(workflows.Journey, workflow.RegisterOptions{Name: workflows.JourneyWorkflowName})
 	r.RegisterActivity(&activities.Journeys{Store: deps.Store})
+	r.RegisterActivity(&activities.Inference{Models: deps.Models})
+	r.RegisterActivity(&activities.Booking{Store: deps.Store})
+	r.RegisterActivity(&activities.Payments{Store: deps.Store, Stripe: deps.Stripe})
+	r.RegisterActivity(&activities.Messaging{Store: deps.Store, Twilio: deps.Twilio, From: deps.SMSFrom, LinkBase: deps.PublicBaseURL})
+}
+
+// DepsFromConfig builds the activities' clients from the configuration:
+// Stripe at STRIPE_API_BASE, Twilio at TWILIO_API_BASE. models may be nil
+// for a worker without the clinical models.
+func DepsFromConfig(cfg config.Config, s *store.Store, models *inference.Registry) (Deps, error) {
+	twilio, err := platform.NewTwilio(cfg)
+	if err != nil {
+		return Deps{}, err
+	}
+	return Deps{Store: s, Models: models, Stripe: platform.NewStripe(cfg), Twilio: twilio,
+		SMSFrom: cfg.TwilioFromNumber, PublicBaseURL: cfg.PublicBaseURL}, nil
+}
+
+// slotHorizonDays is how far ahead bookable slots are kept open.
+const slotHorizonDays = 14
+
+// KeepSlotsOpen cuts bookable slots from the schedules for the next two
+// weeks, now and every six hours until ctx ends. Cutting is idempotent, so
+// any number of workers may do it side by side.
+func KeepSlotsOpen(ctx context.Context, s *store.Store, logger *slog.Logger) {
+	for {
+		n, err := s.GenerateSlots(ctx, time.Now(), slotHorizonDays)
+		if err != nil && ctx.Err() == nil {
+			logger.Error("Cutting slots failed; retrying in six hours", "error", err)
+		} else if err == nil {
+			logger.Info("Bookable slots kept open", "days", slotHorizonDays, "new", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(6 * time.Hour):
+		}
+	}
 }

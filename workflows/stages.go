@@ -275,7 +275,9 @@ func (j *journey) sendSMS(ctx workflow.Context, key, kind, template string, at t
 		var res activities.SendSMSResult
 		err := workflow.ExecuteActivity(smsCtx, messageActs.SendSMS, activities.SendSMSInput{
 			JourneyID: j.state.JourneyID, Step: key, PatientID: j.state.PatientID, Kind: kind, TemplateID: template,
-			Params: map[string]string{"date": at.Format("Mon 2 Jan 2006"), "time": at.Format("15:04 MST"), "link": "https://carepath.dev/j"},
+			// The activity prints the time in the patient's own time zone; the
+			// link is a path under PUBLIC_BASE_URL. No free text can ride along.
+			Params: map[string]string{"at": at.Format(time.RFC3339), "link": "/journeys/" + j.state.JourneyID},
 		}).Get(ctx, &res)
 		if err != nil {
 			// A reminder that cannot be sent must not stop the care; say so.
@@ -353,12 +355,21 @@ func (j *journey) runConsult(ctx workflow.Context, step pathways.PlanStep) (step
 	return res, nil
 }
 
+// refundable is the share of the payment to refund, in minor units.
+func (p *PaymentInfo) refundable(sharePercent int) int64 {
+	if p == nil || p.Status != "succeeded" || sharePercent <= 0 {
+		return 0
+	}
+	return p.AmountMinor * int64(sharePercent) / 100
+}
+
 // compensate undoes what the journey did before it was cancelled: refund
 // what the policy says, release or cancel the appointment, tell the patient.
 func (j *journey) compensate(ctx workflow.Context) error {
 	appt, pay := j.state.Appointment, j.state.Payment
-	if pay != nil && pay.Status == "succeeded" && j.refundShare > 0 {
-		amount := pay.AmountMinor * int64(j.refundShare) / 100
+	// Refund.AmountMinor 0 means "all that remains", so a share that rounds
+	// down to nothing must skip the refund, not refund in full.
+	if amount := pay.refundable(j.refundShare); amount > 0 {
 		var refund activities.RefundResult
 		if err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, activities.PaymentActivityOptions()), paymentActs.Refund, activities.RefundInput{
 			JourneyID: j.state.JourneyID, Step: "cancel-refund", PaymentStep: j.payStep, AmountMinor: amount, Reason: j.refundReason,

@@ -92,7 +92,11 @@ func run(n, concurrency int) error {
 	}
 
 	queue := fmt.Sprintf("bench-%d", time.Now().UnixNano())
-	w := workers.NewJourneyWorker(c, queue, workers.Deps{Store: s})
+	deps, err := workers.DepsFromConfig(cfg, s, nil)
+	if err != nil {
+		return err
+	}
+	w := workers.NewJourneyWorker(c, queue, deps)
 	w.RegisterWorkflowWithOptions(oneActivity, workflow.RegisterOptions{Name: "BenchOneActivity"})
 	w.RegisterActivity(noop)
 	if err := w.Start(); err != nil {
@@ -188,4 +192,3 @@ func measure(n, concurrency int, one func(i int) error) figures {
 	return figures{n: n, errors: errs, perSecond: float64(n) / elapsed.Seconds(),
 		p50: latencies[n/2], p99: latencies[(n*99)/100-1]}
 }
-

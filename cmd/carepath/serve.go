@@ -10,6 +10,7 @@ import (
 
 	"github.com/carepath/carepath/api"
 	"github.com/carepath/carepath/config"
+	"github.com/carepath/carepath/knowledge"
 	"github.com/carepath/carepath/pathways"
 	"github.com/carepath/carepath/platform"
 	"github.com/carepath/carepath/store"
@@ -17,6 +18,11 @@ import (
 )
 
 func runAPI(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
+	models, closeModels, err := openModels(cfg, logger, "api")
+	if err != nil {
+		return err
+	}
+	defer closeModels()
 	deps, err := platform.Connect(ctx, cfg, logger)
 	if err != nil {
 		return err
@@ -31,8 +37,11 @@ func runAPI(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 		Handler: api.NewRouter(api.Options{
 			Temporal: deps.Temporal, Store: deps.Store, Health: deps, TaskQueue: cfg.TemporalTaskQueue,
 			HealthTimeout: cfg.HealthCheckTimeout, Logger: logger,
-			Codec:    api.CodecOptionsFromConfig(cfg, deps.Codec),
-			Pathways: catalog,
+			Codec:     api.CodecOptionsFromConfig(cfg, deps.Codec),
+			Pathways:  catalog,
+			Models:    models,
+			Webhooks:  api.WebhookOptionsFromConfig(cfg),
+			Knowledge: knowledge.New(deps.Neo4j),
 		}),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
@@ -60,6 +69,11 @@ func runAPI(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 }
 
 func runWorker(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
+	models, closeModels, err := openModels(cfg, logger, "worker")
+	if err != nil {
+		return err
+	}
+	defer closeModels()
 	s, err := store.Open(ctx, cfg.DatabaseURL)
 	if err != nil {
 		return err
@@ -70,7 +84,12 @@ func runWorker(ctx context.Context, cfg config.Config, logger *slog.Logger) erro
 		return err
 	}
 	defer c.Close()
-	w := workers.NewJourneyWorker(c, cfg.TemporalTaskQueue, workers.Deps{Store: s})
+	deps, err := workers.DepsFromConfig(cfg, s, models)
+	if err != nil {
+		return err
+	}
+	w := workers.NewJourneyWorker(c, cfg.TemporalTaskQueue, deps)
+	go workers.KeepSlotsOpen(ctx, s, logger)
 	if err := w.Start(); err != nil {
 		return fmt.Errorf("worker: start: %w", err)
 	}

@@ -42,6 +42,7 @@ func (s *Stack) services() map[string]service {
 		"temporal":    s.temporal(),
 		"neo4j":       s.neo4j(),
 		"stripe-mock": s.stripeMock(),
+		"twilio-fake": s.twilioFake(),
 	}
 }
 
@@ -362,6 +363,31 @@ func (s *Stack) stripeMock() service {
 				return nil, err
 			}
 			return s.spawn("stripe-mock", syscall.SIGTERM, nil, nil, bin, "-http-addr", addr)
+		},
+		afterUp: noop,
+	}
+}
+
+// --- Twilio (a fake: Twilio's API cannot run here) ----------------------
+
+func (s *Stack) twilioFake() service {
+	addr, _ := hostPort(s.cfg.TwilioAPIBase, "80")
+	host, _, _ := net.SplitHostPort(addr)
+	loopback := host == "localhost" || net.ParseIP(host).IsLoopback()
+	return service{
+		name: "twilio-fake", addr: addr, startTimeout: 20 * time.Second,
+		healthy: func(ctx context.Context) error {
+			if !loopback {
+				return nil // a real Twilio: nothing to start, and nothing to probe from here
+			}
+			return dialTCP(ctx, addr)
+		},
+		start: func(context.Context) (*process, error) {
+			bin := filepath.Join(s.root, "bin", "twilio-fake")
+			if _, err := os.Stat(bin); err != nil {
+				return nil, errors.New("bin/twilio-fake is not built; run `make build`")
+			}
+			return s.spawn("twilio-fake", syscall.SIGTERM, nil, nil, bin)
 		},
 		afterUp: noop,
 	}
