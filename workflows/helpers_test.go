@@ -25,12 +25,12 @@ func TestJourneyWorkflowIDRoundTrips(t *testing.T) {
 
 func TestSearchAttributesHoldOnlyOpaqueKinds(t *testing.T) {
 	attrs := workflows.SearchAttributes()
-	for _, name := range []string{"PatientID", "PathwayID", "PathwayVersion", "JourneyStage", "RiskLevel", "NeedsAttention", "DoctorID"} {
+	for _, name := range []string{"PatientId", "PathwayId", "PathwayVersion", "JourneyStage", "StageSince", "RiskLevel", "NeedsAttention", "DoctorId"} {
 		if _, ok := attrs[name]; !ok {
 			t.Errorf("search attribute %s is missing", name)
 		}
 	}
-	if len(attrs) != 7 {
-		t.Errorf("got %d search attributes, want 7", len(attrs))
+	if len(attrs) != 8 {
+		t.Errorf("got %d search attributes, want 8", len(attrs))
 	}
 }

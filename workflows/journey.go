@@ -344,7 +344,7 @@ func (j *journey) leave(ctx workflow.Context, step pathways.PlanStep, track, res
 func (j *journey) setStage(ctx workflow.Context, stage string) error {
 	j.state.Stage = stage
 	j.state.UpdatedAt = workflow.Now(ctx)
-	if err := workflow.UpsertTypedSearchAttributes(ctx, JourneyStageKey.ValueSet(stage)); err != nil {
+	if err := workflow.UpsertTypedSearchAttributes(ctx, JourneyStageKey.ValueSet(stage), StageSinceKey.ValueSet(j.state.UpdatedAt)); err != nil {
 		return fmt.Errorf("upsert JourneyStage: %w", err)
 	}
 	return nil

@@ -8,13 +8,17 @@ import (
 // Custom search attributes, so coordinators can filter journeys in the
 // Temporal UI. They hold opaque IDs and statuses only, never health data.
 var (
-	PatientIDKey      = temporal.NewSearchAttributeKeyKeyword("PatientID")
-	PathwayIDKey      = temporal.NewSearchAttributeKeyKeyword("PathwayID")
+	PatientIDKey      = temporal.NewSearchAttributeKeyKeyword("PatientId")
+	PathwayIDKey      = temporal.NewSearchAttributeKeyKeyword("PathwayId")
 	PathwayVersionKey = temporal.NewSearchAttributeKeyKeyword("PathwayVersion")
 	JourneyStageKey   = temporal.NewSearchAttributeKeyKeyword("JourneyStage")
 	RiskLevelKey      = temporal.NewSearchAttributeKeyKeyword("RiskLevel")
 	NeedsAttentionKey = temporal.NewSearchAttributeKeyBool("NeedsAttention")
-	DoctorIDKey       = temporal.NewSearchAttributeKeyKeyword("DoctorID")
+	DoctorIDKey       = temporal.NewSearchAttributeKeyKeyword("DoctorId")
+	// StageSinceKey is when the journey entered its current stage, so a
+	// coordinator can ask for "journeys waiting on a doctor for more than a
+	// day": JourneyStage = 'doctor_review' AND StageSince < '<a day ago>'.
+	StageSinceKey = temporal.NewSearchAttributeKeyTime("StageSince")
 )
 
 // SearchAttributes lists every custom search attribute with its type, for
@@ -22,7 +26,7 @@ var (
 func SearchAttributes() map[string]enums.IndexedValueType {
 	out := map[string]enums.IndexedValueType{}
 	for _, k := range []temporal.SearchAttributeKey{
-		PatientIDKey, PathwayIDKey, PathwayVersionKey, JourneyStageKey, RiskLevelKey, NeedsAttentionKey, DoctorIDKey,
+		PatientIDKey, PathwayIDKey, PathwayVersionKey, JourneyStageKey, StageSinceKey, RiskLevelKey, NeedsAttentionKey, DoctorIDKey,
 	} {
 		out[k.GetName()] = k.GetValueType()
 	}
