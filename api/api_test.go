@@ -90,7 +90,7 @@ func testCatalog(t *testing.T) *pathways.Catalog {
 	if err := os.WriteFile(filepath.Join(dir, "enrol-check.v1.yaml"), []byte(enrolPathway), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, "general-consult.v900.yaml"), []byte(quickConsult(t)), 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "general-consult.v900.yaml"), []byte(testenv.QuickConsultPathway(t)), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	c, err := pathways.LoadCatalog(dir)
@@ -98,31 +98,6 @@ func testCatalog(t *testing.T) *pathways.Catalog {
 		t.Fatal(err)
 	}
 	return c
-}
-
-// quickConsult is the shipped general consultation as a test version (900)
-// whose time limits are short enough for a test to live through them.
-func quickConsult(t *testing.T) string {
-	t.Helper()
-	raw, err := os.ReadFile("../pathways/definitions/general-consult.v1.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	src := strings.Replace(string(raw), "version: 1", "version: 900", 1)
-	for old, short := range map[string]string{
-		"value: 15m\n    source: carepath-ops\n    description: How long a chosen slot": "value: 2m\n    source: carepath-ops\n    description: How long a chosen slot",
-		"value: 30m": "value: 1m",
-		"value: 4h":  "value: 1m",
-		"value: 20h": "value: 1m",
-		"[24h, 1h]":  "[10s]",
-		"value: 15m\n    source: carepath-ops\n    description: How long after": "value: 1m\n    source: carepath-ops\n    description: How long after",
-	} {
-		if !strings.Contains(src, old) {
-			t.Fatalf("quickConsult: %q is not in the shipped pathway any more", old)
-		}
-		src = strings.Replace(src, old, short, 1)
-	}
-	return src
 }
 
 func (h *harness) do(t *testing.T, method, path, body string) (*http.Response, []byte) {

@@ -24,6 +24,8 @@ import (
 	"context"
 	"log/slog"
 	"os"
+	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -140,4 +142,31 @@ func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Helper()
 	w.t.Log(strings.TrimRight(string(p), "\n"))
 	return len(p), nil
+}
+
+// QuickConsultPathway is the shipped general consultation as a test version
+// (900) whose time limits are short enough for a test to live through them:
+// put it in a PATHWAYS_DIR and start journeys with pathway_version 900.
+func QuickConsultPathway(t testing.TB) string {
+	t.Helper()
+	_, here, _, _ := runtime.Caller(0)
+	raw, err := os.ReadFile(filepath.Join(filepath.Dir(here), "..", "..", "pathways", "definitions", "general-consult.v1.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := strings.Replace(string(raw), "version: 1", "version: 900", 1)
+	for _, r := range []struct{ old, short string }{
+		{"value: 15m\n    source: carepath-ops\n    description: How long a chosen slot", "value: 2m\n    source: carepath-ops\n    description: How long a chosen slot"},
+		{"value: 30m", "value: 1m"},
+		{"value: 4h", "value: 1m"},
+		{"value: 20h", "value: 1m"},
+		{"[24h, 1h]", "[10s]"},
+		{"value: 15m\n    source: carepath-ops\n    description: How long after", "value: 1m\n    source: carepath-ops\n    description: How long after"},
+	} {
+		if !strings.Contains(src, r.old) {
+			t.Fatalf("testenv: %q is not in the shipped general consultation any more", r.old)
+		}
+		src = strings.Replace(src, r.old, r.short, 1)
+	}
+	return src
 }

@@ -1,0 +1,198 @@
+package main_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stripe/stripe-go/v81"
+	"github.com/stripe/stripe-go/v81/webhook"
+
+	"github.com/carepath/carepath/config"
+	"github.com/carepath/carepath/internal/testenv"
+	"github.com/carepath/carepath/store"
+	"github.com/carepath/carepath/workflows"
+)
+
+// The worker is killed (SIGKILL, no goodbye) after the PaymentIntent exists
+// and before the payment is confirmed. A new worker takes over; the journey
+// completes, and Stripe was asked for exactly one PaymentIntent, which
+// PostgreSQL holds exactly once.
+func TestWorkerCrashDuringPaymentChargesOnce(t *testing.T) {
+	s := testenv.Store(t)
+	ctx := context.Background()
+	if _, err := s.Seed(ctx); err != nil {
+		t.Fatal(err)
+	}
+	bin := buildBinary(t)
+
+	// Count what reaches Stripe: a proxy in front of stripe-mock.
+	var intentsCreated atomic.Int32
+	target, err := url.Parse(config.DefaultStripeAPIBase)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	stripeProxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost && r.URL.Path == "/v1/payment_intents" {
+			intentsCreated.Add(1)
+		}
+		proxy.ServeHTTP(w, r)
+	}))
+	defer stripeProxy.Close()
+
+	pathwaysDir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(pathwaysDir, "general-consult.v900.yaml"), []byte(testenv.QuickConsultPathway(t)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	const webhookSecret = "whsec_crash_test"
+	apiAddr := freeAddr(t)
+	env := append(testEnv(t, apiAddr, fmt.Sprintf("crash-test-%d", time.Now().UnixNano())),
+		"PATHWAYS_DIR="+pathwaysDir, "STRIPE_API_BASE="+stripeProxy.URL, "STRIPE_WEBHOOK_SECRET="+webhookSecret)
+	start := func(name string) (*exec.Cmd, *syncBuffer) {
+		var out syncBuffer
+		cmd := exec.Command(bin, name)
+		cmd.Env, cmd.Stdout, cmd.Stderr = env, &out, &out
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+		return cmd, &out
+	}
+	worker1, _ := start("worker")
+	_, apiOut := start("api")
+	base := "http://" + apiAddr
+	waitUntil(t, 30*time.Second, func() bool { return get(base+"/api/system/health/check") == http.StatusOK },
+		func() string { return "API never healthy:\n" + apiOut.String() })
+
+	// A slot of the test's own, 40 s ahead.
+	var practitioner, schedule string
+	if err := s.Pool.QueryRow(ctx, `SELECT practitioner_id::text, id::text FROM schedule ORDER BY id DESC LIMIT 1`).Scan(&practitioner, &schedule); err != nil {
+		t.Fatal(err)
+	}
+	at := time.Now().Add(40 * time.Second).Truncate(time.Millisecond).Add(11 * time.Millisecond)
+	slot, err := s.CreateSlot(ctx, store.Slot{ScheduleID: schedule, PractitionerID: practitioner, Start: at, End: at.Add(15 * time.Minute), Status: store.SlotFree})
+	if err != nil {
+		t.Fatal(err)
+	}
+	patient := store.SeedPatientID(12)
+	episode := int(time.Now().UnixNano()%9000) + 1000
+	id := workflows.JourneyWorkflowID(patient, "general-consult", episode)
+	if code := post(t, base+"/api/v1/journeys", "", "", fmt.Sprintf(`{"patient_id":%q,"pathway_id":"general-consult","pathway_version":900,"episode":%d,"slot_id":%q}`, patient, episode, slot.ID)); code != http.StatusAccepted {
+		t.Fatalf("start journey: %d", code)
+	}
+	st := waitState(t, base, id, func(s workflows.JourneyState) bool { return s.Stage == "pay" && s.Payment != nil })
+
+	// Crash the worker mid-journey and start another.
+	if err := worker1.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_ = worker1.Wait()
+	start("worker")
+
+	event, err := json.Marshal(map[string]any{
+		"id": fmt.Sprintf("evt_crash_%d", episode), "object": "event", "api_version": stripe.APIVersion, "created": time.Now().Unix(),
+		"type": "payment_intent.succeeded", "livemode": false, "pending_webhooks": 1,
+		"data": map[string]any{"object": map[string]any{"id": st.Payment.PaymentIntentID, "object": "payment_intent",
+			"amount": st.Payment.AmountMinor, "currency": "inr", "status": "succeeded", "metadata": map[string]string{"journey_id": id}}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sig := webhook.GenerateTestSignedPayload(&webhook.UnsignedPayload{Payload: event, Secret: webhookSecret, Timestamp: time.Now()}).Header
+	if code := postStripe(t, base, event, sig); code != http.StatusOK {
+		t.Fatalf("webhook: %d", code)
+	}
+	waitState(t, base, id, func(s workflows.JourneyState) bool { return s.Stage == "doctor_review" })
+	if code := post(t, base+"/api/v1/journeys/"+id+"/decisions", practitioner, "doctor", `{"step_id":"doctor_review","outcome":"accepted"}`); code != http.StatusOK {
+		t.Fatalf("decide: %d", code)
+	}
+	waitState(t, base, id, func(s workflows.JourneyState) bool { return s.Stage == "consult" })
+	if code := post(t, base+"/api/v1/journeys/"+id+"/consult/start", practitioner, "doctor", `{}`); code != http.StatusOK {
+		t.Fatalf("start consult: %d", code)
+	}
+	if code := post(t, base+"/api/v1/journeys/"+id+"/consult/close", practitioner, "doctor", `{"diagnoses":["R51"],"orders":[]}`); code != http.StatusOK {
+		t.Fatalf("close consult: %d", code)
+	}
+	final := waitState(t, base, id, func(s workflows.JourneyState) bool { return s.Status != workflows.StatusActive })
+	if final.Status != workflows.StatusCompleted {
+		t.Fatalf("journey ended %s: %s", final.Status, final.Outcome)
+	}
+	var payments int
+	if err := s.Pool.QueryRow(ctx, `SELECT count(*) FROM payment WHERE journey_id = $1`, id).Scan(&payments); err != nil {
+		t.Fatal(err)
+	}
+	if n := intentsCreated.Load(); n != 1 || payments != 1 {
+		t.Errorf("after the crash: Stripe was asked for %d PaymentIntents and PostgreSQL holds %d payments; want 1 and 1", n, payments)
+	}
+}
+
+func get(u string) int {
+	resp, err := http.Get(u)
+	if err != nil {
+		return 0
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+func post(t *testing.T, u, actorID, role, body string) int {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, u, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if actorID != "" {
+		req.Header.Set("X-CarePath-Actor-Id", actorID)
+		req.Header.Set("X-CarePath-Actor-Role", role)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+func postStripe(t *testing.T, base string, payload []byte, signature string) int {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, base+"/api/v1/webhooks/stripe", strings.NewReader(string(payload)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Stripe-Signature", signature)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+func waitState(t *testing.T, base, id string, ok func(workflows.JourneyState) bool) workflows.JourneyState {
+	t.Helper()
+	var st workflows.JourneyState
+	waitUntil(t, 90*time.Second, func() bool {
+		resp, err := http.Get(base + "/api/v1/journeys/" + id)
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		return resp.StatusCode == http.StatusOK && json.NewDecoder(resp.Body).Decode(&st) == nil && ok(st)
+	}, func() string { return fmt.Sprintf("journey state never matched; last: %s %s (%s)", st.Status, st.Stage, st.Outcome) })
+	return st
+}
