@@ -301,7 +301,10 @@ func (j *journey) nextStep(step pathways.PlanStep, res stepResult) (string, erro
 	}
 	if len(step.Branches) > 0 {
 		for _, b := range step.Branches {
-			ok, err := pathways.Eval(b.When, j.vars)
+			// CEL results are a pure function of the expression and the
+			// values; cel-go iterates maps only while building its type
+			// environment, which cannot change a result.
+			ok, err := pathways.Eval(b.When, j.vars) //workflowcheck:ignore
 			if err != nil {
 				// A branch that cannot be decided is a fault to fix, never a silent otherwise.
 				return "", temporal.NewNonRetryableApplicationError(fmt.Sprintf("step %q: %v", step.ID, err), ErrTypeExpressionFailed, err)
