@@ -283,7 +283,17 @@ const (
 		WHERE (product.name, product.category, product.price_minor, product.currency, product.requires_prescription)
 		IS DISTINCT FROM (EXCLUDED.name, EXCLUDED.category, EXCLUDED.price_minor, EXCLUDED.currency,
 			EXCLUDED.requires_prescription)`
+	// A preference, once recorded, is the patient's: a STOP they sent must
+	// survive a reload, so the seed only fills in patients with none.
+	insertSMSPreference = `
+		INSERT INTO sms_preference (patient_id, sms_opt_out, quiet_hours_start, quiet_hours_end)
+		VALUES ($1, false, $2::time, $3::time)
+		ON CONFLICT (patient_id) DO NOTHING`
 )
+
+// SeedSlotDays is how many days of bookable slots each load cuts from the
+// schedules, starting today.
+const SeedSlotDays = 14
 
 // seedBatch is a pgx batch that remembers what each statement loads, so an
 // error names the row (never its personal data) that failed.
@@ -298,7 +308,9 @@ func (b *seedBatch) add(label, sql string, args ...any) {
 }
 
 // Seed loads the demo data set in one transaction and returns the row counts
-// afterwards. Loading it again changes nothing.
+// afterwards. Loading it again changes nothing, except that a load on a later
+// day adds the slots of the days that have come into the SeedSlotDays window
+// (existing slots, free or taken, are left as they are).
 func (s *Store) Seed(ctx context.Context) (SeedCounts, error) {
 	b := buildSeed()
 	var counts SeedCounts
@@ -312,6 +324,9 @@ func (s *Store) Seed(ctx context.Context) (SeedCounts, error) {
 		}
 		if err := br.Close(); err != nil {
 			return err
+		}
+		if _, err := tx.Exec(ctx, generateSlotsSQL, time.Now(), SeedSlotDays); err != nil {
+			return fmt.Errorf("slots: %w", err)
 		}
 		// Counted inside the transaction: the numbers describe what this load committed.
 		return tx.QueryRow(ctx, `SELECT
@@ -400,6 +415,7 @@ func buildSeed() *seedBatch {
 		key := fmt.Sprintf("patient/%d", n)
 		b.add(key, upsertPatient, seedID(key), first+" "+last, birth, gender,
 			fmt.Sprintf("+91-90000-000%02d", n), email, c.name, lang, seedTimezone)
+		b.add(key+" sms preference", insertSMSPreference, seedID(key), DefaultQuietHoursStart, DefaultQuietHoursEnd)
 	}
 
 	for _, lt := range seedLabTests {

@@ -193,6 +193,8 @@ func waitState(t *testing.T, base, id string, ok func(workflows.JourneyState) bo
 		}
 		defer resp.Body.Close()
 		return resp.StatusCode == http.StatusOK && json.NewDecoder(resp.Body).Decode(&st) == nil && ok(st)
-	}, func() string { return fmt.Sprintf("journey state never matched; last: %s %s (%s)", st.Status, st.Stage, st.Outcome) })
+	}, func() string {
+		return fmt.Sprintf("journey state never matched; last: %s %s (%s)", st.Status, st.Stage, st.Outcome)
+	})
 	return st
 }

@@ -1,0 +1,268 @@
+package activities_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"go.temporal.io/sdk/testsuite"
+
+	"github.com/carepath/carepath/activities"
+	"github.com/carepath/carepath/config"
+	"github.com/carepath/carepath/internal/testenv"
+	"github.com/carepath/carepath/internal/twiliofake"
+	"github.com/carepath/carepath/platform"
+	"github.com/carepath/carepath/store"
+)
+
+type smsHarness struct {
+	ctx   context.Context
+	store *store.Store
+	fake  *twiliofake.Server
+	cfg   config.Config
+	clock time.Time
+	m     *activities.Messaging
+}
+
+// newSMSHarness points Messaging at a fake Twilio that checks Twilio's
+// request format and credentials, with the clock at noon in Kolkata. The
+// patient's preferences are put back afterwards.
+func newSMSHarness(t *testing.T, patient int) *smsHarness {
+	t.Helper()
+	ctx, s := seededStore(t)
+	cfg := testenv.Config(t)
+	h := &smsHarness{ctx: ctx, store: s, cfg: cfg, fake: twiliofake.New(cfg.TwilioAccountSID, cfg.TwilioAuthToken)}
+	srv := httptest.NewServer(h.fake)
+	t.Cleanup(srv.Close)
+	cfg.TwilioAPIBase = srv.URL
+	tw, err := platform.NewTwilio(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kolkata, _ := time.LoadLocation("Asia/Kolkata")
+	h.clock = time.Date(2026, 11, 24, 12, 0, 0, 0, kolkata)
+	h.m = &activities.Messaging{Store: s, Twilio: tw, From: cfg.TwilioFromNumber, LinkBase: cfg.PublicBaseURL,
+		Now: func() time.Time { return h.clock }}
+	reset := func() {
+		c := context.Background()
+		if _, err := s.SetSMSOptOut(c, phoneOf(patient), false, "test-reset"); err != nil {
+			t.Errorf("reset opt-out: %v", err)
+		}
+		if err := s.SetQuietHours(c, store.SeedPatientID(patient), store.DefaultQuietHoursStart, store.DefaultQuietHoursEnd); err != nil {
+			t.Errorf("reset quiet hours: %v", err)
+		}
+	}
+	reset()
+	t.Cleanup(reset)
+	return h
+}
+
+func phoneOf(patient int) string { return fmt.Sprintf("+9190000000%02d", patient) }
+
+func (h *smsHarness) reminder(t *testing.T, patient int, kind string) activities.SendSMSInput {
+	return activities.SendSMSInput{JourneyID: journeyID(t), Step: "remind:24h", PatientID: store.SeedPatientID(patient), Kind: kind,
+		TemplateID: "appointment_reminder",
+		Params:     map[string]string{"at": "2026-12-01T05:00:00Z", "link": h.cfg.PublicBaseURL + "/a/7f3c"}}
+}
+
+func TestSendSMSSendsOnceInTwiliosFormat(t *testing.T) {
+	h := newSMSHarness(t, 15)
+	in := h.reminder(t, 15, activities.SMSKindReminder)
+	got, err := h.m.SendSMS(h.ctx, in)
+	if err != nil {
+		t.Fatalf("send: %v", err)
+	}
+	if got.Status != activities.SMSSent || len(got.MessageSID) != 34 || got.MessageSID[:2] != "SM" {
+		t.Errorf("result = %+v", got)
+	}
+	msgs := h.fake.Messages()
+	if len(msgs) != 1 {
+		t.Fatalf("Twilio got %d messages, want 1", len(msgs))
+	}
+	want := "CarePath: reminder of your appointment on Tue 1 Dec 2026 at 10:30 IST. Details: " +
+		h.cfg.PublicBaseURL + "/a/7f3c Reply STOP to opt out."
+	if m := msgs[0]; m.To != phoneOf(15) || m.From != h.cfg.TwilioFromNumber || m.Body != want || m.SID != got.MessageSID {
+		t.Errorf("message = %+v\nwant To %s From %s Body %q", m, phoneOf(15), h.cfg.TwilioFromNumber, want)
+	}
+
+	again, err := h.m.SendSMS(h.ctx, in)
+	if err != nil || again.MessageSID != got.MessageSID {
+		t.Errorf("retry = %+v (%v), want the first message", again, err)
+	}
+	if n := h.fake.Requests(); n != 1 {
+		t.Errorf("Twilio got %d requests, want 1: a retry must not send again", n)
+	}
+	c, err := h.store.CommunicationByStep(h.ctx, in.JourneyID, in.Step)
+	if err != nil || c.Status != store.CommunicationSent || c.ProviderMessageID != got.MessageSID || c.ProviderStatus != "queued" {
+		t.Errorf("record = %+v (%v)", c, err)
+	}
+}
+
+func TestSendSMSWithWrongCredentialsIsRefused(t *testing.T) {
+	h := newSMSHarness(t, 15)
+	cfg := h.cfg
+	srv := httptest.NewServer(h.fake)
+	defer srv.Close()
+	cfg.TwilioAPIBase, cfg.TwilioAuthToken = srv.URL, "wrongtoken"
+	tw, err := platform.NewTwilio(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := *h.m
+	m.Twilio = tw
+	_, err = m.SendSMS(h.ctx, h.reminder(t, 15, activities.SMSKindReminder))
+	wantAppError(t, "wrong auth token", err, activities.ErrTypeSMSRejected)
+	if len(h.fake.Messages()) != 0 {
+		t.Error("a message was accepted with the wrong token")
+	}
+}
+
+func TestSendSMSHonoursOptOutForAllButEssentialMessages(t *testing.T) {
+	h := newSMSHarness(t, 16)
+	if n, err := h.store.SetSMSOptOut(h.ctx, phoneOf(16), true, "SMstop"); err != nil || n != 1 {
+		t.Fatalf("opt out: %d, %v", n, err)
+	}
+	for _, kind := range []string{activities.SMSKindReminder, activities.SMSKindNotification} {
+		got, err := h.m.SendSMS(h.ctx, h.reminder(t, 16, kind))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Status != activities.SMSSkipped || got.SkipReason != activities.SkipOptedOut {
+			t.Errorf("%s to an opted-out patient = %+v, want skipped (opted-out)", kind, got)
+		}
+	}
+	if n := h.fake.Requests(); n != 0 {
+		t.Fatalf("Twilio got %d requests for an opted-out patient", n)
+	}
+	essential := h.reminder(t, 16, activities.SMSKindEssential)
+	essential.TemplateID = "appointment_cancelled"
+	got, err := h.m.SendSMS(h.ctx, essential)
+	if err != nil || got.Status != activities.SMSSent {
+		t.Fatalf("essential = %+v, %v; want sent", got, err)
+	}
+	if body := h.fake.Messages()[0].Body; body[len(body)-len("opt out."):] == "opt out." {
+		t.Errorf("an essential message offers STOP: %q", body)
+	}
+}
+
+func TestSendSMSDefersUntilQuietHoursEnd(t *testing.T) {
+	h := newSMSHarness(t, 15)
+	kolkata, _ := time.LoadLocation("Asia/Kolkata")
+	h.clock = time.Date(2026, 11, 24, 23, 30, 0, 0, kolkata)
+	in := h.reminder(t, 15, activities.SMSKindReminder)
+	got, err := h.m.SendSMS(h.ctx, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantAt := time.Date(2026, 11, 25, 7, 0, 0, 0, kolkata)
+	if got.Status != activities.SMSDeferred || !got.NextAllowedAt.Equal(wantAt) {
+		t.Errorf("at 23:30 = %+v, want deferred to %v", got, wantAt)
+	}
+	if n := h.fake.Requests(); n != 0 {
+		t.Fatalf("Twilio got %d requests in quiet hours", n)
+	}
+	// An essential message does not wait.
+	essential := h.reminder(t, 15, activities.SMSKindEssential)
+	essential.TemplateID = "appointment_rescheduled"
+	if got, err := h.m.SendSMS(h.ctx, essential); err != nil || got.Status != activities.SMSSent {
+		t.Errorf("essential at 23:30 = %+v, %v; want sent", got, err)
+	}
+	// The journey sleeps until 07:00 and calls again with the same step.
+	h.clock = wantAt.Add(5 * time.Minute)
+	got, err = h.m.SendSMS(h.ctx, in)
+	if err != nil || got.Status != activities.SMSSent {
+		t.Errorf("at 07:05 = %+v, %v; want sent", got, err)
+	}
+	if len(h.fake.Messages()) != 2 {
+		t.Errorf("Twilio has %d messages, want 2", len(h.fake.Messages()))
+	}
+}
+
+func TestSendSMSRetriesAnOutageWithoutSendingTwice(t *testing.T) {
+	h := newSMSHarness(t, 15)
+	h.fake.FailNext(http.StatusServiceUnavailable)
+	in := h.reminder(t, 15, activities.SMSKindReminder)
+	_, err := h.m.SendSMS(h.ctx, in)
+	if err == nil || isNonRetryable(err) {
+		t.Fatalf("during the outage: err = %v, want a retryable error", err)
+	}
+	got, err := h.m.SendSMS(h.ctx, in)
+	if err != nil || got.Status != activities.SMSSent {
+		t.Fatalf("retry = %+v, %v", got, err)
+	}
+	if len(h.fake.Messages()) != 1 {
+		t.Errorf("Twilio accepted %d messages, want 1", len(h.fake.Messages()))
+	}
+	c, _ := h.store.CommunicationByStep(h.ctx, in.JourneyID, in.Step)
+	if c.Attempts != 2 {
+		t.Errorf("attempts = %d, want 2", c.Attempts)
+	}
+}
+
+func TestSendSMSToANumberUnsubscribedAtTheCarrierIsSkipped(t *testing.T) {
+	h := newSMSHarness(t, 16)
+	h.fake.Block(phoneOf(16))
+	got, err := h.m.SendSMS(h.ctx, h.reminder(t, 16, activities.SMSKindEssential))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Status != activities.SMSSkipped || got.SkipReason != activities.SkipUnsubscribedAtCarrier {
+		t.Errorf("result = %+v, want skipped (unsubscribed-at-carrier)", got)
+	}
+}
+
+func TestSendSMSRefusesAnythingButItsTemplates(t *testing.T) {
+	h := newSMSHarness(t, 15)
+	base := h.cfg.PublicBaseURL
+	cases := []struct {
+		name   string
+		mutate func(*activities.SendSMSInput)
+		typ    string
+	}{
+		{"unknown template", func(in *activities.SendSMSInput) { in.TemplateID = "free_text" }, activities.ErrTypeUnknownTemplate},
+		{"unknown kind", func(in *activities.SendSMSInput) { in.Kind = "marketing" }, activities.ErrTypeInvalidInput},
+		{"missing link", func(in *activities.SendSMSInput) { delete(in.Params, "link") }, activities.ErrTypeInvalidInput},
+		{"extra parameter", func(in *activities.SendSMSInput) { in.Params["diagnosis"] = "type 2 diabetes" }, activities.ErrTypeInvalidInput},
+		{"time not RFC 3339", func(in *activities.SendSMSInput) { in.Params["at"] = "tomorrow, bring your HbA1c report" }, activities.ErrTypeInvalidInput},
+		{"link elsewhere", func(in *activities.SendSMSInput) { in.Params["link"] = "https://example.com/a/1" }, activities.ErrTypeInvalidInput},
+		{"prose in a link", func(in *activities.SendSMSInput) { in.Params["link"] = base + "/your HbA1c is high" }, activities.ErrTypeInvalidInput},
+		{"prose in a path", func(in *activities.SendSMSInput) { in.Params["link"] = "/your HbA1c is high" }, activities.ErrTypeInvalidInput},
+		{"date and time as text", func(in *activities.SendSMSInput) {
+			in.Params = map[string]string{"date": "Mon 1 Dec", "time": "10:30", "link": "/j"}
+		}, activities.ErrTypeInvalidInput},
+		{"unknown patient", func(in *activities.SendSMSInput) { in.PatientID = "00000000-0000-0000-0000-000000000009" }, activities.ErrTypePatientNotFound},
+	}
+	for _, c := range cases {
+		in := h.reminder(t, 15, activities.SMSKindReminder)
+		c.mutate(&in)
+		_, err := h.m.SendSMS(h.ctx, in)
+		wantAppError(t, c.name, err, c.typ)
+	}
+	if n := h.fake.Requests(); n != 0 {
+		t.Errorf("Twilio got %d requests", n)
+	}
+}
+
+func TestSendSMSThroughTheSDK(t *testing.T) {
+	h := newSMSHarness(t, 16)
+	var suite testsuite.WorkflowTestSuite
+	env := suite.NewTestActivityEnvironment()
+	env.RegisterActivity(h.m)
+	in := h.reminder(t, 16, activities.SMSKindReminder)
+	in.Params["link"] = "/j/abc" // a path: sent under PUBLIC_BASE_URL
+	val, err := env.ExecuteActivity(h.m.SendSMS, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if msgs := h.fake.Messages(); len(msgs) != 1 || !strings.Contains(msgs[0].Body, h.cfg.PublicBaseURL+"/j/abc ") {
+		t.Errorf("messages = %+v, want the link under %s", msgs, h.cfg.PublicBaseURL)
+	}
+	var got activities.SendSMSResult
+	if err := val.Get(&got); err != nil || got.Status != activities.SMSSent || !got.NextAllowedAt.IsZero() {
+		t.Errorf("result = %+v (%v)", got, err)
+	}
+}
