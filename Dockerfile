@@ -1,11 +1,20 @@
 # syntax=docker/dockerfile:1
 
 # CarePath: the REST API, the Temporal worker and the migrate/seed commands
-# in one static binary. Run as `docker run IMAGE api|worker|migrate|seed`.
+# in one binary. Run as `docker run IMAGE api|worker|migrate|seed`.
+
+# ---- ONNX Runtime -----------------------------------------------------------
+# The clinical models run on ONNX Runtime 1.24 through cgo. Its shared
+# library ships inside the onnxruntime-node npm package (the same file
+# `make tools` fetches for local runs).
+FROM node:20-bookworm-slim AS onnxruntime
+WORKDIR /ort
+RUN npm pack onnxruntime-node@1.24.3 \
+    && tar -xzf onnxruntime-node-1.24.3.tgz package/bin/napi-v6/linux/x64/libonnxruntime.so.1 \
+    && mv package/bin/napi-v6/linux/x64/libonnxruntime.so.1 /ort/libonnxruntime.so.1
 
 # ---- build ------------------------------------------------------------------
-# Runs on the build host's platform and cross-compiles for the target one.
-FROM --platform=$BUILDPLATFORM golang:1.26-bookworm AS build
+FROM golang:1.26-bookworm AS build
 WORKDIR /src
 
 # Module downloads get their own layer, rebuilt only when go.mod/go.sum change.
@@ -13,15 +22,13 @@ COPY go.mod go.sum ./
 RUN go mod download && go mod verify
 
 COPY . .
-ARG TARGETOS TARGETARCH
-# CGO_ENABLED=0: a static binary that needs no libc in the runtime image.
+# CGO_ENABLED=1: onnxruntime_go loads the ONNX Runtime library through cgo.
 RUN --mount=type=cache,target=/root/.cache/go-build \
-    CGO_ENABLED=0 GOOS=$TARGETOS GOARCH=$TARGETARCH \
-    go build -trimpath -ldflags="-s -w" -o /out/carepath ./cmd/carepath
+    CGO_ENABLED=1 go build -trimpath -ldflags="-s -w" -o /out/carepath ./cmd/carepath
 
 # ---- runtime ----------------------------------------------------------------
-# bookworm-slim rather than distroless so that the compose healthcheck can
-# call the API with curl; the binary itself needs only CA certificates.
+# bookworm-slim: the binary needs glibc (cgo) and CA certificates, and the
+# compose healthcheck calls the API with curl.
 FROM debian:bookworm-slim AS runtime
 RUN apt-get update \
     && apt-get install -y --no-install-recommends ca-certificates curl tzdata \
@@ -30,12 +37,14 @@ RUN apt-get update \
     && useradd --system --uid 10001 --gid carepath --no-create-home \
         --home-dir /nonexistent --shell /usr/sbin/nologin carepath
 
+COPY --from=onnxruntime /ort/libonnxruntime.so.1 /usr/local/lib/libonnxruntime.so.1
 COPY --from=build /out/carepath /carepath
 
 USER 10001:10001
 # The programs default to loopback; in a container the API listens on all
 # interfaces (compose sets this too).
-ENV API_ADDR=0.0.0.0:8080
+ENV API_ADDR=0.0.0.0:8080 \
+    ONNXRUNTIME_LIB=/usr/local/lib/libonnxruntime.so.1
 EXPOSE 8080
 ENTRYPOINT ["/carepath"]
 CMD ["api"]
