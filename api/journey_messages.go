@@ -12,6 +12,7 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
 
+	"github.com/carepath/carepath/inference"
 	"github.com/carepath/carepath/workflows"
 )
 
@@ -205,6 +206,8 @@ type closeConsultBody struct {
 	Notes     string   `json:"notes"`
 	Orders    []string `json:"orders"`
 	Outcome   string   `json:"outcome"`
+	// Measurements for the risk model, each a number or {value, unit}.
+	Measurements map[string]inference.Quantity `json:"measurements"`
 }
 
 // closeConsult closes the consult with the doctor's notes and orders.
@@ -221,5 +224,6 @@ func (s *Server) closeConsult(c *gin.Context) {
 	}
 	s.sendUpdate(c, workflows.UpdateCloseConsult, workflows.CloseConsultRequest{
 		Actor: actor, Diagnoses: body.Diagnoses, Notes: body.Notes, Orders: body.Orders, Outcome: body.Outcome,
+		Measurements: body.Measurements,
 	})
 }

@@ -12,6 +12,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/carepath/carepath/activities"
+	"github.com/carepath/carepath/inference"
 	"github.com/carepath/carepath/pathways"
 )
 
@@ -44,6 +45,7 @@ type JourneyState struct {
 	Appointment     *AppointmentInfo          `json:"appointment,omitempty"`
 	Payment         *PaymentInfo              `json:"payment,omitempty"`
 	Consult         *ConsultInfo              `json:"consult,omitempty"`
+	Risk            *RiskInfo                 `json:"risk,omitempty"`
 	Outcome         string                    `json:"outcome,omitempty"` // why the journey ended
 	Recorded        bool                      `json:"recorded"`
 	StartedAt       time.Time                 `json:"started_at"`
@@ -113,6 +115,7 @@ type journey struct {
 	reschedules        int    // counts reschedules, for their idempotency keys
 	refundShare        int    // percent of the payment to refund if the journey is cancelled
 	refundReason       string
+	measurements       map[string]inference.Quantity // from the consult, until the risk model has them
 }
 
 func newJourney(ctx workflow.Context, in JourneyInput) (*journey, error) {

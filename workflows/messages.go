@@ -1,6 +1,10 @@
 package workflows
 
-import "time"
+import (
+	"time"
+
+	"github.com/carepath/carepath/inference"
+)
 
 // Signals, updates and queries the journey answers, with their payloads.
 // The API sends them; the workflow handles them. Names are snake_case.
@@ -75,6 +79,9 @@ type CloseConsultRequest struct {
 	Notes     string   `json:"notes"`
 	Orders    []string `json:"orders"` // prescription, lab_tests, diet_referral, follow_up
 	Outcome   string   `json:"outcome"`
+	// Measurements taken at the consult (age, bmi, bp, lipids, glucose, with
+	// units), from which the risk model scores the patient.
+	Measurements map[string]inference.Quantity `json:"measurements,omitempty"`
 }
 
 // ConsultOrders are the orders a consult may close with.

@@ -39,6 +39,14 @@ type PaymentInfo struct {
 	RefundedMinor   int64  `json:"refunded_minor"`
 }
 
+// RiskInfo is the latest risk assessment and the model that made it.
+type RiskInfo struct {
+	Level        string  `json:"level"`
+	Probability  float64 `json:"probability"`
+	Model        string  `json:"model"`
+	ModelVersion string  `json:"model_version"`
+}
+
 // ConsultInfo is what the consult decided. The notes stay in PostgreSQL.
 type ConsultInfo struct {
 	Started   bool     `json:"started"`
@@ -351,8 +359,42 @@ func (j *journey) runConsult(ctx workflow.Context, step pathways.PlanStep) (step
 		return res, err
 	}
 	j.vars.Consult = map[string]any{"outcome": j.state.Consult.Outcome, "orders": j.state.Consult.Orders, "diagnoses": j.state.Consult.Diagnoses}
+	if len(j.measurements) > 0 {
+		if err := j.scoreRisk(ctx); err != nil {
+			return stepResult{}, err
+		}
+	}
 	res.next = "" // the consult's own branches decide, even after a late close
 	return res, nil
+}
+
+var inferenceActs *activities.Inference
+
+// scoreRisk runs the risk model on the consult's measurements and shows the
+// level to coordinators (RiskLevel) and to the pathway's expressions
+// (risk.level). Measurements the model refuses raise NeedsAttention; a
+// branch that needs the risk then fails loudly rather than guessing.
+func (j *journey) scoreRisk(ctx workflow.Context) error {
+	actCtx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout: 30 * time.Second,
+		RetryPolicy: &temporal.RetryPolicy{InitialInterval: time.Second, MaximumInterval: 30 * time.Second, MaximumAttempts: 5,
+			NonRetryableErrorTypes: []string{activities.ErrTypeInvalidModelInput}},
+	})
+	var res activities.ScoreRiskResult
+	err := workflow.ExecuteActivity(actCtx, inferenceActs.ScoreRisk, activities.ScoreRiskInput{
+		PatientID: j.state.PatientID, Features: j.measurements,
+	}).Get(ctx, &res)
+	j.measurements = nil // scored or refused: health data leaves the workflow's memory
+	if err != nil {
+		j.logger.Warn("Risk could not be scored", "Error", err)
+		return j.setAttention(ctx, true, "the consult's measurements could not be scored for risk")
+	}
+	j.state.Risk = &RiskInfo{Level: res.Level, Probability: res.Probability, Model: res.Model, ModelVersion: res.ModelVersion}
+	j.vars.Risk = map[string]any{"level": res.Level, "probability": res.Probability}
+	if err := workflow.UpsertTypedSearchAttributes(ctx, RiskLevelKey.ValueSet(res.Level)); err != nil {
+		return fmt.Errorf("upsert RiskLevel: %w", err)
+	}
+	return nil
 }
 
 // refundable is the share of the payment to refund, in minor units.

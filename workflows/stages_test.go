@@ -14,6 +14,7 @@ import (
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/carepath/carepath/activities"
+	"github.com/carepath/carepath/inference"
 	"github.com/carepath/carepath/pathways"
 	"github.com/carepath/carepath/store"
 	"github.com/carepath/carepath/workflows"
@@ -353,5 +354,36 @@ func TestConsultOrdersLeadToAStepTheEngineCannotRunYet(t *testing.T) {
 	var appErr *temporal.ApplicationError
 	if err := w.env.GetWorkflowError(); !errors.As(err, &appErr) || appErr.Type() != workflows.ErrTypeStepNotImplemented || !strings.Contains(err.Error(), "prescribe") {
 		t.Fatalf("want %s at prescribe, got %v", workflows.ErrTypeStepNotImplemented, err)
+	}
+}
+
+func TestConsultMeasurementsAreScoredAndTheRiskLevelBranches(t *testing.T) {
+	w := newConsultWorld(t)
+	consult := w.in.Plan.Steps["consult"]
+	consult.Branches = []pathways.PlanBranch{{When: "risk.level == 'high' && risk.probability > 0.5", Next: "end"}}
+	consult.Otherwise = "prescribe"
+	w.in.Plan.Steps["consult"] = consult
+	var inferenceActs *activities.Inference
+	w.env.RegisterActivity(&activities.Inference{})
+	var scored activities.ScoreRiskInput
+	w.env.OnActivity(inferenceActs.ScoreRisk, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.ScoreRiskInput) (activities.ScoreRiskResult, error) {
+		scored = in
+		return activities.ScoreRiskResult{Probability: 0.8, Level: "high", Model: "diabetes-progression-risk", ModelVersion: "1"}, nil
+	})
+	w.pay(5 * time.Minute)
+	w.doctorDecides(time.Hour, "accepted")
+	w.update(w.untilStart()+time.Minute, workflows.UpdateStartConsult, workflows.StartConsultRequest{Actor: workflows.Actor{ID: doctorID, Role: "doctor"}})
+	w.update(w.untilStart()+10*time.Minute, workflows.UpdateCloseConsult, workflows.CloseConsultRequest{
+		Actor: workflows.Actor{ID: doctorID, Role: "doctor"}, Diagnoses: []string{"E11.9"},
+		Measurements: map[string]inference.Quantity{"age": {Value: 52}, "bmi": {Value: 31.2, Unit: "kg/m2"}}})
+	st := w.run()
+	if st.Risk == nil || st.Risk.Level != "high" || st.Risk.Model == "" {
+		t.Fatalf("risk = %+v", st.Risk)
+	}
+	if scored.PatientID != patient || scored.Features["bmi"].Value != 31.2 {
+		t.Errorf("ScoreRisk got %+v", scored)
+	}
+	if st.Status != workflows.StatusCompleted {
+		t.Errorf("the high-risk branch should end the journey here, got %s (%s)", st.Status, st.Outcome)
 	}
 }

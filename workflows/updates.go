@@ -132,6 +132,7 @@ func (j *journey) closeConsult(ctx workflow.Context, req CloseConsultRequest) (J
 	}
 	j.state.Consult.Closed, j.state.Consult.Outcome = true, outcome
 	j.state.Consult.Diagnoses, j.state.Consult.Orders = enc.Diagnoses, req.Orders
+	j.measurements = req.Measurements
 	j.state.Appointment.Status = store.AppointmentFulfilled
 	j.state.UpdatedAt = workflow.Now(ctx)
 	return j.state, nil
