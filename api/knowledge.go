@@ -36,6 +36,8 @@ type interactionsCheckRequest struct {
 	Age        *int     `json:"age"`
 	EGFR       *float64 `json:"egfr"`
 	Pregnant   bool     `json:"pregnant"`
+	// IncludeDiet adds the foods and herbs to avoid or keep steady.
+	IncludeDiet bool `json:"include_diet"`
 }
 
 type interactionsCheckResponse struct {
@@ -69,7 +71,11 @@ func (s *Server) checkInteractions(c *gin.Context) {
 		s.writeError(c, &invalidError{fields: fields})
 		return
 	}
-	res, err := s.knowledge.CheckRegimen(c.Request.Context(), req.Drugs, knowledge.Profile{
+	check := s.knowledge.CheckRegimen
+	if req.IncludeDiet {
+		check = s.knowledge.CheckRegimenWithDiet
+	}
+	res, err := check(c.Request.Context(), req.Drugs, knowledge.Profile{
 		Conditions: req.Conditions, Allergies: req.Allergies, Age: req.Age, EGFR: req.EGFR, Pregnant: req.Pregnant})
 	if err != nil {
 		s.writeError(c, knowledgeError("check interactions", err))

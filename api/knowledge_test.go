@@ -62,7 +62,7 @@ func kcall(t *testing.T, method, url, body string) (int, string, map[string]any)
 func TestKnowledgeInteractionsCheck(t *testing.T) {
 	srv := knowledgeServer(t)
 	url := srv.URL + "/api/v1/knowledge/interactions:check"
-	status, _, body := kcall(t, "POST", url, `{"drugs":["Zocor","clarithromycin","Glucophage"],"conditions":["E11.9"],"egfr":25,"age":70,"allergies":["penicillin"]}`)
+	status, _, body := kcall(t, "POST", url, `{"drugs":["Zocor","clarithromycin","Glucophage"],"conditions":["E11.9"],"egfr":25,"age":70,"allergies":["penicillin"],"include_diet":true}`)
 	if status != http.StatusOK {
 		t.Fatalf("status %d: %v", status, body)
 	}
@@ -78,6 +78,9 @@ func TestKnowledgeInteractionsCheck(t *testing.T) {
 	di := issues[0].(map[string]any)
 	if di["resourceType"] != "DetectedIssue" || di["severity"] != "high" {
 		t.Errorf("detected issue %v", di)
+	}
+	if diet := body["diet"].([]any); len(diet) == 0 || diet[0].(map[string]any)["item"] != "grapefruit" {
+		t.Errorf("diet %v, want grapefruit first (simvastatin)", body["diet"])
 	}
 	if body["complete"] != true || !strings.Contains(body["notice"].(string), "does not replace clinical judgement") {
 		t.Errorf("complete %v notice %v", body["complete"], body["notice"])

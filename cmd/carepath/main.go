@@ -4,6 +4,7 @@
 //	carepath worker               run the Temporal worker for journeys
 //	carepath migrate              migrate PostgreSQL and register Temporal search attributes
 //	carepath seed                 load the demo data set (idempotent)
+//	carepath knowledge load       load the treatment and interaction knowledge graph into Neo4j (idempotent)
 //	carepath pathways validate FILE...  check pathway definitions
 //	carepath stack up             start the whole local stack (what `make run` does)
 //	carepath stack exec -- CMD    run CMD with the local services up (what `make test` does)
@@ -30,6 +31,7 @@ commands:
   worker              run the Temporal worker for journeys
   migrate             migrate PostgreSQL and register Temporal search attributes
   seed                load the demo data set (loading twice changes nothing)
+  knowledge load      load the knowledge graph into NEO4J_URI (loading twice changes nothing)
   pathways validate FILE...
                       check pathway files; every problem with file:line:column
   pathways list       list the shipped pathways and their versions
@@ -65,6 +67,8 @@ func main() {
 		runErr = runMigrate(ctx, cfg, logger)
 	case "seed":
 		runErr = runSeed(ctx, cfg, logger)
+	case "knowledge":
+		runErr = runKnowledge(ctx, cfg, logger, args)
 	case "pathways":
 		os.Exit(runPathways(args, os.Stdout, os.Stderr))
 	case "stack":

@@ -122,6 +122,9 @@ func migrateAndSeed(ctx context.Context, cfg config.Config, logger *slog.Logger)
 		return err
 	}
 	fmt.Printf("==> %-12s schema migrated (applied %d new migrations)\n", "migrate", len(applied))
+	if err := loadKnowledgeGraph(ctx, cfg, logger); err != nil {
+		return err
+	}
 	empty, err := s.IsEmpty(ctx)
 	if err != nil {
 		return err

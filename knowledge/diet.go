@@ -1,0 +1,111 @@
+package knowledge
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+)
+
+// DietAdvice is what a regimen asks of the diet for one food or herb.
+type DietAdvice struct {
+	Item     string     `json:"item"`
+	Name     string     `json:"name"`
+	Kind     string     `json:"kind"` // food or herb
+	Synonyms []string   `json:"synonyms,omitempty"`
+	Advice   string     `json:"advice"` // the strictest: avoid, limit, keep-steady, separate or monitor
+	Severity Severity   `json:"severity"`
+	Code     Coding     `json:"code"`
+	Because  []DietItem `json:"because"`
+}
+
+// DietItem is one drug's reason for the advice.
+type DietItem struct {
+	Drug       DrugRef    `json:"drug"`
+	Advice     string     `json:"advice"`
+	Severity   Severity   `json:"severity"`
+	RuleID     string     `json:"rule_id"`
+	Effect     string     `json:"effect"`
+	Management string     `json:"management"`
+	Evidence   []Evidence `json:"evidence"`
+}
+
+var (
+	codeFood = Coding{actCode, "FOOD", "Food Interaction Alert"}
+	codeHerb = Coding{actCode, "NHP", "Natural Health Product Alert"}
+)
+
+var adviceOrder = map[string]int{"avoid": 0, "limit": 1, "keep-steady": 2, "separate": 3, "monitor": 4}
+
+// DietForRegimen lists the foods and herbs to avoid, limit, keep steady or
+// take apart from the doses of a regimen, most severe first. The diet plan
+// uses it. Unresolved names are returned so that the caller can say the
+// advice is incomplete.
+func (g *Graph) DietForRegimen(ctx context.Context, drugs []string) ([]DietAdvice, []NameResolution, error) {
+	if len(drugs) == 0 {
+		return nil, nil, fmt.Errorf("knowledge: diet for regimen: %w: no drugs", ErrInvalidInput)
+	}
+	res, _, err := g.check(ctx, drugs, nil, Profile{}, true)
+	if err != nil {
+		return nil, nil, fmt.Errorf("knowledge: diet for regimen: %w", err)
+	}
+	return res.Diet, res.Names, nil
+}
+
+// diet groups food and herb rules by item. Per drug and item the most
+// specific, then most severe, rule applies.
+func (e *evaluator) diet() []DietAdvice {
+	byItem := map[string]*DietAdvice{}
+	for _, m := range e.f.members {
+		type pick struct {
+			lv int
+			r  map[string]any
+		}
+		best := map[string]pick{}
+		for _, r := range e.f.diet {
+			a := str(r["a"])
+			if !m.covers(a) {
+				continue
+			}
+			lv, _ := level(a)
+			item := str(r["item"])
+			if cur, ok := best[item]; !ok || better(lv, r, cur.lv, cur.r) {
+				best[item] = pick{lv, r}
+			}
+		}
+		for item, p := range best {
+			r := p.r
+			da, ok := byItem[item]
+			if !ok {
+				da = &DietAdvice{Item: item, Name: str(r["itemName"]), Kind: str(r["itemKind"]), Synonyms: strs(r["synonyms"]),
+					Advice: str(r["advice"]), Severity: Severity(str(r["severity"])), Code: codeFood}
+				if da.Kind == "herb" {
+					da.Code = codeHerb
+				}
+				byItem[item] = da
+			}
+			sev := Severity(str(r["severity"]))
+			adv := str(r["advice"])
+			if sev.rank() < da.Severity.rank() {
+				da.Severity = sev
+			}
+			if adviceOrder[adv] < adviceOrder[da.Advice] {
+				da.Advice = adv
+			}
+			da.Because = append(da.Because, DietItem{Drug: m.ref, Advice: adv, Severity: sev, RuleID: str(r["id"]),
+				Effect: str(r["effect"]), Management: str(r["management"]), Evidence: e.cat.evidence(strs(r["sources"]), str(r["ref"]))})
+		}
+	}
+	out := make([]DietAdvice, 0, len(byItem))
+	for _, da := range byItem {
+		sort.Slice(da.Because, func(i, j int) bool { return da.Because[i].Drug.Name < da.Because[j].Drug.Name })
+		out = append(out, *da)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Severity.rank() != out[j].Severity.rank() {
+			return out[i].Severity.rank() < out[j].Severity.rank()
+		}
+		return strings.ToLower(out[i].Name) < strings.ToLower(out[j].Name)
+	})
+	return out
+}
