@@ -15,6 +15,7 @@ import (
 	"github.com/carepath/carepath/activities"
 	"github.com/carepath/carepath/config"
 	"github.com/carepath/carepath/inference"
+	"github.com/carepath/carepath/knowledge"
 	"github.com/carepath/carepath/platform"
 	"github.com/carepath/carepath/store"
 	"github.com/carepath/carepath/workflows"
@@ -34,6 +35,8 @@ type Deps struct {
 	// Models holds the clinical models (inference.Open); the inference
 	// activities refuse to run without it.
 	Models *inference.Registry
+	// Knowledge is the treatment and interaction graph (knowledge.New).
+	Knowledge *knowledge.Graph
 }
 
 // NewJourneyWorker returns a worker for the journey task queue with every
@@ -54,6 +57,7 @@ func Register(r worker.Registry, deps Deps) {
 	r.RegisterWorkflowWithOptions(workflows.Journey, workflow.RegisterOptions{Name: workflows.JourneyWorkflowName})
 	r.RegisterActivity(&activities.Journeys{Store: deps.Store})
 	r.RegisterActivity(&activities.Inference{Models: deps.Models})
+	r.RegisterActivity(&activities.Knowledge{Graph: deps.Knowledge})
 	r.RegisterActivity(&activities.Booking{Store: deps.Store})
 	r.RegisterActivity(&activities.Payments{Store: deps.Store, Stripe: deps.Stripe})
 	r.RegisterActivity(&activities.Messaging{Store: deps.Store, Twilio: deps.Twilio, From: deps.SMSFrom, LinkBase: deps.PublicBaseURL})
@@ -62,13 +66,18 @@ func Register(r worker.Registry, deps Deps) {
 // DepsFromConfig builds the activities' clients from the configuration:
 // Stripe at STRIPE_API_BASE, Twilio at TWILIO_API_BASE. models may be nil
 // for a worker without the clinical models.
+// The Neo4j driver's connections open on first use; the caller closes it.
 func DepsFromConfig(cfg config.Config, s *store.Store, models *inference.Registry) (Deps, error) {
 	twilio, err := platform.NewTwilio(cfg)
 	if err != nil {
 		return Deps{}, err
 	}
+	driver, err := platform.OpenNeo4j(cfg)
+	if err != nil {
+		return Deps{}, err
+	}
 	return Deps{Store: s, Models: models, Stripe: platform.NewStripe(cfg), Twilio: twilio,
-		SMSFrom: cfg.TwilioFromNumber, PublicBaseURL: cfg.PublicBaseURL}, nil
+		SMSFrom: cfg.TwilioFromNumber, PublicBaseURL: cfg.PublicBaseURL, Knowledge: knowledge.New(driver)}, nil
 }
 
 // slotHorizonDays is how far ahead bookable slots are kept open.

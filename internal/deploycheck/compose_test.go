@@ -22,7 +22,7 @@ const (
 
 // The services of the stack, and the ones that run the CarePath image.
 var (
-	stackServices    = []string{"postgres", "redis", "neo4j", "stripe-mock", "temporal", "temporal-ui", "migrate", "api", "worker"}
+	stackServices    = []string{"postgres", "redis", "neo4j", "stripe-mock", "temporal", "temporal-ui", "migrate", "knowledge-load", "api", "worker"}
 	carepathServices = []string{"migrate", "api", "worker"}
 )
 
@@ -186,9 +186,10 @@ func TestCarePathEnvironment(t *testing.T) {
 func TestStartOrder(t *testing.T) {
 	p := loadProject(t)
 	want := map[string]map[string]string{
-		"migrate": {"postgres": "service_healthy", "temporal": "service_healthy"},
-		"api":     {"migrate": "service_completed_successfully"},
-		"worker":  {"migrate": "service_completed_successfully"},
+		"migrate":        {"postgres": "service_healthy", "temporal": "service_healthy"},
+		"knowledge-load": {"neo4j": "service_healthy"},
+		"api":            {"migrate": "service_completed_successfully", "knowledge-load": "service_completed_successfully"},
+		"worker":         {"migrate": "service_completed_successfully"},
 	}
 	for name, deps := range want {
 		for dep, cond := range deps {
