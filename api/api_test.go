@@ -215,6 +215,13 @@ func TestJourneyEndToEnd(t *testing.T) {
 	if !state.Recorded || state.PatientID != patient || state.Episode != episode {
 		t.Errorf("state = %+v", state)
 	}
+	// The state says completed a moment before the workflow writes its final
+	// record; wait for the workflow itself to close.
+	waitCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := h.deps.Temporal.GetWorkflow(waitCtx, wantID, "").Get(waitCtx, nil); err != nil {
+		t.Fatalf("journey did not close: %v", err)
+	}
 	row, err := h.store.GetJourney(context.Background(), wantID)
 	if err != nil {
 		t.Fatalf("journey not in PostgreSQL: %v", err)
