@@ -52,10 +52,13 @@ $(MODELS_VENV)/.requirements: models/requirements.txt
 	$(MODELS_VENV)/bin/pip install -q --disable-pip-version-check -r models/requirements.txt
 	cp models/requirements.txt $@
 
+bench: tools build ## Journeys per second and latency on the local dev server, beside a one-activity workflow
+	$(CAREPATH) stack exec -- $(GO) run ./bench/journeys -n 200 -concurrency 50
+
 clean: ## Remove build output (keeps .data, the local services' state)
 	rm -rf bin knowledge/neo4j-launcher/target
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
-.PHONY: run test seed migrate lint build tools test-tools models bench-models clean help
+.PHONY: run test seed migrate lint build tools test-tools models bench-models bench clean help

@@ -107,8 +107,9 @@ func printURLs(cfg config.Config) {
   PostgreSQL     %[4]s
   Redis          %[5]s
   stripe-mock    %[6]s
+  Twilio (fake)  %[7]s
 
-`, cfg.APIAddr, cfg.TemporalUIURL, cfg.Neo4jURI, redactURL(cfg.DatabaseURL), cfg.RedisURL, cfg.StripeAPIBase)
+`, cfg.APIAddr, cfg.TemporalUIURL, cfg.Neo4jURI, redactURL(cfg.DatabaseURL), cfg.RedisURL, cfg.StripeAPIBase, cfg.TwilioAPIBase)
 }
 
 func migrateAndSeed(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
@@ -148,11 +149,16 @@ func stackExec(ctx context.Context, stack *devstack.Stack, names, argv []string)
 	if err := stack.Up(ctx, names); err != nil {
 		return 1, err
 	}
+	extra, err := stack.ProgramEnv() // the local payload key, for commands that dial Temporal
+	if err != nil {
+		return 1, err
+	}
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	cmd.Env = append(os.Environ(), extra...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
 	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
 	cmd.WaitDelay = 30 * time.Second
-	err := cmd.Run()
+	err = cmd.Run()
 	var exitErr *exec.ExitError
 	if errors.As(err, &exitErr) {
 		return exitErr.ExitCode(), nil

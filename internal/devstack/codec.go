@@ -32,12 +32,12 @@ func (s *Stack) CodecKeyFile() string {
 	return filepath.Join(s.dataDir, filepath.FromSlash(config.LocalCodecKeyFile))
 }
 
-// programEnv is the environment the worker and the API get on top of the
+// ProgramEnv is the environment the worker and the API get on top of the
 // launcher's own: the payload encryption keys. Keys the operator set in
 // CAREPATH_CODEC_KEYS win; otherwise the stack's own key, generated on the
 // first run and kept with the data it protects, so journeys written
 // before a restart stay readable after it.
-func (s *Stack) programEnv() ([]string, error) {
+func (s *Stack) ProgramEnv() ([]string, error) {
 	if strings.TrimSpace(os.Getenv("CAREPATH_CODEC_KEYS")) != "" {
 		return nil, nil
 	}

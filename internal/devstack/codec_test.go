@@ -110,7 +110,7 @@ func TestProgramsGetTheKeyThroughTheirEnvironment(t *testing.T) {
 func TestOperatorKeysWinOverTheStacksKey(t *testing.T) {
 	t.Setenv("CAREPATH_CODEC_KEYS", "ops-1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=")
 	s := newTestStack(t, config.Config{APIAddr: config.DefaultAPIAddr})
-	env, err := s.programEnv()
+	env, err := s.ProgramEnv()
 	if err != nil || len(env) != 0 {
 		t.Fatalf("programEnv = %v, %v; want nothing added", env, err)
 	}

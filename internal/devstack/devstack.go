@@ -311,7 +311,7 @@ func (s *Stack) lookTool(name string, extra ...string) (string, error) {
 // with its output on the launcher's terminal; Down stops it with SIGTERM,
 // which it answers with a graceful shutdown.
 func (s *Stack) StartProgram(name string, argv ...string) (done <-chan struct{}, err error) {
-	env, err := s.programEnv()
+	env, err := s.ProgramEnv()
 	if err != nil {
 		return nil, fmt.Errorf("start %s: %w", name, err)
 	}
