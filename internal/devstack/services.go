@@ -362,7 +362,10 @@ func (s *Stack) stripeMock() service {
 			if err != nil {
 				return nil, err
 			}
-			return s.spawn("stripe-mock", syscall.SIGTERM, nil, nil, bin, "-http-addr", addr)
+			// stripe-mock also serves HTTPS (on 12112 unless told otherwise);
+			// a port of the system's choosing keeps two stacks from colliding.
+			host, _, _ := net.SplitHostPort(addr)
+			return s.spawn("stripe-mock", syscall.SIGTERM, nil, nil, bin, "-http-addr", addr, "-https-addr", host+":")
 		},
 		afterUp: noop,
 	}
