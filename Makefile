@@ -28,9 +28,10 @@ lint: ## go vet, gofmt and Temporal's workflowcheck
 	@test -z "$$(gofmt -l .)" || { echo "gofmt needed:"; gofmt -l .; exit 1; }
 	$(GO) run go.temporal.io/sdk/contrib/tools/workflowcheck@v0.6.0 ./workflows/...
 
-build: ## Build bin/carepath and bin/twilio-fake
+build: ## Build bin/carepath, bin/twilio-fake and bin/pharmacy-sim
 	$(GO) build -o $(CAREPATH) ./cmd/carepath
 	$(GO) build -o bin/twilio-fake ./cmd/twilio-fake
+	$(GO) build -o bin/pharmacy-sim ./cmd/pharmacy-sim
 
 tools: ## Install what the local stack runs (Debian packages, Temporal CLI, stripe-mock, Neo4j launcher, ONNX Runtime)
 	@scripts/tools.sh

@@ -137,6 +137,12 @@ var smsTemplates = map[string]smsTemplate{
 	"appointment_rescheduled": {"CarePath: your appointment has moved to {date} at {time}. Details: {link}", []string{"at", "link"}},
 	"appointment_cancelled":   {"CarePath: your appointment on {date} at {time} has been cancelled. Details: {link}", []string{"at", "link"}},
 	"consult_starting":        {"CarePath: your consultation starts at {time}. Join: {link}", []string{"at", "link"}},
+	// Pharmacy fulfilment: no medicine names, only that something happened.
+	"prescription_accepted":  {"CarePath: a pharmacy has accepted your prescription. Track it: {link}", []string{"at", "link"}},
+	"prescription_ready":     {"CarePath: your prescription is ready at the pharmacy. Details: {link}", []string{"at", "link"}},
+	"prescription_delivered": {"CarePath: your prescription has been delivered. Details: {link}", []string{"at", "link"}},
+	"prescription_rerouted":  {"CarePath: the pharmacy could not fill your prescription; we are sending it to another one. Details: {link}", []string{"at", "link"}},
+	"prescription_delayed":   {"CarePath: no pharmacy could fill your prescription yet; our care team will contact you. Details: {link}", []string{"at", "link"}},
 }
 
 // SMSTemplateIDs lists the templates SendSMS knows, sorted.

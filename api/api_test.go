@@ -17,6 +17,7 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/carepath/carepath/api"
+	"github.com/carepath/carepath/auth"
 	"github.com/carepath/carepath/config"
 	"github.com/carepath/carepath/internal/testenv"
 	"github.com/carepath/carepath/pathways"
@@ -33,7 +34,12 @@ type harness struct {
 	srv         *httptest.Server
 	deps        *platform.Deps
 	store       *store.Store
+	auth        *auth.Service
 }
+
+// harnessAdmin is who h.do acts as: an admin passes every access rule, so
+// tests of a handler's own behaviour are not about access.
+const harnessAdmin = "00000000-0000-4000-8000-00000000ad01"
 
 func newHarness(t *testing.T, mutate func(*config.Config)) *harness {
 	t.Helper()
@@ -65,13 +71,16 @@ func newHarness(t *testing.T, mutate func(*config.Config)) *harness {
 		t.Fatalf("worker: %v", err)
 	}
 	t.Cleanup(w.Stop)
+	authSvc := testenv.Auth(t, deps.Store)
 	srv := httptest.NewServer(api.NewRouter(api.Options{
+		Auth:     authSvc,
 		Temporal: deps.Temporal, Store: deps.Store, Health: deps, TaskQueue: taskQueue,
 		HealthTimeout: 2 * time.Second, Logger: testenv.Logger(t), Pathways: testCatalog(t),
-		Webhooks: api.WebhookOptions{StripeSecret: testStripeSecret, TwilioAuthToken: testTwilioToken, PublicBaseURL: testPublicBaseURL},
+		Webhooks: api.WebhookOptions{StripeSecret: testStripeSecret, TwilioAuthToken: testTwilioToken, PublicBaseURL: testPublicBaseURL,
+			PharmacySecret: cfg.PharmacyWebhookSecret},
 	}))
 	t.Cleanup(srv.Close)
-	return &harness{srv: srv, deps: deps, store: deps.Store}
+	return &harness{srv: srv, deps: deps, store: deps.Store, auth: authSvc}
 }
 
 // enrolPathway is the smallest journey: enrol, wait a moment, finish.
@@ -102,7 +111,7 @@ func testCatalog(t *testing.T) *pathways.Catalog {
 
 func (h *harness) do(t *testing.T, method, path, body string) (*http.Response, []byte) {
 	t.Helper()
-	return h.doAs(t, method, path, body, "", "")
+	return h.doAs(t, method, path, body, harnessAdmin, auth.RoleAdmin)
 }
 
 func (h *harness) doAs(t *testing.T, method, path, body, actorID, role string) (*http.Response, []byte) {
@@ -113,8 +122,7 @@ func (h *harness) doAs(t *testing.T, method, path, body, actorID, role string) (
 	}
 	req.Header.Set("Content-Type", "application/json")
 	if actorID != "" {
-		req.Header.Set("X-CarePath-Actor-Id", actorID)
-		req.Header.Set("X-CarePath-Actor-Role", role)
+		req.Header.Set("Authorization", "Bearer "+testenv.Token(t, h.auth, role, actorID))
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -277,7 +285,6 @@ func TestBadRequestsGetProblemsNamingTheField(t *testing.T) {
 		{"bad slot id", "POST", "/api/v1/journeys", `{"patient_id":"` + store.SeedPatientID(1) + `","pathway_id":"general-consult","slot_id":"tuesday"}`, 422, "/slot_id"},
 		{"wrong type", "POST", "/api/v1/journeys", `{"patient_id":"` + store.SeedPatientID(1) + `","pathway_id":"enrol-check","episode":"two"}`, 422, "/episode"},
 		{"episode out of range", "POST", "/api/v1/journeys", `{"patient_id":"` + store.SeedPatientID(1) + `","pathway_id":"enrol-check","episode":0}`, 422, "/episode"},
-		{"decision without saying who acts", "POST", "/api/v1/journeys/" + workflows.JourneyWorkflowID(unknownPatient, "general-consult", 1) + "/decisions", `{"step_id":"doctor_review","outcome":"accepted"}`, 401, ""},
 		{"not json", "POST", "/api/v1/journeys", `{"patient_id":`, 400, ""},
 		{"empty body", "POST", "/api/v1/journeys", ``, 400, ""},
 		{"two values", "POST", "/api/v1/journeys", `{} {}`, 400, ""},
@@ -313,6 +320,13 @@ func TestBadRequestsGetProblemsNamingTheField(t *testing.T) {
 			}
 		})
 	}
+	t.Run("decision without a token", func(t *testing.T) {
+		path := "/api/v1/journeys/" + workflows.JourneyWorkflowID(unknownPatient, "general-consult", 1) + "/decisions"
+		resp, raw := h.doAs(t, "POST", path, `{"step_id":"doctor_review","outcome":"accepted"}`, "", "")
+		if resp.StatusCode != http.StatusUnauthorized || resp.Header.Get("WWW-Authenticate") == "" {
+			t.Fatalf("status %d, want 401 with WWW-Authenticate: %s", resp.StatusCode, raw)
+		}
+	})
 }
 
 func TestDocsAndOpenAPIAreServed(t *testing.T) {

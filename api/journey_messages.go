@@ -16,22 +16,6 @@ import (
 	"github.com/carepath/carepath/workflows"
 )
 
-// Until sign-in lands, the caller says who they are in these headers. Each
-// handler takes the actor as an explicit input, so the auth layer can
-// replace actorFrom without reshaping the handlers.
-const (
-	headerActorID   = "X-CarePath-Actor-Id"
-	headerActorRole = "X-CarePath-Actor-Role"
-)
-
-func actorFrom(c *gin.Context) (workflows.Actor, error) {
-	a := workflows.Actor{ID: c.GetHeader(headerActorID), Role: c.GetHeader(headerActorRole)}
-	if a.ID == "" || a.Role == "" {
-		return a, &unauthorizedError{detail: "say who is acting with the " + headerActorID + " and " + headerActorRole + " headers"}
-	}
-	return a, nil
-}
-
 type decideBody struct {
 	StepID  string `json:"step_id"`
 	Outcome string `json:"outcome"`
@@ -208,6 +192,8 @@ type closeConsultBody struct {
 	Outcome   string   `json:"outcome"`
 	// Measurements for the risk model, each a number or {value, unit}.
 	Measurements map[string]inference.Quantity `json:"measurements"`
+	// Prescriptions are the medicines of the prescription order.
+	Prescriptions []workflows.PrescriptionItem `json:"prescriptions"`
 }
 
 // closeConsult closes the consult with the doctor's notes and orders.
@@ -224,6 +210,6 @@ func (s *Server) closeConsult(c *gin.Context) {
 	}
 	s.sendUpdate(c, workflows.UpdateCloseConsult, workflows.CloseConsultRequest{
 		Actor: actor, Diagnoses: body.Diagnoses, Notes: body.Notes, Orders: body.Orders, Outcome: body.Outcome,
-		Measurements: body.Measurements,
+		Measurements: body.Measurements, Prescriptions: body.Prescriptions,
 	})
 }

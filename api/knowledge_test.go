@@ -35,7 +35,7 @@ func knowledgeServer(t *testing.T) *httptest.Server {
 	if loadErr != nil {
 		t.Fatalf("load knowledge graph: %v", loadErr)
 	}
-	srv := httptest.NewServer(api.NewRouter(api.Options{Logger: testenv.Logger(t), Knowledge: g}))
+	srv := httptest.NewServer(authedRouter(t, api.Options{Logger: testenv.Logger(t), Knowledge: g}))
 	t.Cleanup(srv.Close)
 	return srv
 }
@@ -148,7 +148,7 @@ func TestKnowledgeTreatments(t *testing.T) {
 }
 
 func TestKnowledgeWithoutGraph(t *testing.T) {
-	srv := httptest.NewServer(api.NewRouter(api.Options{Logger: testenv.Logger(t)}))
+	srv := httptest.NewServer(authedRouter(t, api.Options{Logger: testenv.Logger(t)}))
 	defer srv.Close()
 	if status, _, _ := kcall(t, "GET", srv.URL+"/api/v1/knowledge/drugs?q=x", ""); status != http.StatusServiceUnavailable {
 		t.Errorf("no graph: %d, want 503", status)

@@ -27,7 +27,7 @@ func modelServer(t *testing.T) (*httptest.Server, *inference.Registry) {
 		t.Fatalf("%v\n(run `make tools`)", err)
 	}
 	t.Cleanup(func() { _ = reg.Close() })
-	srv := httptest.NewServer(api.NewRouter(api.Options{Models: reg, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}))
+	srv := httptest.NewServer(authedRouter(t, api.Options{Models: reg, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}))
 	t.Cleanup(srv.Close)
 	return srv, reg
 }

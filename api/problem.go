@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"github.com/carepath/carepath/activities"
+	"github.com/carepath/carepath/auth"
 	"github.com/carepath/carepath/workflows"
 	"go.temporal.io/sdk/temporal"
 	"net/http"
@@ -90,7 +91,12 @@ func (s *Server) writeError(c *gin.Context, err error) {
 		started   *serviceerror.WorkflowExecutionAlreadyStarted
 		tNotFound *serviceerror.NotFound
 		appErr    *temporal.ApplicationError
+		oauthErr  *oauthError
 	)
+	if errors.As(err, &oauthErr) {
+		s.writeOAuthError(c, oauthErr)
+		return
+	}
 	p := Problem{Instance: c.Request.URL.Path}
 	switch {
 	case errors.As(err, &appErr) && journeyErrorStatus[appErr.Type()] != 0:
@@ -111,6 +117,12 @@ func (s *Server) writeError(c *gin.Context, err error) {
 	case errors.As(err, &unauth):
 		p.Status, p.Type, p.Title, p.Detail = http.StatusUnauthorized, "unauthorized", "Credentials are missing or wrong", unauth.detail
 		c.Header("WWW-Authenticate", `Bearer realm="carepath"`)
+	case errors.Is(err, auth.ErrInvalidCredentials):
+		p.Status, p.Type, p.Title, p.Detail = http.StatusUnauthorized, "invalid-credentials", "Credentials are missing or wrong", "the email and password, or the phone and code, do not match"
+	case errors.Is(err, auth.ErrTooManyAttempts):
+		p.Status, p.Type, p.Title, p.Detail = http.StatusTooManyRequests, "too-many-attempts", "Too many attempts", "request a new code"
+	case errors.Is(err, auth.ErrSMSUnavailable):
+		p.Status, p.Type, p.Title, p.Detail = http.StatusServiceUnavailable, "unavailable", "Not available on this server", "sign-in by SMS code is not configured"
 	case errors.As(err, &forbidden):
 		p.Status, p.Type, p.Title, p.Detail = http.StatusForbidden, "forbidden", "Not allowed", forbidden.detail
 	case errors.As(err, &badSig):
@@ -129,6 +141,23 @@ func (s *Server) writeError(c *gin.Context, err error) {
 	}
 	p.Type = problemBase + p.Type
 	writeProblem(c, p)
+}
+
+// writeOAuthError answers a token endpoint error in RFC 6749's format
+// (section 5.2): 401 for a client that fails to authenticate, 400 otherwise.
+func (s *Server) writeOAuthError(c *gin.Context, e *oauthError) {
+	status := http.StatusBadRequest
+	if e.code == "invalid_client" {
+		status = http.StatusUnauthorized
+		c.Header("WWW-Authenticate", `Basic realm="carepath"`)
+	}
+	if e.err != nil && !errors.Is(e.err, auth.ErrInvalidCredentials) && !errors.Is(e.err, auth.ErrInvalidScope) &&
+		!errors.Is(e.err, auth.ErrInvalidToken) && !errors.Is(e.err, auth.ErrRefreshReused) {
+		s.logger.WarnContext(c.Request.Context(), "Token request refused", "error", e.err)
+	}
+	c.Header("Cache-Control", "no-store")
+	c.JSON(status, gin.H{"error": e.code, "error_description": e.detail})
+	c.Abort()
 }
 
 func writeProblem(c *gin.Context, p Problem) {

@@ -13,6 +13,7 @@ import (
 	"github.com/gin-gonic/gin"
 	"go.temporal.io/sdk/client"
 
+	"github.com/carepath/carepath/auth"
 	"github.com/carepath/carepath/inference"
 	"github.com/carepath/carepath/knowledge"
 	"github.com/carepath/carepath/pathways"
@@ -45,6 +46,9 @@ type Options struct {
 	// Knowledge is the treatment and interaction knowledge graph served at
 	// /api/v1/knowledge (knowledge.New over the Neo4j driver).
 	Knowledge *knowledge.Graph
+	// Auth verifies access tokens and signs users in (auth.New). Without
+	// it every route but the public ones answers 503: closed by default.
+	Auth *auth.Service
 }
 
 // Server holds the handlers' dependencies.
@@ -60,6 +64,7 @@ type Server struct {
 	models        *inference.Registry
 	webhooks      WebhookOptions
 	knowledge     *knowledge.Graph
+	auth          *auth.Service
 }
 
 // maxBodyBytes bounds every request body; journey requests are tiny.
@@ -74,9 +79,10 @@ func NewRouter(o Options) *gin.Engine {
 		models: o.Models, webhooks: o.Webhooks,
 	}
 	s.knowledge = o.Knowledge
+	s.auth = o.Auth
 	r := gin.New()
 	r.ContextWithFallback = true
-	r.Use(s.recoverPanics, s.logRequests)
+	r.Use(s.recoverPanics, s.logRequests, s.authorize)
 	r.NoRoute(func(c *gin.Context) {
 		writeProblem(c, Problem{Type: problemBase + "not-found", Title: "Not found", Status: http.StatusNotFound,
 			Detail: "no route " + c.Request.Method + " " + c.Request.URL.Path, Instance: c.Request.URL.Path})
@@ -90,6 +96,8 @@ func NewRouter(o Options) *gin.Engine {
 	r.POST("/api/v1/journeys/:id/reschedule", s.rescheduleJourney)
 	r.POST("/api/v1/journeys/:id/consult/start", s.startConsult)
 	r.POST("/api/v1/journeys/:id/consult/close", s.closeConsult)
+	r.GET(prescriptionRoute, s.getPrescription)
+	r.POST(prescriptionReviewRoute, s.reviewPrescription)
 	r.GET("/api/v1/patients/:id/journeys", s.listPatientJourneys)
 	r.GET("/api/v1/models", s.listModels)
 	r.POST(modelCallRoute, s.modelCall) // POST /api/v1/models/{name}:predict
@@ -98,6 +106,8 @@ func NewRouter(o Options) *gin.Engine {
 	r.GET("/api/v1/knowledge/conditions/:code/treatments", s.conditionTreatments)
 	s.codecRoutes(r)
 	s.webhookRoutes(r)
+	r.POST(pharmacyWebhookPath, s.pharmacyWebhook)
+	s.authRoutes(r)
 	r.GET("/openapi.json", s.openAPI)
 	r.GET("/docs", s.docs)
 	return r

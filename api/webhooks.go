@@ -30,11 +30,14 @@ type WebhookOptions struct {
 	// PublicBaseURL is this API's URL as Twilio calls it; Twilio signs the
 	// full URL, so behind a proxy it must be the outside one.
 	PublicBaseURL string
+	// PharmacySecret signs the pharmacy partner's status webhooks (HMAC-SHA256).
+	PharmacySecret string
 }
 
 // WebhookOptionsFromConfig reads the webhook secrets from the configuration.
 func WebhookOptionsFromConfig(cfg config.Config) WebhookOptions {
-	return WebhookOptions{StripeSecret: cfg.StripeWebhookSecret, TwilioAuthToken: cfg.TwilioAuthToken, PublicBaseURL: cfg.PublicBaseURL}
+	return WebhookOptions{StripeSecret: cfg.StripeWebhookSecret, TwilioAuthToken: cfg.TwilioAuthToken, PublicBaseURL: cfg.PublicBaseURL,
+		PharmacySecret: cfg.PharmacyWebhookSecret}
 }
 
 const (

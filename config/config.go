@@ -36,6 +36,13 @@
 //	TWILIO_FROM_NUMBER    sender: an E.164 number or a Messaging Service SID "MG..." (default "+15005550006")
 //	PUBLIC_BASE_URL       the API's URL as the outside world calls it; Twilio signs webhook requests over
 //	                      this URL plus the path (default "http://127.0.0.1:8080")
+//	PHARMACY_API_BASE     the pharmacy partner network's API (default "http://127.0.0.1:12191", the local
+//	                      simulator `go run ./cmd/pharmacy-sim`)
+//	PHARMACY_WEBHOOK_SECRET  HMAC-SHA256 secret the partner signs its status webhooks with
+//	                      (default "carepath-local-pharmacy-webhook", a local-only value)
+//	PRESCRIPTION_SIGNING_KEY base64 of the 32-byte Ed25519 seed prescriptions are signed with. With
+//	                      CAREPATH_ENV=local and this unset, $CAREPATH_DATA_DIR/secrets/prescription-signing-key
+//	                      is read, and generated on first use
 //
 // Temporal payloads are encrypted (package codec); a program that talks to
 // Temporal refuses to start without keys, in every environment:
@@ -48,12 +55,18 @@
 //	CAREPATH_CODEC_ACTIVE_KEY  ID of the key new payloads are encrypted with; may be
 //	                           omitted when the ring holds one key. To rotate, add a
 //	                           key, make it active, keep the old one for decoding.
+//	CAREPATH_AUTH_MASTER_KEY   base64 of 32 random bytes that seal the access-token signing keys
+//	                           stored in PostgreSQL (package auth); `openssl rand -base64 32` makes
+//	                           one. Unset with CAREPATH_ENV=local: a fixed local-only key. Unset
+//	                           elsewhere: the API refuses to start.
+//	CAREPATH_AUTH_ACCESS_TTL   lifetime of access tokens (default "15m")
 //	CAREPATH_CODEC_TOKEN       bearer token the codec endpoints (/api/codec/encode,
 //	                           /api/codec/decode) require. Unset: they answer only
 //	                           loopback callers with CAREPATH_ENV=local, nobody otherwise.
 package config
 
 import (
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -106,7 +119,23 @@ type Config struct {
 	// for the start-up log; never the keys themselves.
 	CodecKeySource string
 	CodecToken     string
+
+	// AuthMasterKey seals the token signing keys; nil when unset outside
+	// CAREPATH_ENV=local (the API then refuses to start).
+	AuthMasterKey []byte
+	AuthAccessTTL time.Duration
+
+	// Pharmacy partner network and prescription signing (config/pharmacy.go).
+	PharmacyAPIBase         string
+	PharmacyWebhookSecret   string
+	PrescriptionSigningSeed []byte // Ed25519 seed; nil when not configured
+	PrescriptionKeySource   string // where the key came from, for logs; never the key
+	prescriptionKeyFile     string // the local key file to create on first use
 }
+
+// localAuthMasterKey is the local stack's master key: public, so it protects
+// nothing but demo data.
+const localAuthMasterKey = "Y2FyZXBhdGgtbG9jYWwtb25seS1hdXRoLW1hc3Rlcgo="
 
 // Defaults for the local stack. Exported so the stack launcher and the test
 // harness agree with the programs about where each service lives.
@@ -168,6 +197,8 @@ func FromLookup(lookup func(string) (string, bool)) (Config, error) {
 		PublicBaseURL:       strings.TrimRight(r.str("PUBLIC_BASE_URL", DefaultPublicBaseURL), "/"),
 	}
 	r.codec(&cfg)
+	r.authKeys(&cfg)
+	r.pharmacy(&cfg)
 	if err := cfg.LogLevel.UnmarshalText([]byte(r.str("LOG_LEVEL", "info"))); err != nil {
 		r.errs = append(r.errs, fmt.Errorf("LOG_LEVEL: %w", err))
 	}
@@ -185,6 +216,24 @@ func FromLookup(lookup func(string) (string, bool)) (Config, error) {
 	}
 	r.twilio(cfg)
 	return cfg, errors.Join(r.errs...)
+}
+
+// authKeys reads CAREPATH_AUTH_MASTER_KEY and CAREPATH_AUTH_ACCESS_TTL.
+func (r *reader) authKeys(cfg *Config) {
+	cfg.AuthAccessTTL = r.duration("CAREPATH_AUTH_ACCESS_TTL", 15*time.Minute)
+	raw := r.str("CAREPATH_AUTH_MASTER_KEY", "")
+	if raw == "" && cfg.Env == "local" {
+		raw = localAuthMasterKey
+	}
+	if raw == "" {
+		return
+	}
+	key, err := base64.StdEncoding.DecodeString(raw)
+	if err != nil || len(key) != 32 {
+		r.errs = append(r.errs, errors.New("CAREPATH_AUTH_MASTER_KEY: want base64 of 32 bytes"))
+		return
+	}
+	cfg.AuthMasterKey = key
 }
 
 var (

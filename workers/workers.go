@@ -4,6 +4,7 @@ package workers
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -37,6 +38,10 @@ type Deps struct {
 	Models *inference.Registry
 	// Knowledge is the treatment and interaction graph (knowledge.New).
 	Knowledge *knowledge.Graph
+	// PrescriptionSigner signs approved prescriptions (PRESCRIPTION_SIGNING_KEY);
+	// PharmacyAPIBase is the pharmacy partner network (PHARMACY_API_BASE).
+	PrescriptionSigner *activities.PrescriptionSigner
+	PharmacyAPIBase    string
 }
 
 // NewJourneyWorker returns a worker for the journey task queue with every
@@ -61,6 +66,8 @@ func Register(r worker.Registry, deps Deps) {
 	r.RegisterActivity(&activities.Booking{Store: deps.Store})
 	r.RegisterActivity(&activities.Payments{Store: deps.Store, Stripe: deps.Stripe})
 	r.RegisterActivity(&activities.Messaging{Store: deps.Store, Twilio: deps.Twilio, From: deps.SMSFrom, LinkBase: deps.PublicBaseURL})
+	r.RegisterActivity(&activities.Prescriptions{Store: deps.Store, Signer: deps.PrescriptionSigner})
+	r.RegisterActivity(&activities.Pharmacy{Store: deps.Store, BaseURL: deps.PharmacyAPIBase})
 }
 
 // DepsFromConfig builds the activities' clients from the configuration:
@@ -76,8 +83,17 @@ func DepsFromConfig(cfg config.Config, s *store.Store, models *inference.Registr
 	if err != nil {
 		return Deps{}, err
 	}
+	seed, err := cfg.PrescriptionSigningKey()
+	if err != nil {
+		return Deps{}, fmt.Errorf("prescription signing key: %w", err)
+	}
+	signer, err := activities.NewPrescriptionSigner(seed)
+	if err != nil {
+		return Deps{}, err
+	}
 	return Deps{Store: s, Models: models, Stripe: platform.NewStripe(cfg), Twilio: twilio,
-		SMSFrom: cfg.TwilioFromNumber, PublicBaseURL: cfg.PublicBaseURL, Knowledge: knowledge.New(driver)}, nil
+		SMSFrom: cfg.TwilioFromNumber, PublicBaseURL: cfg.PublicBaseURL, Knowledge: knowledge.New(driver),
+		PrescriptionSigner: signer, PharmacyAPIBase: cfg.PharmacyAPIBase}, nil
 }
 
 // slotHorizonDays is how far ahead bookable slots are kept open.

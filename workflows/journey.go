@@ -283,6 +283,10 @@ func (j *journey) runStep(ctx workflow.Context, step pathways.PlanStep) (stepRes
 		return j.runRemind(ctx, step)
 	case "consult":
 		return j.runConsult(ctx, step)
+	case "prescribe":
+		return j.runPrescribe(ctx, step)
+	case "fulfil":
+		return j.runFulfil(ctx, step)
 	default:
 		return stepResult{}, temporal.NewNonRetryableApplicationError(
 			fmt.Sprintf("step %q has type %q, which this version of the engine cannot run yet; the journey stops here rather than skip it", step.ID, step.Type),

@@ -82,6 +82,9 @@ type CloseConsultRequest struct {
 	// Measurements taken at the consult (age, bmi, bp, lipids, glucose, with
 	// units), from which the risk model scores the patient.
 	Measurements map[string]inference.Quantity `json:"measurements,omitempty"`
+	// Prescriptions are the medicines of a "prescription" order, which the
+	// prescribe step drafts, checks and has the doctor review.
+	Prescriptions []PrescriptionItem `json:"prescriptions,omitempty"`
 }
 
 // ConsultOrders are the orders a consult may close with.

@@ -44,6 +44,8 @@ type consultWorld struct {
 	smsAt  []time.Time
 	refund []activities.RefundInput
 	calls  map[string]int
+	// smsStatus, when set, answers SendSMS instead of "sent".
+	smsStatus func(activities.SendSMSInput) activities.SendSMSResult
 }
 
 func newConsultWorld(t *testing.T) *consultWorld {
@@ -126,6 +128,9 @@ func newConsultWorld(t *testing.T) *consultWorld {
 		w.sms = append(w.sms, in)
 		w.smsAt = append(w.smsAt, env.Now())
 		w.mu.Unlock()
+		if w.smsStatus != nil {
+			return w.smsStatus(in), nil
+		}
 		return activities.SendSMSResult{Status: activities.SMSSent}, nil
 	})
 	return w
@@ -343,8 +348,11 @@ func TestMissedConsultBecomesANoShow(t *testing.T) {
 	}
 }
 
-func TestConsultOrdersLeadToAStepTheEngineCannotRunYet(t *testing.T) {
+func TestAPrescriptionOrderWithoutMedicinesStopsTheJourney(t *testing.T) {
 	w := newConsultWorld(t)
+	w.env.RegisterActivity(&activities.Prescriptions{})
+	w.env.OnActivity(prescriptionActs.DraftPrescription, mock.Anything, mock.Anything).Return(activities.DraftPrescriptionResult{},
+		temporal.NewNonRetryableApplicationError("draft prescription: the consult listed no medicine", activities.ErrTypeNothingToPrescribe, nil))
 	w.pay(5 * time.Minute)
 	w.doctorDecides(time.Hour, "accepted")
 	w.update(w.untilStart()+time.Minute, workflows.UpdateStartConsult, workflows.StartConsultRequest{Actor: workflows.Actor{ID: doctorID, Role: "doctor"}})
@@ -352,8 +360,8 @@ func TestConsultOrdersLeadToAStepTheEngineCannotRunYet(t *testing.T) {
 		Actor: workflows.Actor{ID: doctorID, Role: "doctor"}, Diagnoses: []string{"I10"}, Orders: []string{"prescription"}})
 	w.env.ExecuteWorkflow(workflows.Journey, w.in)
 	var appErr *temporal.ApplicationError
-	if err := w.env.GetWorkflowError(); !errors.As(err, &appErr) || appErr.Type() != workflows.ErrTypeStepNotImplemented || !strings.Contains(err.Error(), "prescribe") {
-		t.Fatalf("want %s at prescribe, got %v", workflows.ErrTypeStepNotImplemented, err)
+	if err := w.env.GetWorkflowError(); !errors.As(err, &appErr) || appErr.Type() != workflows.ErrTypeInvalidInput || !strings.Contains(err.Error(), "prescribe") {
+		t.Fatalf("want %s at prescribe, got %v", workflows.ErrTypeInvalidInput, err)
 	}
 }
 

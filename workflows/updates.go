@@ -106,6 +106,7 @@ func (j *journey) validateCloseConsult(req CloseConsultRequest) error {
 			problems = append(problems, fmt.Sprintf("order %q is not one of %s", order, strings.Join(ConsultOrders, ", ")))
 		}
 	}
+	problems = append(problems, prescriptionProblems(req)...)
 	if len(problems) > 0 {
 		return temporal.NewApplicationError(strings.Join(problems, "; "), ErrTypeInvalidMessage)
 	}
@@ -115,10 +116,7 @@ func (j *journey) validateCloseConsult(req CloseConsultRequest) error {
 // closeConsult stores the encounter (the notes go to PostgreSQL only) and
 // lets the consult step move on with the orders.
 func (j *journey) closeConsult(ctx workflow.Context, req CloseConsultRequest) (JourneyState, error) {
-	orders := make([]store.EncounterOrder, len(req.Orders))
-	for i, o := range req.Orders {
-		orders[i] = store.EncounterOrder{Kind: o}
-	}
+	orders := consultOrders(req)
 	var enc store.Encounter
 	if err := workflow.ExecuteActivity(dbOptions(ctx), bookingActs.CloseEncounter, activities.CloseEncounterInput{
 		JourneyID: j.state.JourneyID, Step: "consult", AppointmentID: j.state.Appointment.ID,

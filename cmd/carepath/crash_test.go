@@ -20,7 +20,7 @@ import (
 	"github.com/stripe/stripe-go/v81"
 	"github.com/stripe/stripe-go/v81/webhook"
 
-	"github.com/carepath/carepath/config"
+	"github.com/carepath/carepath/auth"
 	"github.com/carepath/carepath/internal/testenv"
 	"github.com/carepath/carepath/store"
 	"github.com/carepath/carepath/workflows"
@@ -40,7 +40,7 @@ func TestWorkerCrashDuringPaymentChargesOnce(t *testing.T) {
 
 	// Count what reaches Stripe: a proxy in front of stripe-mock.
 	var intentsCreated atomic.Int32
-	target, err := url.Parse(config.DefaultStripeAPIBase)
+	target, err := url.Parse(testenv.Config(t).StripeAPIBase)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -148,6 +148,8 @@ func get(u string) int {
 	return resp.StatusCode
 }
 
+const crashTestAdmin = "00000000-0000-4000-8000-00000000ad02"
+
 func post(t *testing.T, u, actorID, role, body string) int {
 	t.Helper()
 	req, err := http.NewRequest(http.MethodPost, u, strings.NewReader(body))
@@ -155,10 +157,11 @@ func post(t *testing.T, u, actorID, role, body string) int {
 		t.Fatal(err)
 	}
 	req.Header.Set("Content-Type", "application/json")
-	if actorID != "" {
-		req.Header.Set("X-CarePath-Actor-Id", actorID)
-		req.Header.Set("X-CarePath-Actor-Role", role)
+	if actorID == "" {
+		// No actor given (starting a journey): act as an admin, who may start any patient's journey.
+		actorID, role = crashTestAdmin, auth.RoleAdmin
 	}
+	req.Header.Set("Authorization", "Bearer "+testenv.Token(t, testenv.Auth(t, testenv.Store(t)), role, actorID))
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -186,8 +189,14 @@ func postStripe(t *testing.T, base string, payload []byte, signature string) int
 func waitState(t *testing.T, base, id string, ok func(workflows.JourneyState) bool) workflows.JourneyState {
 	t.Helper()
 	var st workflows.JourneyState
+	bearer := "Bearer " + testenv.Token(t, testenv.Auth(t, testenv.Store(t)), auth.RoleAdmin, crashTestAdmin)
 	waitUntil(t, 90*time.Second, func() bool {
-		resp, err := http.Get(base + "/api/v1/journeys/" + id)
+		req, err := http.NewRequest(http.MethodGet, base+"/api/v1/journeys/"+id, nil)
+		if err != nil {
+			return false
+		}
+		req.Header.Set("Authorization", bearer)
+		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			return false
 		}

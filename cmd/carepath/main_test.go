@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/carepath/carepath/auth"
 	"github.com/carepath/carepath/internal/testenv"
 	"github.com/carepath/carepath/store"
 	"github.com/carepath/carepath/workflows"
@@ -67,7 +68,8 @@ func testEnv(t *testing.T, apiAddr, taskQueue string) []string {
 	return append(os.Environ(),
 		"API_ADDR="+apiAddr, "DATABASE_URL="+cfg.DatabaseURL, "REDIS_URL="+cfg.RedisURL,
 		"TEMPORAL_TASK_QUEUE="+taskQueue, "LOG_FORMAT=json",
-		"CAREPATH_CODEC_KEYS="+testenv.CodecKeys, "CAREPATH_CODEC_ACTIVE_KEY="+testenv.CodecActiveKey)
+		"CAREPATH_CODEC_KEYS="+testenv.CodecKeys, "CAREPATH_CODEC_ACTIVE_KEY="+testenv.CodecActiveKey,
+		"PRESCRIPTION_SIGNING_KEY="+testenv.PrescriptionSigningKey)
 }
 
 func TestWorkerAndAPIServeAJourneyAndShutDownGracefully(t *testing.T) {
@@ -117,7 +119,15 @@ steps:
 	patient := store.SeedPatientID(7)
 	episode := int(time.Now().UnixNano()%9000) + 1000
 	body := fmt.Sprintf(`{"patient_id":%q,"pathway_id":"enrol-check","episode":%d}`, patient, episode)
-	resp, err := http.Post(base+"/api/v1/journeys", "application/json", strings.NewReader(body))
+	// The patient starts and follows their own journey.
+	bearer := "Bearer " + testenv.Token(t, testenv.Auth(t, s), auth.RolePatient, patient)
+	req, err := http.NewRequest(http.MethodPost, base+"/api/v1/journeys", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", bearer)
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -128,7 +138,12 @@ steps:
 	id := workflows.JourneyWorkflowID(patient, "enrol-check", episode)
 	var state workflows.JourneyState
 	waitUntil(t, 30*time.Second, func() bool {
-		resp, err := http.Get(base + "/api/v1/journeys/" + id)
+		req, err := http.NewRequest(http.MethodGet, base+"/api/v1/journeys/"+id, nil)
+		if err != nil {
+			return false
+		}
+		req.Header.Set("Authorization", bearer)
+		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			return false
 		}

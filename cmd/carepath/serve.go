@@ -32,6 +32,10 @@ func runAPI(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("api: pathways: %w", err)
 	}
+	authSvc, err := newAuth(cfg, deps, logger)
+	if err != nil {
+		return fmt.Errorf("api: %w", err)
+	}
 	srv := &http.Server{
 		Addr: cfg.APIAddr,
 		Handler: api.NewRouter(api.Options{
@@ -42,6 +46,7 @@ func runAPI(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 			Models:    models,
 			Webhooks:  api.WebhookOptionsFromConfig(cfg),
 			Knowledge: knowledge.New(deps.Neo4j),
+			Auth:      authSvc,
 		}),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
@@ -140,5 +145,10 @@ func runSeed(ctx context.Context, cfg config.Config, logger *slog.Logger) error 
 		return err
 	}
 	logger.Info("Demo data loaded", "counts", counts.String())
+	users, err := seedDemoUsers(ctx, cfg, s)
+	if err != nil {
+		return err
+	}
+	logger.Info("Demo sign-in credentials loaded", "users", users.Users, "clients", users.Clients)
 	return nil
 }

@@ -132,13 +132,20 @@ func migrateAndSeed(ctx context.Context, cfg config.Config, logger *slog.Logger)
 	}
 	if !empty {
 		fmt.Printf("==> %-12s demo data already loaded\n", "seed")
-		return nil
+	} else {
+		counts, err := s.Seed(ctx)
+		if err != nil {
+			return err
+		}
+		fmt.Printf("==> %-12s demo data loaded: %s\n", "seed", counts)
 	}
-	counts, err := s.Seed(ctx)
+	// Demo sign-in users are upserted every time, so a database seeded
+	// before they existed gets them too.
+	users, err := seedDemoUsers(ctx, cfg, s)
 	if err != nil {
 		return err
 	}
-	fmt.Printf("==> %-12s demo data loaded: %s\n", "seed", counts)
+	fmt.Printf("==> %-12s demo sign-in users: %d, clients: %d (see README)\n", "seed", users.Users, users.Clients)
 	return nil
 }
 

@@ -64,8 +64,20 @@ func Config(t testing.TB) config.Config {
 		t.Fatalf("testenv: test codec keys: %v", err)
 	}
 	cfg.CodecKeys, cfg.CodecActiveKey, cfg.CodecKeySource = keys, CodecActiveKey, "testenv.CodecKeys"
+	// A fixed, public prescription signing key, so that no test writes a
+	// key file into the source tree.
+	cfg.PrescriptionSigningSeed, cfg.PrescriptionKeySource = []byte(PrescriptionSigningSeed), "testenv.PrescriptionSigningSeed"
 	return cfg
 }
+
+// PrescriptionSigningSeed is the tests' Ed25519 seed for signing
+// prescriptions. It protects nothing and is never used outside tests.
+// PrescriptionSigningKey is the same seed as PRESCRIPTION_SIGNING_KEY takes
+// it, for programs a test starts.
+const (
+	PrescriptionSigningSeed = "carepath-test-prescription-key!!"
+	PrescriptionSigningKey  = "Y2FyZXBhdGgtdGVzdC1wcmVzY3JpcHRpb24ta2V5ISE="
+)
 
 var migrateOnce sync.Once
 

@@ -1,0 +1,330 @@
+package activities_test
+
+import (
+	"context"
+	"crypto/ed25519"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"go.temporal.io/sdk/testsuite"
+
+	"github.com/carepath/carepath/activities"
+	"github.com/carepath/carepath/internal/pharmacysim"
+	"github.com/carepath/carepath/knowledge"
+	"github.com/carepath/carepath/store"
+)
+
+// The prescription and pharmacy tests use demo patients 13 and 19 only:
+// their clinical facts and pharmacy preference are set here.
+
+var rxMetformin = store.MedicationItem{Drug: "metformin", Dose: "500 mg", Route: "oral", Frequency: "twice daily", DurationDays: 30, Quantity: 60, Refills: 1}
+
+func anyPractitioner(ctx context.Context, t *testing.T, s *store.Store) string {
+	t.Helper()
+	var id string
+	if err := s.Pool.QueryRow(ctx, `SELECT id::text FROM practitioner ORDER BY id LIMIT 1`).Scan(&id); err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+func testSigner(t *testing.T) *activities.PrescriptionSigner {
+	t.Helper()
+	seed := make([]byte, ed25519.SeedSize)
+	for i := range seed {
+		seed[i] = byte(i + 7)
+	}
+	signer, err := activities.NewPrescriptionSigner(seed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return signer
+}
+
+func run[T any](t *testing.T, env *testsuite.TestActivityEnvironment, fn any, in any) T {
+	t.Helper()
+	val, err := env.ExecuteActivity(fn, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out T
+	if val != nil && val.HasValue() {
+		if err := val.Get(&out); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return out
+}
+
+func TestPrescriptionIsDraftedCheckedSignedAndTamperEvident(t *testing.T) {
+	ctx, s := seededStore(t)
+	patientID, doctorID := store.SeedPatientID(13), anyPractitioner(ctx, t, s)
+	for _, q := range []string{
+		`INSERT INTO condition (id, patient_id, code) VALUES (gen_random_uuid(), $1, 'E11') ON CONFLICT DO NOTHING`,
+		`INSERT INTO medication_statement (id, patient_id, drug) VALUES (gen_random_uuid(), $1, 'Zestril'), (gen_random_uuid(), $1, 'Aldactone') ON CONFLICT DO NOTHING`,
+		`INSERT INTO renal_function (id, patient_id, loinc_code, egfr, effective_at) VALUES (gen_random_uuid(), $1, '62238-1', 28, now())`,
+	} {
+		if _, err := s.Pool.Exec(ctx, q, patientID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	kn, _ := knowledgeActivities(t)
+	signer := testSigner(t)
+	rx := &activities.Prescriptions{Store: s, Signer: signer}
+	var suite testsuite.WorkflowTestSuite
+	env := suite.NewTestActivityEnvironment()
+	env.RegisterActivity(rx)
+	env.RegisterActivity(kn)
+
+	jid := journeyID(t)
+	draft := run[activities.DraftPrescriptionResult](t, env, rx.DraftPrescription, activities.DraftPrescriptionInput{
+		JourneyID: jid, Step: "prescribe", Version: 1, PatientID: patientID, PractitionerID: doctorID, Items: []store.MedicationItem{rxMetformin}})
+	if draft.Profile.EGFR == nil || *draft.Profile.EGFR != 28 || draft.Profile.Age == nil || !slices.Contains(draft.Profile.Conditions, "E11") {
+		t.Fatalf("profile = %+v", draft.Profile)
+	}
+	if !slices.Contains(draft.CheckDrugs, "metformin") || !slices.Contains(draft.CheckDrugs, "Zestril") || !slices.Contains(draft.CheckDrugs, "Aldactone") {
+		t.Fatalf("check drugs = %v", draft.CheckDrugs)
+	}
+	again := run[activities.DraftPrescriptionResult](t, env, rx.DraftPrescription, activities.DraftPrescriptionInput{
+		JourneyID: jid, Step: "prescribe", Version: 1, PatientID: patientID, PractitionerID: doctorID, Items: []store.MedicationItem{rxMetformin}})
+	if again.PrescriptionID != draft.PrescriptionID {
+		t.Fatalf("a retried draft made a second prescription: %s %s", again.PrescriptionID, draft.PrescriptionID)
+	}
+
+	check := run[activities.CheckPrescriptionResult](t, env, kn.CheckPrescription, activities.CheckPrescriptionInput{
+		PatientID: patientID, Drugs: draft.CheckDrugs, Profile: draft.Profile})
+	if check.Highest != knowledge.Contraindicated {
+		t.Fatalf("want a contraindicated finding (metformin at eGFR 28), got %+v", check.Highest)
+	}
+	run[struct{}](t, env, rx.RecordCheck, activities.RecordCheckInput{PrescriptionID: draft.PrescriptionID, Complete: check.Complete,
+		Highest: check.Highest, Findings: check.Findings, DetectedIssues: check.DetectedIssues})
+	issues, err := s.DetectedIssues(ctx, draft.PrescriptionID)
+	if err != nil || len(issues) != len(check.Findings) {
+		t.Fatalf("stored issues = %d, %v", len(issues), err)
+	}
+	var stored knowledge.DetectedIssue
+	if err := json.Unmarshal(issues[0].Resource, &stored); err != nil || stored.ResourceType != "DetectedIssue" {
+		t.Fatalf("stored resource = %+v %v", stored, err)
+	}
+
+	reviewed := time.Now().Add(-time.Minute)
+	signed := run[activities.SignPrescriptionResult](t, env, rx.SignPrescription, activities.SignPrescriptionInput{
+		PrescriptionID: draft.PrescriptionID, ActorID: doctorID, Action: "override", Reason: "renal team reviewed", ReviewedAt: reviewed})
+	if len(signed.SHA256) != 64 || signed.KeyID != signer.KeyID {
+		t.Fatalf("signed = %+v", signed)
+	}
+	twice := run[activities.SignPrescriptionResult](t, env, rx.SignPrescription, activities.SignPrescriptionInput{
+		PrescriptionID: draft.PrescriptionID, ActorID: doctorID, Action: "override", Reason: "renal team reviewed", ReviewedAt: reviewed})
+	if twice.SHA256 != signed.SHA256 {
+		t.Error("signing again changed the signature")
+	}
+	if err := rx.VerifyPrescription(ctx, draft.PrescriptionID, signer.PublicKey()); err != nil {
+		t.Fatalf("verify: %v", err)
+	}
+	other, _, _ := ed25519.GenerateKey(nil)
+	if err := rx.VerifyPrescription(ctx, draft.PrescriptionID, other); !errors.Is(err, activities.ErrPrescriptionAltered) {
+		t.Errorf("another key verified the signature: %v", err)
+	}
+	review, err := s.GetReview(ctx, draft.PrescriptionID)
+	if err != nil || review.Action != "override" || review.Reason != "renal team reviewed" || review.ActorID != doctorID {
+		t.Errorf("review = %+v %v", review, err)
+	}
+
+	// The signed record and the items refuse changes outright.
+	if _, err := s.Pool.Exec(ctx, `UPDATE signed_prescription SET key_id = 'x' WHERE prescription_id = $1`, draft.PrescriptionID); err == nil {
+		t.Error("the signed record was updated")
+	}
+	if _, err := s.Pool.Exec(ctx, `UPDATE medication_request SET quantity = 600 WHERE prescription_id = $1`, draft.PrescriptionID); err == nil {
+		t.Error("a signed item was updated")
+	}
+	// Anything else that changes shows in verification.
+	if _, err := s.Pool.Exec(ctx, `DELETE FROM detected_issue WHERE prescription_id = $1 AND position = 0`, draft.PrescriptionID); err != nil {
+		t.Fatal(err)
+	}
+	if err := rx.VerifyPrescription(ctx, draft.PrescriptionID, signer.PublicKey()); !errors.Is(err, activities.ErrPrescriptionAltered) {
+		t.Errorf("a removed finding was not detected: %v", err)
+	}
+}
+
+// hookReceiver is the API's webhook as the simulator sees it: it verifies
+// every call and records the events.
+type hookReceiver struct {
+	mu     sync.Mutex
+	events []activities.PharmacyEvent
+	bad    int
+}
+
+func (h *hookReceiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if err := activities.VerifyPharmacyWebhook("test-secret", r.Header.Get(activities.PharmacySignatureHeader), body, time.Now(), 5*time.Minute); err != nil {
+		h.bad++
+		http.Error(w, "bad signature", http.StatusBadRequest)
+		return
+	}
+	var ev activities.PharmacyEvent
+	if err := json.Unmarshal(body, &ev); err != nil {
+		h.bad++
+		http.Error(w, "bad body", http.StatusBadRequest)
+		return
+	}
+	h.events = append(h.events, ev)
+}
+
+func (h *hookReceiver) statuses(orderID string) []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var out []string
+	for _, e := range h.events {
+		if e.OrderID == orderID {
+			out = append(out, e.Status)
+		}
+	}
+	return out
+}
+
+func (h *hookReceiver) waitFor(t *testing.T, orderID string, n int) []string {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if got := h.statuses(orderID); len(got) >= n {
+			return got
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("order %s: got statuses %v, want %d", orderID, h.statuses(orderID), n)
+	return nil
+}
+
+func TestPharmacyFulfilmentAgainstThePartnerSimulator(t *testing.T) {
+	ctx, s := seededStore(t)
+	patientID, doctorID := store.SeedPatientID(19), anyPractitioner(ctx, t, s)
+	hooks := &hookReceiver{}
+	hookSrv := httptest.NewServer(hooks)
+	defer hookSrv.Close()
+	sim := pharmacysim.New(pharmacysim.Options{WebhookURL: hookSrv.URL, WebhookSecret: "test-secret", StepDelay: 10 * time.Millisecond, DefaultStock: 100})
+	simSrv := httptest.NewServer(sim.Handler())
+	defer simSrv.Close()
+	defer sim.Close()
+
+	signer := testSigner(t)
+	rx := &activities.Prescriptions{Store: s, Signer: signer}
+	ph := &activities.Pharmacy{Store: s, BaseURL: simSrv.URL}
+	var suite testsuite.WorkflowTestSuite
+	env := suite.NewTestActivityEnvironment()
+	env.RegisterActivity(rx)
+	env.RegisterActivity(ph)
+
+	jid := journeyID(t)
+	_, err := env.ExecuteActivity(ph.ChoosePharmacies, activities.ChoosePharmaciesInput{JourneyID: jid, PatientID: patientID})
+	if err == nil {
+		t.Fatal("a journey without a signed prescription got pharmacies")
+	}
+	draft := run[activities.DraftPrescriptionResult](t, env, rx.DraftPrescription, activities.DraftPrescriptionInput{
+		JourneyID: jid, Step: "prescribe", Version: 1, PatientID: patientID, PractitionerID: doctorID, Items: []store.MedicationItem{rxMetformin}})
+	run[struct{}](t, env, rx.RecordCheck, activities.RecordCheckInput{PrescriptionID: draft.PrescriptionID, Complete: true})
+	run[activities.SignPrescriptionResult](t, env, rx.SignPrescription, activities.SignPrescriptionInput{
+		PrescriptionID: draft.PrescriptionID, ActorID: doctorID, Action: "approve", ReviewedAt: time.Now()})
+
+	all, err := s.PharmaciesFor(ctx, patientID)
+	if err != nil || len(all) < 3 {
+		t.Fatalf("pharmacies = %d, %v", len(all), err)
+	}
+	for i := 1; i < len(all); i++ {
+		if all[i].DistanceKm < all[i-1].DistanceKm {
+			t.Fatalf("pharmacies are not nearest first: %+v", all)
+		}
+	}
+	// The patient prefers the third-nearest pharmacy, which has run out.
+	preferred, nearest := all[2].ID, all[0].ID
+	if _, err := s.Pool.Exec(ctx, `INSERT INTO pharmacy_preference (patient_id, organization_id) VALUES ($1, $2)
+		ON CONFLICT (patient_id) DO UPDATE SET organization_id = EXCLUDED.organization_id`, patientID, preferred); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if _, err := s.Pool.Exec(context.Background(), `DELETE FROM pharmacy_preference WHERE patient_id = $1`, patientID); err != nil {
+			t.Error(err)
+		}
+	})
+	sim.SetStock(preferred, "Metformin", 10)
+	chosen := run[activities.ChoosePharmaciesResult](t, env, ph.ChoosePharmacies, activities.ChoosePharmaciesInput{JourneyID: jid, PatientID: patientID})
+	if chosen.PrescriptionID != draft.PrescriptionID || len(chosen.Candidates) != len(all)-1 || chosen.Candidates[0].ID != nearest {
+		t.Fatalf("without stock at the preferred pharmacy, want the nearest first: %+v", chosen)
+	}
+	sim.SetStock(preferred, "metformin", 500)
+	chosen = run[activities.ChoosePharmaciesResult](t, env, ph.ChoosePharmacies, activities.ChoosePharmaciesInput{JourneyID: jid, PatientID: patientID})
+	if chosen.Candidates[0].ID != preferred || !chosen.Candidates[0].Preferred {
+		t.Fatalf("the preferred pharmacy with stock must come first: %+v", chosen.Candidates[0])
+	}
+
+	// The order reaches the partner as FHIR (the simulator validates it) and
+	// comes back as signed webhooks, in order.
+	in := activities.SendPrescriptionInput{JourneyID: jid, Step: "fulfil", Attempt: 1, PrescriptionID: draft.PrescriptionID, PharmacyID: preferred}
+	sent := run[activities.SendPrescriptionResult](t, env, ph.SendPrescription, in)
+	resent := run[activities.SendPrescriptionResult](t, env, ph.SendPrescription, in)
+	if sent.OrderID == "" || resent != sent || len(sim.Orders()) != 1 {
+		t.Fatalf("a retried send ordered twice: %+v %+v, partner orders %d", sent, resent, len(sim.Orders()))
+	}
+	order := sim.Orders()[0]
+	if order.Reference != sent.OrderID || order.PharmacyID != preferred || order.Items[0].Quantity != 60 {
+		t.Errorf("partner order = %+v", order)
+	}
+	var bundle activities.FHIRBundle
+	if err := json.Unmarshal(order.Bundle, &bundle); err != nil {
+		t.Fatal(err)
+	}
+	mr := bundle.Entry[0].Resource
+	sig, err := s.GetSignature(ctx, draft.PrescriptionID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if mr.Subject.Reference != "Patient/"+patientID || mr.Requester.Reference != "Practitioner/"+doctorID ||
+		mr.DispenseRequest.NumberOfRepeatsAllowed != 1 || mr.DispenseRequest.ExpectedSupplyDuration.Value != 30 ||
+		!slices.Contains(mr.Identifier, activities.FHIRIdentifier{System: activities.SignatureSystem, Value: sig.SHA256}) {
+		t.Errorf("MedicationRequest = %+v", mr)
+	}
+	want := []string{"accepted", "ready", "dispensed", "delivered"}
+	if got := hooks.waitFor(t, sent.OrderID, 4); !slices.Equal(got, want) {
+		t.Errorf("statuses = %v, want %v", got, want)
+	}
+
+	// A pharmacy without stock answers out_of_stock.
+	sim.SetStock(nearest, "metformin", 0)
+	second := run[activities.SendPrescriptionResult](t, env, ph.SendPrescription, activities.SendPrescriptionInput{
+		JourneyID: jid, Step: "fulfil", Attempt: 2, PrescriptionID: draft.PrescriptionID, PharmacyID: nearest})
+	if got := hooks.waitFor(t, second.OrderID, 1); !slices.Equal(got, []string{"out_of_stock"}) {
+		t.Errorf("statuses = %v", got)
+	}
+	if hooks.bad != 0 {
+		t.Errorf("%d webhook calls did not verify", hooks.bad)
+	}
+
+	// Recording the webhooks: a duplicate and an older status change nothing.
+	hooks.mu.Lock()
+	events := slices.Clone(hooks.events)
+	hooks.mu.Unlock()
+	for _, e := range events[:4] {
+		if fresh, err := s.RecordPharmacyEvent(ctx, e.EventID, e.OrderID, e.Status, e.Sequence); err != nil || !fresh {
+			t.Fatalf("record %s: fresh=%v %v", e.EventID, fresh, err)
+		}
+	}
+	if fresh, err := s.RecordPharmacyEvent(ctx, events[3].EventID, events[3].OrderID, events[3].Status, events[3].Sequence); err != nil || fresh {
+		t.Errorf("a duplicate event was recorded as new: %v", err)
+	}
+	if _, err := s.RecordPharmacyEvent(ctx, uuid.NewString(), sent.OrderID, "accepted", 1); err != nil {
+		t.Fatal(err)
+	}
+	o, err := s.GetPharmacyOrder(ctx, sent.OrderID)
+	if err != nil || o.Status != "delivered" || o.LastSequence != 4 || o.PartnerOrderID != order.ID {
+		t.Errorf("order = %+v %v", o, err)
+	}
+}

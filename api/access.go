@@ -1,0 +1,178 @@
+package api
+
+import (
+	"slices"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/carepath/carepath/auth"
+	"github.com/carepath/carepath/workflows"
+)
+
+// routePolicy says who may call a route. Object-level rules live in
+// auth.CanSeePatient; patient names, for routes about one patient's data,
+// which patient that is.
+type routePolicy struct {
+	public bool
+	roles  []string
+	// scope an integrator's token must hold (integrators must be in roles too).
+	scope   string
+	patient func(c *gin.Context) (string, error)
+}
+
+var (
+	everyone      = auth.Roles
+	careRoles     = []string{auth.RolePatient, auth.RoleDoctor, auth.RoleDietitian, auth.RoleCoordinator, auth.RoleAdmin}
+	patientActors = []string{auth.RolePatient, auth.RoleCoordinator, auth.RoleAdmin}
+	clinicians    = []string{auth.RoleDoctor, auth.RoleDietitian, auth.RoleAdmin, auth.RoleIntegrator}
+)
+
+// journeyPatient is the patient whose journey the path names; the journey
+// ID carries it (workflows.JourneyWorkflowID).
+func journeyPatient(c *gin.Context) (string, error) {
+	patientID, _, _, err := workflows.ParseJourneyWorkflowID(c.Param("id"))
+	if err != nil {
+		return "", &notFoundError{detail: "no journey has this ID"}
+	}
+	return patientID, nil
+}
+
+func pathPatient(c *gin.Context) (string, error) { return c.Param("id"), nil }
+
+// routePolicies is the access rule of every route, keyed "METHOD path" as
+// the router registers it. A route without an entry is refused to everyone
+// (and TestEveryRouteAsEveryRole fails), so a new route is closed until
+// someone decides who may call it.
+var routePolicies = map[string]routePolicy{
+	"GET /api/system/health/check": {public: true},
+	"GET /openapi.json":            {public: true},
+	"GET /docs":                    {public: true},
+	"GET " + jwksPath:              {public: true},
+	"POST " + oauthTokenPath:       {public: true},
+	"POST " + signInPath:           {public: true},
+	"POST " + smsCodePath:          {public: true},
+	"POST " + smsCodeVerify:        {public: true},
+	// Webhooks verify their provider's signature; the codec endpoints
+	// check their own bearer token (CAREPATH_CODEC_TOKEN), since the
+	// Temporal UI, not a CarePath user, calls them.
+	"POST " + stripeWebhookPath:             {public: true},
+	"POST " + twilioWebhookPath:             {public: true},
+	"POST " + pharmacyWebhookPath:           {public: true},
+	"POST " + codecPathPrefix + "encode":    {public: true},
+	"POST " + codecPathPrefix + "decode":    {public: true},
+	"OPTIONS " + codecPathPrefix + "encode": {public: true},
+	"OPTIONS " + codecPathPrefix + "decode": {public: true},
+
+	"POST /api/v1/journeys":                             {roles: patientActors, patient: patientFromBody},
+	"GET /api/v1/journeys/:id":                          {roles: careRoles, patient: journeyPatient},
+	"POST /api/v1/journeys/:id/decisions":               {roles: careRoles, patient: journeyPatient},
+	"POST /api/v1/journeys/:id/cancel":                  {roles: patientActors, patient: journeyPatient},
+	"POST /api/v1/journeys/:id/reschedule":              {roles: patientActors, patient: journeyPatient},
+	"POST /api/v1/journeys/:id/consult/start":           {roles: []string{auth.RoleDoctor}, patient: journeyPatient},
+	"POST /api/v1/journeys/:id/consult/close":           {roles: []string{auth.RoleDoctor}, patient: journeyPatient},
+	"GET " + prescriptionRoute:                          {roles: careRoles, patient: journeyPatient},
+	"POST " + prescriptionReviewRoute:                   {roles: []string{auth.RoleDoctor}, patient: journeyPatient},
+	"GET /api/v1/patients/:id/journeys":                 {roles: careRoles, patient: pathPatient},
+	"GET /api/v1/models":                                {roles: everyone, scope: auth.ScopeModelsPredict},
+	"POST " + modelCallRoute:                            {roles: clinicians, scope: auth.ScopeModelsPredict},
+	"POST " + interactionsCheckRoute:                    {roles: append([]string{auth.RolePharmacist}, clinicians...), scope: auth.ScopeKnowledgeRead},
+	"GET /api/v1/knowledge/drugs":                       {roles: everyone, scope: auth.ScopeKnowledgeRead},
+	"GET /api/v1/knowledge/conditions/:code/treatments": {roles: everyone, scope: auth.ScopeKnowledgeRead},
+}
+
+// policies is routePolicies keyed as gin's FullPath reports a route: a
+// literal colon is escaped when registered (interactions\:check) and
+// unescaped in FullPath.
+var policies = func() map[string]routePolicy {
+	out := make(map[string]routePolicy, len(routePolicies))
+	for k, v := range routePolicies {
+		out[strings.ReplaceAll(k, `\:`, ":")] = v
+	}
+	return out
+}()
+
+// authorize is the one place every request's access is decided: it
+// verifies the bearer token, checks the route's roles and scope, and, for a
+// route about a patient's data, asks auth.CanSeePatient. Each decision is
+// logged with the route and the subject's ID, never with health data.
+func (s *Server) authorize(c *gin.Context) {
+	route := c.FullPath()
+	if route == "" {
+		c.Next() // no such route: NoRoute answers 404
+		return
+	}
+	ctx := c.Request.Context()
+	policy, ok := policies[c.Request.Method+" "+route]
+	if !ok {
+		s.logger.ErrorContext(ctx, "Access denied: route has no access policy", "method", c.Request.Method, "route", route)
+		s.writeError(c, &forbiddenError{detail: "this route has no access policy yet"})
+		return
+	}
+	if policy.public {
+		c.Next()
+		return
+	}
+	if s.auth == nil {
+		s.writeError(c, &unavailableError{detail: "sign-in is not configured on this server"})
+		return
+	}
+	token, found := strings.CutPrefix(c.GetHeader("Authorization"), "Bearer ")
+	if !found || token == "" {
+		s.logAccess(c, "deny", "", "", "no bearer token")
+		s.writeError(c, &unauthorizedError{detail: "sign in and send the access token as Authorization: Bearer <token>"})
+		return
+	}
+	p, err := s.auth.Verify(ctx, token)
+	if err != nil {
+		s.logAccess(c, "deny", "", "", "invalid token")
+		s.writeError(c, &unauthorizedError{detail: "the access token is invalid or has expired"})
+		return
+	}
+	deny := func(reason string) {
+		s.logAccess(c, "deny", p.Subject, p.Role, reason)
+		s.writeError(c, &forbiddenError{detail: "your role or relation to this patient does not allow this"})
+	}
+	if !slices.Contains(policy.roles, p.Role) {
+		deny("role not allowed on route")
+		return
+	}
+	if p.Role == auth.RoleIntegrator && (policy.scope == "" || !p.HasScope(policy.scope)) {
+		deny("missing scope")
+		return
+	}
+	reason := "role allowed"
+	if policy.patient != nil {
+		patientID, err := policy.patient(c)
+		if err != nil {
+			s.writeError(c, err)
+			return
+		}
+		// A missing or malformed patient ID names nobody's data: the
+		// handler refuses the request as invalid.
+		if workflows.ValidPatientID(patientID) {
+			allowed, why, err := s.auth.CanSeePatient(ctx, p, patientID)
+			if err != nil {
+				s.writeError(c, err)
+				return
+			}
+			if !allowed {
+				deny(why)
+				return
+			}
+			reason = why
+		}
+	}
+	s.logAccess(c, "allow", p.Subject, p.Role, reason)
+	c.Set(principalCtxKey, p)
+	c.Next()
+}
+
+func (s *Server) logAccess(c *gin.Context, decision, subject, role, reason string) {
+	level := "Access allowed"
+	if decision == "deny" {
+		level = "Access denied"
+	}
+	s.logger.InfoContext(c.Request.Context(), level, "decision", decision, "method", c.Request.Method,
+		"route", c.FullPath(), "subject", subject, "role", role, "reason", reason)
+}

@@ -1,0 +1,234 @@
+package api_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/google/uuid"
+	"go.temporal.io/sdk/client"
+
+	"github.com/carepath/carepath/api"
+	"github.com/carepath/carepath/auth"
+	"github.com/carepath/carepath/internal/testenv"
+	"github.com/carepath/carepath/pathways"
+	"github.com/carepath/carepath/platform"
+	"github.com/carepath/carepath/store"
+	"github.com/carepath/carepath/workflows"
+)
+
+// withToken sends every request with this bearer token unless it has one,
+// so tests of a handler's behaviour stay about the handler.
+func withToken(h http.Handler, token string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") == "" {
+			r.Header.Set("Authorization", "Bearer "+token)
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// authedRouter builds the router with a token service over the test
+// database and sends every request as a doctor (subject: a random
+// practitioner ID) holding the integrator scopes too, which doctors ignore.
+func authedRouter(t *testing.T, o api.Options) http.Handler {
+	t.Helper()
+	o.Auth = testenv.Auth(t, testenv.Store(t))
+	return withToken(api.NewRouter(o), testenv.Token(t, o.Auth, auth.RoleDoctor, uuid.NewString()))
+}
+
+// accessDenied is the detail of the access layer's 403.
+const accessDenied = "your role or relation to this patient does not allow this"
+
+type healthyDeps struct{}
+
+func (healthyDeps) Check(context.Context, time.Duration) ([]platform.ComponentHealth, bool) {
+	return nil, true
+}
+
+// Callers the access test acts as. "patient", "doctor", "dietitian" and
+// "coordinator" are related to the target patient (own data, a consent, a
+// consent, a care team city); the "other" ones are not.
+var callers = []string{"anonymous", "patient", "other-patient", "doctor", "other-doctor", "dietitian", "other-dietitian",
+	"pharmacist", "coordinator", "other-coordinator", "admin", "integrator", "integrator-no-scope"}
+
+// allowedCallers is who may call each route; "*" is everyone, anonymous
+// included. A route missing here fails the test: decide who may call it.
+var allowedCallers = map[string][]string{
+	"GET /api/system/health/check":                      {"*"},
+	"GET /openapi.json":                                 {"*"},
+	"GET /docs":                                         {"*"},
+	"GET /.well-known/jwks.json":                        {"*"},
+	"POST /oauth/token":                                 {"*"},
+	"POST /api/v1/auth/sign-in":                         {"*"},
+	"POST /api/v1/auth/sms-code":                        {"*"},
+	"POST /api/v1/auth/sms-code/verify":                 {"*"},
+	"POST /api/v1/webhooks/stripe":                      {"*"},
+	"POST /api/v1/webhooks/twilio":                      {"*"},
+	"POST /api/v1/webhooks/pharmacy":                    {"*"},
+	"POST /api/codec/encode":                            {"*"},
+	"POST /api/codec/decode":                            {"*"},
+	"OPTIONS /api/codec/encode":                         {"*"},
+	"OPTIONS /api/codec/decode":                         {"*"},
+	"POST /api/v1/journeys":                             {"patient", "coordinator", "admin"},
+	"GET /api/v1/journeys/:id":                          {"patient", "doctor", "dietitian", "coordinator", "admin"},
+	"POST /api/v1/journeys/:id/decisions":               {"patient", "doctor", "dietitian", "coordinator", "admin"},
+	"POST /api/v1/journeys/:id/cancel":                  {"patient", "coordinator", "admin"},
+	"POST /api/v1/journeys/:id/reschedule":              {"patient", "coordinator", "admin"},
+	"POST /api/v1/journeys/:id/consult/start":           {"doctor"},
+	"POST /api/v1/journeys/:id/consult/close":           {"doctor"},
+	"GET /api/v1/journeys/:id/prescription":             {"patient", "doctor", "dietitian", "coordinator", "admin"},
+	"POST /api/v1/journeys/:id/prescription/review":     {"doctor"},
+	"GET /api/v1/patients/:id/journeys":                 {"patient", "doctor", "dietitian", "coordinator", "admin"},
+	"GET /api/v1/models":                                {"patient", "other-patient", "doctor", "other-doctor", "dietitian", "other-dietitian", "pharmacist", "coordinator", "other-coordinator", "admin", "integrator"},
+	"POST /api/v1/models/:call":                         {"doctor", "other-doctor", "dietitian", "other-dietitian", "admin", "integrator"},
+	`POST /api/v1/knowledge/interactions\:check`:        {"doctor", "other-doctor", "dietitian", "other-dietitian", "pharmacist", "admin", "integrator"},
+	"GET /api/v1/knowledge/drugs":                       {"patient", "other-patient", "doctor", "other-doctor", "dietitian", "other-dietitian", "pharmacist", "coordinator", "other-coordinator", "admin", "integrator"},
+	"GET /api/v1/knowledge/conditions/:code/treatments": {"patient", "other-patient", "doctor", "other-doctor", "dietitian", "other-dietitian", "pharmacist", "coordinator", "other-coordinator", "admin", "integrator"},
+}
+
+// TestEveryRouteAsEveryRole calls every route of the router as every kind
+// of caller and checks the access decision: denied is 401 for anonymous
+// callers and 403 for the others; allowed is anything else (the handler then
+// answers for a journey that does not exist, an empty body, and so on).
+func TestEveryRouteAsEveryRole(t *testing.T) {
+	ctx := context.Background()
+	s := testenv.Store(t)
+	if _, err := s.Seed(ctx); err != nil {
+		t.Fatalf("seed: %v", err)
+	}
+	a := testenv.Auth(t, s)
+	cfg := testenv.Config(t)
+	tc, err := client.Dial(client.Options{HostPort: cfg.TemporalAddress, Namespace: cfg.TemporalNamespace, Logger: nil})
+	if err != nil {
+		testenv.Fail(t, "Temporal", cfg.TemporalAddress, err)
+	}
+	t.Cleanup(tc.Close)
+	catalog, err := pathways.LoadCatalog("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	router := api.NewRouter(api.Options{Temporal: tc, Store: s, Health: healthyDeps{}, HealthTimeout: time.Second,
+		TaskQueue: fmt.Sprintf("access-test-%d", time.Now().UnixNano()), Logger: testenv.Logger(t), Pathways: catalog, Auth: a})
+
+	target, other := store.SeedPatientID(1), store.SeedPatientID(2)
+	var city string
+	if err := s.Pool.QueryRow(ctx, `SELECT city FROM patient WHERE id = $1`, target).Scan(&city); err != nil {
+		t.Fatal(err)
+	}
+	// Practitioners with no appointment with the target patient, so that
+	// only the consent below relates the "doctor" and "dietitian" to them.
+	var practitioners []string
+	rows, err := s.Pool.Query(ctx, `SELECT id::text FROM practitioner p WHERE NOT EXISTS
+		(SELECT 1 FROM appointment a WHERE a.practitioner_id = p.id AND a.patient_id = $1) ORDER BY id LIMIT 4`, target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			t.Fatal(err)
+		}
+		practitioners = append(practitioners, id)
+	}
+	if err := rows.Err(); err != nil || len(practitioners) < 4 {
+		t.Fatalf("need 4 practitioners without appointments with the patient: %v", err)
+	}
+	doctor, otherDoctor, dietitian, otherDietitian := practitioners[0], practitioners[1], practitioners[2], practitioners[3]
+	for _, p := range []string{doctor, dietitian} {
+		if _, err := s.Pool.Exec(ctx, `INSERT INTO consent (id, patient_id, practitioner_id, status) VALUES ($1, $2, $3, 'active')`,
+			uuid.New(), target, p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	coordinator := newCoordinator(t, a, s, city)
+	otherCoordinator := newCoordinator(t, a, s, "Nowhere-"+uuid.NewString())
+
+	tokens := map[string]string{
+		"patient":             testenv.Token(t, a, auth.RolePatient, target),
+		"other-patient":       testenv.Token(t, a, auth.RolePatient, other),
+		"doctor":              testenv.Token(t, a, auth.RoleDoctor, doctor),
+		"other-doctor":        testenv.Token(t, a, auth.RoleDoctor, otherDoctor),
+		"dietitian":           testenv.Token(t, a, auth.RoleDietitian, dietitian),
+		"other-dietitian":     testenv.Token(t, a, auth.RoleDietitian, otherDietitian),
+		"pharmacist":          testenv.Token(t, a, auth.RolePharmacist, uuid.NewString()),
+		"coordinator":         testenv.Token(t, a, auth.RoleCoordinator, coordinator),
+		"other-coordinator":   testenv.Token(t, a, auth.RoleCoordinator, otherCoordinator),
+		"admin":               testenv.Token(t, a, auth.RoleAdmin, uuid.NewString()),
+		"integrator":          testenv.Token(t, a, auth.RoleIntegrator, "acme-labs", auth.ScopeModelsPredict, auth.ScopeKnowledgeRead),
+		"integrator-no-scope": testenv.Token(t, a, auth.RoleIntegrator, "acme-labs"),
+	}
+	// A journey of the target patient that never exists: an allowed update
+	// reaches Temporal and gets 404, changing nothing.
+	journey := workflows.JourneyWorkflowID(target, "access-probe", 10000)
+
+	routes := router.Routes()
+	if len(routes) == 0 {
+		t.Fatal("router has no routes")
+	}
+	for _, r := range routes {
+		key := r.Method + " " + r.Path
+		allowed, ok := allowedCallers[key]
+		if !ok {
+			t.Errorf("%s has no entry in allowedCallers: decide who may call it", key)
+			continue
+		}
+		path := strings.ReplaceAll(r.Path, `\:`, ":")
+		if strings.HasPrefix(path, "/api/v1/journeys/:id") {
+			path = strings.Replace(path, ":id", journey, 1)
+		}
+		path = strings.NewReplacer(":id", target, ":code", "I10", ":call", "no-such-model:predict").Replace(path)
+		body := `{}`
+		if key == "POST /api/v1/journeys" {
+			body = fmt.Sprintf(`{"patient_id":%q,"pathway_id":"access-probe"}`, target)
+		}
+		for _, caller := range callers {
+			want := slices.Contains(allowed, "*") || slices.Contains(allowed, caller)
+			req := httptest.NewRequest(r.Method, path, strings.NewReader(body))
+			req.Header.Set("Content-Type", "application/json")
+			if caller != "anonymous" {
+				req.Header.Set("Authorization", "Bearer "+tokens[caller])
+			}
+			rec := httptest.NewRecorder()
+			router.ServeHTTP(rec, req)
+			got := rec.Code
+			// A handler may refuse too (the codec's CORS check answers 403
+			// to a foreign origin); only the access layer's refusals count.
+			deniedByAccess := got == http.StatusUnauthorized ||
+				(got == http.StatusForbidden && (strings.Contains(rec.Body.String(), accessDenied) ||
+					strings.Contains(rec.Body.String(), "no access policy")))
+			switch {
+			case want && (deniedByAccess || got == http.StatusInternalServerError):
+				t.Errorf("%s as %s: %d, want allowed: %s", key, caller, got, rec.Body)
+			case !want && caller == "anonymous" && got != http.StatusUnauthorized:
+				t.Errorf("%s as %s: %d, want 401", key, caller, got)
+			case !want && caller != "anonymous" && (got != http.StatusForbidden || !deniedByAccess):
+				t.Errorf("%s as %s: %d, want 403", key, caller, got)
+			}
+		}
+	}
+	for key := range allowedCallers {
+		if !slices.ContainsFunc(routes, func(r gin.RouteInfo) bool { return r.Method+" "+r.Path == key }) {
+			t.Errorf("allowedCallers names %s, which the router does not serve", key)
+		}
+	}
+}
+
+func newCoordinator(t *testing.T, a *auth.Service, s *store.Store, city string) string {
+	t.Helper()
+	ctx := context.Background()
+	id, err := a.UpsertUser(ctx, auth.NewUser{Email: "coordinator-" + uuid.NewString() + "@test.invalid", Role: auth.RoleCoordinator})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Pool.Exec(ctx, `INSERT INTO care_team (id, coordinator_id, city) VALUES ($1, $2, $3)`, uuid.New(), id, city); err != nil {
+		t.Fatal(err)
+	}
+	return id
+}

@@ -1,0 +1,89 @@
+package api
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/client"
+
+	"github.com/carepath/carepath/workflows"
+)
+
+const (
+	prescriptionRoute       = "/api/v1/journeys/:id/prescription"
+	prescriptionReviewRoute = "/api/v1/journeys/:id/prescription/review"
+)
+
+// getPrescription answers the journey's prescription: its ID and version,
+// the knowledge graph's findings, and whether approving it takes an
+// override. 409 when the journey has not reached its prescribe step.
+func (s *Server) getPrescription(c *gin.Context) {
+	id := c.Param("id")
+	if _, _, _, err := workflows.ParseJourneyWorkflowID(id); err != nil {
+		s.writeError(c, &notFoundError{detail: "no journey has this ID"})
+		return
+	}
+	val, err := s.temporal.QueryWorkflow(c.Request.Context(), id, "", workflows.QueryPrescription)
+	var failed *serviceerror.QueryFailed
+	if errors.As(err, &failed) {
+		s.writeError(c, &conflictError{detail: "the journey has not reached its prescription step"})
+		return
+	}
+	if err != nil {
+		s.writeError(c, fmt.Errorf("query %s on %s: %w", workflows.QueryPrescription, id, err))
+		return
+	}
+	var info workflows.PrescriptionInfo
+	if err := val.Get(&info); err != nil {
+		s.writeError(c, fmt.Errorf("query %s on %s: %w", workflows.QueryPrescription, id, err))
+		return
+	}
+	c.JSON(http.StatusOK, info)
+}
+
+type reviewPrescriptionBody struct {
+	PrescriptionID string                       `json:"prescription_id"`
+	Action         string                       `json:"action"`
+	Items          []workflows.PrescriptionItem `json:"items"`
+	Reason         string                       `json:"reason"`
+}
+
+// reviewPrescription sends the prescribing doctor's review to the journey
+// and answers with the prescription's state. The journey's validator
+// decides who may review and what a review needs; its refusals map to
+// problems in writeError.
+func (s *Server) reviewPrescription(c *gin.Context) {
+	actor, err := actorFrom(c)
+	if err != nil {
+		s.writeError(c, err)
+		return
+	}
+	var body reviewPrescriptionBody
+	if err := decodeStrict(c.Request.Body, &body); err != nil {
+		s.writeError(c, err)
+		return
+	}
+	id := c.Param("id")
+	if _, _, _, err := workflows.ParseJourneyWorkflowID(id); err != nil {
+		s.writeError(c, &notFoundError{detail: "no journey has this ID"})
+		return
+	}
+	handle, err := s.temporal.UpdateWorkflow(c.Request.Context(), client.UpdateWorkflowOptions{
+		WorkflowID: id, UpdateName: workflows.UpdateReviewPrescription, WaitForStage: client.WorkflowUpdateStageCompleted,
+		Args: []any{workflows.ReviewPrescriptionRequest{Actor: actor, PrescriptionID: body.PrescriptionID, Action: body.Action,
+			Items: body.Items, Reason: body.Reason}},
+	})
+	if err != nil {
+		s.writeError(c, fmt.Errorf("%s on %s: %w", workflows.UpdateReviewPrescription, id, err))
+		return
+	}
+	var info workflows.PrescriptionInfo
+	if err := handle.Get(c.Request.Context(), &info); err != nil {
+		s.writeError(c, fmt.Errorf("%s on %s: %w", workflows.UpdateReviewPrescription, id, err))
+		return
+	}
+	c.JSON(http.StatusOK, info)
+}

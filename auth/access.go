@@ -1,0 +1,67 @@
+package auth
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/google/uuid"
+)
+
+func newFamily() uuid.UUID { return uuid.New() }
+
+// CanSeePatient is the object-level rule for a patient's data:
+//   - a patient sees only their own;
+//   - a doctor or dietitian sees a patient they have an appointment with
+//     (any status but cancelled) or whose active consent names them;
+//   - a coordinator sees patients of their care team: an appointment with a
+//     team practitioner, or a patient living in a team city;
+//   - an admin sees everyone (the audit trail, a later issue, records it);
+//   - pharmacists and integrators see no patient's data through these routes.
+//
+// It answers with the reason, which is logged; never health data.
+func (s *Service) CanSeePatient(ctx context.Context, p Principal, patientID string) (bool, string, error) {
+	if uuid.Validate(patientID) != nil {
+		return false, "not a patient ID", nil
+	}
+	var q string
+	var arg string
+	switch p.Role {
+	case RoleAdmin:
+		return true, "admin", nil
+	case RolePatient:
+		if p.PatientID == patientID {
+			return true, "own data", nil
+		}
+		return false, "another patient's data", nil
+	case RoleDoctor, RoleDietitian:
+		if p.PractitionerID == "" {
+			return false, "no practitioner linked", nil
+		}
+		q = `SELECT CASE
+			WHEN EXISTS (SELECT 1 FROM appointment WHERE patient_id = $1 AND practitioner_id = $2 AND status <> 'cancelled') THEN 'appointment'
+			WHEN EXISTS (SELECT 1 FROM consent WHERE patient_id = $1 AND practitioner_id = $2 AND status = 'active'
+				AND (expires_at IS NULL OR expires_at > now())) THEN 'consent'
+			ELSE '' END`
+		arg = p.PractitionerID
+	case RoleCoordinator:
+		if uuid.Validate(p.Subject) != nil {
+			return false, "no care team", nil
+		}
+		q = `SELECT CASE
+			WHEN EXISTS (SELECT 1 FROM care_team t JOIN patient pa ON pa.city = t.city WHERE t.coordinator_id = $2 AND pa.id = $1) THEN 'care team city'
+			WHEN EXISTS (SELECT 1 FROM care_team t JOIN appointment a ON a.practitioner_id = t.practitioner_id
+				WHERE t.coordinator_id = $2 AND a.patient_id = $1) THEN 'care team practitioner'
+			ELSE '' END`
+		arg = p.Subject
+	default:
+		return false, "role has no access to patient data", nil
+	}
+	var reason string
+	if err := s.pool.QueryRow(ctx, q, patientID, arg).Scan(&reason); err != nil {
+		return false, "", fmt.Errorf("authorize patient access: %w", err)
+	}
+	if reason == "" {
+		return false, "no appointment, consent or care team link", nil
+	}
+	return true, reason, nil
+}

@@ -1,0 +1,119 @@
+package auth
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/google/uuid"
+)
+
+// Demo credentials for the local stack only: SeedDemo writes them so that a
+// developer can sign in as every role. Never run SeedDemo against a real
+// deployment.
+const (
+	DemoPatientPassword    = "demo-patient-pass"
+	DemoDoctorPassword     = "demo-doctor-pass"
+	DemoStaffPassword      = "demo-staff-pass" // coordinator, admin, pharmacist
+	DemoIntegratorClientID = "demo-integrator"
+	DemoIntegratorSecret   = "demo-integrator-secret"
+	DemoCoordinatorEmail   = "coordinator@demo.carepath.example"
+	DemoAdminEmail         = "admin@demo.carepath.example"
+	DemoPharmacistEmail    = "pharmacist@demo.carepath.example"
+	demoCoordinatorCity    = "Bengaluru"
+	demoEmailDomain        = "demo.carepath.example"
+)
+
+// DemoUserID is the deterministic ID of the demo user with this email, so
+// that seeding twice changes nothing.
+func DemoUserID(email string) string {
+	return uuid.NewSHA1(demoNamespace, []byte("user/"+email)).String()
+}
+
+var demoNamespace = uuid.NewSHA1(uuid.NameSpaceURL, []byte("https://carepath.example/seed/auth"))
+
+// DemoDoctorEmail is the sign-in email of the seeded practitioner of this
+// specialty in this city: "bengaluru.dentistry@demo.carepath.example".
+func DemoDoctorEmail(city, specialtyCode string) string {
+	return strings.ToLower(strings.ReplaceAll(city, " ", "-")) + "." + specialtyCode + "@" + demoEmailDomain
+}
+
+// SeedCounts says what SeedDemo wrote.
+type SeedCounts struct{ Users, Clients int }
+
+// SeedDemo creates a user for every seeded patient (their own email and
+// phone) and practitioner (DemoDoctorEmail; nutrition specialists are
+// dietitians), a coordinator whose care team is Bengaluru, an admin, a
+// pharmacist and an integrator client. It runs after store.Seed.
+func (s *Service) SeedDemo(ctx context.Context) (SeedCounts, error) {
+	var c SeedCounts
+	// One hash per demo password: these are public, so per-user salts would
+	// protect nothing and would make seeding take seconds.
+	hashes := map[string]string{}
+	for _, pw := range []string{DemoPatientPassword, DemoDoctorPassword, DemoStaffPassword} {
+		h, err := HashPassword(pw)
+		if err != nil {
+			return c, fmt.Errorf("seed demo users: %w", err)
+		}
+		hashes[pw] = h
+	}
+	var users []NewUser
+	rows, err := s.pool.Query(ctx, `SELECT id::text, email, phone FROM patient ORDER BY id`)
+	if err != nil {
+		return c, fmt.Errorf("seed demo users: patients: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		u := NewUser{Role: RolePatient, PasswordHash: hashes[DemoPatientPassword]}
+		if err := rows.Scan(&u.PatientID, &u.Email, &u.Phone); err != nil {
+			return c, fmt.Errorf("seed demo users: patients: %w", err)
+		}
+		users = append(users, u)
+	}
+	if err := rows.Err(); err != nil {
+		return c, fmt.Errorf("seed demo users: patients: %w", err)
+	}
+	rows, err = s.pool.Query(ctx, `SELECT id::text, city, specialty_code FROM practitioner ORDER BY id`)
+	if err != nil {
+		return c, fmt.Errorf("seed demo users: practitioners: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var city, specialty string
+		u := NewUser{Role: RoleDoctor, PasswordHash: hashes[DemoDoctorPassword]}
+		if err := rows.Scan(&u.PractitionerID, &city, &specialty); err != nil {
+			return c, fmt.Errorf("seed demo users: practitioners: %w", err)
+		}
+		if specialty == "nutrition" {
+			u.Role = RoleDietitian
+		}
+		u.Email = DemoDoctorEmail(city, specialty)
+		users = append(users, u)
+	}
+	if err := rows.Err(); err != nil {
+		return c, fmt.Errorf("seed demo users: practitioners: %w", err)
+	}
+	staff := hashes[DemoStaffPassword]
+	users = append(users,
+		NewUser{Email: DemoCoordinatorEmail, Role: RoleCoordinator, PasswordHash: staff},
+		NewUser{Email: DemoAdminEmail, Role: RoleAdmin, PasswordHash: staff},
+		NewUser{Email: DemoPharmacistEmail, Role: RolePharmacist, PasswordHash: staff})
+	for _, u := range users {
+		u.ID = DemoUserID(u.Email)
+		if _, err := s.UpsertUser(ctx, u); err != nil {
+			return c, fmt.Errorf("seed demo users: %w", err)
+		}
+		c.Users++
+	}
+	coordinator := DemoUserID(DemoCoordinatorEmail)
+	if _, err := s.pool.Exec(ctx, `INSERT INTO care_team (id, coordinator_id, city) VALUES ($1, $2, $3) ON CONFLICT (id) DO NOTHING`,
+		uuid.NewSHA1(demoNamespace, []byte("care_team/"+coordinator+"/"+demoCoordinatorCity)), coordinator, demoCoordinatorCity); err != nil {
+		return c, fmt.Errorf("seed demo users: care team: %w", err)
+	}
+	if err := s.UpsertClient(ctx, DemoIntegratorClientID, "Demo integrator", DemoIntegratorSecret,
+		[]string{ScopeModelsPredict, ScopeKnowledgeRead}); err != nil {
+		return c, fmt.Errorf("seed demo users: %w", err)
+	}
+	c.Clients++
+	return c, nil
+}

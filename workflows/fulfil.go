@@ -1,0 +1,273 @@
+package workflows
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/carepath/carepath/activities"
+	"github.com/carepath/carepath/pathways"
+)
+
+// The fulfil step: the signed prescription goes to a partner pharmacy (the
+// patient's preferred one, else the nearest with stock); the partner's
+// webhooks come back as pharmacy_status signals. Out of stock moves on to
+// the next pharmacy; when none is left a coordinator is alerted.
+
+const (
+	// SignalPharmacyStatus carries a partner pharmacy's status for an order
+	// (the API's pharmacy webhook sends it after checking its signature).
+	SignalPharmacyStatus = "pharmacy_status"
+	// QueryFulfilment answers the fulfil step's FulfilmentInfo.
+	QueryFulfilment = "fulfilment"
+)
+
+// PharmacyStatusEvent is the payload of SignalPharmacyStatus. EventID is
+// the partner's event ID; an event seen before, for another order, or of a
+// status the order has already passed changes nothing.
+type PharmacyStatusEvent struct {
+	EventID  string `json:"event_id"`
+	OrderID  string `json:"order_id"`
+	Status   string `json:"status"`
+	Sequence int    `json:"sequence"`
+}
+
+// FulfilmentInfo is the fulfil step's state. It names pharmacies and
+// orders by ID only.
+type FulfilmentInfo struct {
+	PrescriptionID string   `json:"prescription_id"`
+	PharmacyID     string   `json:"pharmacy_id,omitempty"`
+	OrderID        string   `json:"order_id,omitempty"`
+	Status         string   `json:"status"` // choosing, sent, accepted, ready, dispensed, delivered, no_pharmacy
+	Tried          []string `json:"tried"`  // the orders sent, one per pharmacy tried, in order
+}
+
+var pharmacyActs *activities.Pharmacy
+
+// fulfilRun is one run of a fulfil step; the signal goroutine feeds it.
+type fulfilRun struct {
+	info    FulfilmentInfo
+	seen    map[string]bool
+	early   map[string][]PharmacyStatusEvent // events for an order the step has not learnt the ID of yet
+	rank    int
+	changes []string // statuses reached, not yet acted on
+	// deferred is the status SMS waiting for quiet hours to end; notifying
+	// says the goroutine that sends it is running.
+	deferred  *deferredSMS
+	notifying bool
+}
+
+func (f *fulfilRun) receive(ev PharmacyStatusEvent) {
+	if ev.EventID == "" || f.seen[ev.EventID] {
+		return
+	}
+	if f.info.OrderID == "" || ev.OrderID != f.info.OrderID {
+		// The partner may call back before SendPrescription has returned.
+		if !containsString(f.info.Tried, ev.OrderID) {
+			f.early[ev.OrderID] = append(f.early[ev.OrderID], ev)
+		}
+		return
+	}
+	f.seen[ev.EventID] = true
+	r := activities.PharmacyStatusRank(ev.Status)
+	if r == 0 || r <= f.rank {
+		return // unknown, or out of order: the order is already further on
+	}
+	f.rank = r
+	f.info.Status = ev.Status
+	f.changes = append(f.changes, ev.Status)
+}
+
+// follow starts following order: the events that came early apply now.
+func (f *fulfilRun) follow(orderID, pharmacyID string) {
+	f.info.OrderID, f.info.PharmacyID, f.info.Status, f.rank, f.changes = orderID, pharmacyID, "sent", 0, nil
+	f.info.Tried = append(f.info.Tried, orderID)
+	early := f.early[orderID]
+	delete(f.early, orderID)
+	for _, ev := range early {
+		f.receive(ev)
+	}
+}
+
+func containsString(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+// runFulfil sends the signed prescription to pharmacies in turn until one
+// delivers, within the step's time limit.
+func (j *journey) runFulfil(ctx workflow.Context, step pathways.PlanStep) (stepResult, error) {
+	f := &fulfilRun{info: FulfilmentInfo{Status: "choosing", Tried: []string{}}, seen: map[string]bool{}, early: map[string][]PharmacyStatusEvent{}}
+	if err := workflow.SetQueryHandler(ctx, QueryFulfilment, func() (FulfilmentInfo, error) { return f.info, nil }); err != nil {
+		return stepResult{}, fmt.Errorf("register %s query: %w", QueryFulfilment, err)
+	}
+	sigCtx, stopSignals := workflow.WithCancel(ctx)
+	defer stopSignals()
+	ch := workflow.GetSignalChannel(ctx, SignalPharmacyStatus)
+	workflow.Go(sigCtx, func(gctx workflow.Context) {
+		for {
+			var ev PharmacyStatusEvent
+			if more := ch.Receive(gctx, &ev); !more || gctx.Err() != nil {
+				return
+			}
+			f.receive(ev)
+		}
+	})
+
+	var chosen activities.ChoosePharmaciesResult
+	err := workflow.ExecuteActivity(pharmacyOptions(ctx), pharmacyActs.ChoosePharmacies, activities.ChoosePharmaciesInput{
+		JourneyID: j.state.JourneyID, PatientID: j.state.PatientID,
+	}).Get(ctx, &chosen)
+	var appErr *temporal.ApplicationError
+	if errors.As(err, &appErr) && appErr.Type() == activities.ErrTypeNoSignedPrescription {
+		return stepResult{result: "no_prescription"}, j.setAttention(ctx, true, fmt.Sprintf("step %s: there is no signed prescription to send", step.ID))
+	}
+	if err != nil {
+		return stepResult{}, err
+	}
+	f.info.PrescriptionID = chosen.PrescriptionID
+	deadline := workflow.Now(ctx).Add(step.TimeLimit)
+	for i, ph := range chosen.Candidates {
+		var sent activities.SendPrescriptionResult
+		err := workflow.ExecuteActivity(pharmacyOptions(ctx), pharmacyActs.SendPrescription, activities.SendPrescriptionInput{
+			JourneyID: j.state.JourneyID, Step: step.ID, Attempt: i + 1, PrescriptionID: chosen.PrescriptionID, PharmacyID: ph.ID,
+		}).Get(ctx, &sent)
+		if errors.As(err, &appErr) && appErr.Type() == activities.ErrTypePharmacyRejected {
+			j.logger.Warn("Pharmacy refused the order; trying the next", "Pharmacy", ph.ID)
+			continue
+		}
+		if err != nil {
+			return stepResult{}, err
+		}
+		f.follow(sent.OrderID, ph.ID)
+		res, outOfStock, err := j.followOrder(ctx, step, f, deadline, i+1 < len(chosen.Candidates))
+		if err != nil || !outOfStock {
+			return res, err
+		}
+	}
+	f.info.Status = "no_pharmacy"
+	if err := j.setAttention(ctx, true, fmt.Sprintf("step %s: no pharmacy could fill the prescription", step.ID)); err != nil {
+		return stepResult{}, err
+	}
+	j.pharmacySMS(ctx, f, step.ID+"-delayed", "prescription_delayed")
+	return stepResult{result: "no_pharmacy"}, nil
+}
+
+// followOrder acts on the order's statuses until it is delivered or out of
+// stock, or the step's time limit runs out (then on_timeout applies).
+func (j *journey) followOrder(ctx workflow.Context, step pathways.PlanStep, f *fulfilRun, deadline time.Time, more bool) (stepResult, bool, error) {
+	delivered := func() bool {
+		return f.rank >= activities.PharmacyStatusRank(activities.PharmacyDelivered) && f.info.Status == activities.PharmacyDelivered
+	}
+	for {
+		for len(f.changes) > 0 {
+			status := f.changes[0]
+			f.changes = f.changes[1:]
+			key := fmt.Sprintf("%s-%s-%s", step.ID, f.info.OrderID, status)
+			var template string
+			switch status {
+			case activities.PharmacyAccepted:
+				template = "prescription_accepted"
+			case activities.PharmacyReady:
+				template = "prescription_ready"
+			case activities.PharmacyDelivered:
+				template = "prescription_delivered"
+			case activities.PharmacyOutOfStock:
+				if !more {
+					return stepResult{}, true, nil // the caller alerts the coordinator and tells the patient
+				}
+				template = "prescription_rerouted"
+			}
+			if template != "" {
+				j.pharmacySMS(ctx, f, key, template)
+			}
+			switch status {
+			case activities.PharmacyOutOfStock:
+				j.logger.Info("Pharmacy out of stock; trying the next", "Order", f.info.OrderID)
+				return stepResult{}, true, nil
+			case activities.PharmacyDelivered:
+				return stepResult{result: resultDone}, false, nil
+			}
+		}
+		remaining := deadline.Sub(workflow.Now(ctx))
+		if remaining <= 0 {
+			res, err := j.applyTimeout(ctx, step, "pharmacy", step.OnTimeout, delivered)
+			return res, false, err
+		}
+		if _, err := j.await(ctx, step, "pharmacy", remaining, nil, func() bool { return len(f.changes) > 0 }); err != nil {
+			return stepResult{result: resultCancelled}, false, err
+		}
+	}
+}
+
+// deferredSMS is a status message held back by the patient's quiet hours.
+type deferredSMS struct {
+	key, template string
+	until         time.Time
+}
+
+// pharmacySMS tells the patient about a status. The order must not wait
+// for the patient's quiet hours, so a deferred message is handed to a
+// goroutine that sends it when they end; a newer status replaces a message
+// still waiting (the patient wakes to "delivered", not to "ready" as well).
+// A message that cannot be sent is logged and the care goes on.
+func (j *journey) pharmacySMS(ctx workflow.Context, f *fulfilRun, key, template string) {
+	until, deferred := j.trySMS(ctx, key, template)
+	if !deferred {
+		return
+	}
+	f.deferred = &deferredSMS{key: key, template: template, until: until}
+	if f.notifying {
+		return
+	}
+	f.notifying = true
+	workflow.Go(ctx, func(gctx workflow.Context) {
+		defer func() { f.notifying = false }()
+		for f.deferred != nil {
+			d := f.deferred
+			replaced, err := workflow.AwaitWithTimeout(gctx, d.until.Sub(workflow.Now(gctx)), func() bool { return f.deferred != d })
+			if err != nil {
+				return
+			}
+			if replaced {
+				continue
+			}
+			f.deferred = nil
+			if until, again := j.trySMS(gctx, d.key, d.template); again && f.deferred == nil {
+				f.deferred = &deferredSMS{key: d.key, template: d.template, until: until}
+			}
+		}
+	})
+}
+
+// trySMS sends once; it reports when quiet hours end if the message was deferred.
+func (j *journey) trySMS(ctx workflow.Context, key, template string) (time.Time, bool) {
+	var res activities.SendSMSResult
+	err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, activities.SMSActivityOptions()), messageActs.SendSMS, activities.SendSMSInput{
+		JourneyID: j.state.JourneyID, Step: key, PatientID: j.state.PatientID, Kind: activities.SMSKindNotification, TemplateID: template,
+		Params: map[string]string{"at": workflow.Now(ctx).Format(time.RFC3339), "link": "/journeys/" + j.state.JourneyID},
+	}).Get(ctx, &res)
+	if err != nil {
+		j.logger.Warn("SMS not sent", "Step", key, "Error", err)
+		return time.Time{}, false
+	}
+	if res.Status != activities.SMSDeferred || !res.NextAllowedAt.After(workflow.Now(ctx)) {
+		return time.Time{}, false
+	}
+	return res.NextAllowedAt, true
+}
+
+func pharmacyOptions(ctx workflow.Context) workflow.Context {
+	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout: 30 * time.Second,
+		RetryPolicy: &temporal.RetryPolicy{InitialInterval: time.Second, MaximumInterval: time.Minute,
+			NonRetryableErrorTypes: []string{activities.ErrTypePharmacyRejected, activities.ErrTypeNoSignedPrescription, activities.ErrTypeInvalidInput}},
+	})
+}
