@@ -108,8 +108,9 @@ func printURLs(cfg config.Config) {
   Redis          %[5]s
   stripe-mock    %[6]s
   Twilio (fake)  %[7]s
+  Pharmacy (sim) %[8]s
 
-`, cfg.APIAddr, cfg.TemporalUIURL, cfg.Neo4jURI, redactURL(cfg.DatabaseURL), cfg.RedisURL, cfg.StripeAPIBase, cfg.TwilioAPIBase)
+`, cfg.APIAddr, cfg.TemporalUIURL, cfg.Neo4jURI, redactURL(cfg.DatabaseURL), cfg.RedisURL, cfg.StripeAPIBase, cfg.TwilioAPIBase, cfg.PharmacyAPIBase)
 }
 
 func migrateAndSeed(ctx context.Context, cfg config.Config, logger *slog.Logger) error {

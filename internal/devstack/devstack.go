@@ -94,7 +94,7 @@ func CacheDir() string {
 }
 
 // ServiceNames lists the infrastructure services in start order.
-var ServiceNames = []string{"postgres", "redis", "temporal", "neo4j", "stripe-mock", "twilio-fake"}
+var ServiceNames = []string{"postgres", "redis", "temporal", "neo4j", "stripe-mock", "twilio-fake", "pharmacy-sim"}
 
 // Up brings up the named services (all when names is empty): it reuses those
 // already answering and starts the rest side by side, then waits for each.

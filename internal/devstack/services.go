@@ -37,12 +37,13 @@ func noop(context.Context, bool) error { return nil }
 
 func (s *Stack) services() map[string]service {
 	return map[string]service{
-		"postgres":    s.postgres(),
-		"redis":       s.redis(),
-		"temporal":    s.temporal(),
-		"neo4j":       s.neo4j(),
-		"stripe-mock": s.stripeMock(),
-		"twilio-fake": s.twilioFake(),
+		"postgres":     s.postgres(),
+		"redis":        s.redis(),
+		"temporal":     s.temporal(),
+		"neo4j":        s.neo4j(),
+		"stripe-mock":  s.stripeMock(),
+		"twilio-fake":  s.localStandIn("twilio-fake", s.cfg.TwilioAPIBase),
+		"pharmacy-sim": s.localStandIn("pharmacy-sim", s.cfg.PharmacyAPIBase),
 	}
 }
 
@@ -371,26 +372,30 @@ func (s *Stack) stripeMock() service {
 	}
 }
 
-// --- Twilio (a fake: Twilio's API cannot run here) ----------------------
+// --- Stand-ins for third parties that cannot run here ------------------
+// The fake Twilio (Twilio's API) and pharmacy-sim (a pharmacy partner),
+// both built into bin/ by `make build`. Each is managed only when its base
+// URL is on loopback; otherwise it is the real provider, with nothing to
+// start and nothing to probe from here.
 
-func (s *Stack) twilioFake() service {
-	addr, _ := hostPort(s.cfg.TwilioAPIBase, "80")
+func (s *Stack) localStandIn(name, baseURL string) service {
+	addr, _ := hostPort(baseURL, "80")
 	host, _, _ := net.SplitHostPort(addr)
 	loopback := host == "localhost" || net.ParseIP(host).IsLoopback()
 	return service{
-		name: "twilio-fake", addr: addr, startTimeout: 20 * time.Second,
+		name: name, addr: addr, startTimeout: 20 * time.Second,
 		healthy: func(ctx context.Context) error {
 			if !loopback {
-				return nil // a real Twilio: nothing to start, and nothing to probe from here
+				return nil
 			}
 			return dialTCP(ctx, addr)
 		},
 		start: func(context.Context) (*process, error) {
-			bin := filepath.Join(s.root, "bin", "twilio-fake")
+			bin := filepath.Join(s.root, "bin", name)
 			if _, err := os.Stat(bin); err != nil {
-				return nil, errors.New("bin/twilio-fake is not built; run `make build`")
+				return nil, fmt.Errorf("bin/%s is not built; run `make build`", name)
 			}
-			return s.spawn("twilio-fake", syscall.SIGTERM, nil, nil, bin)
+			return s.spawn(name, syscall.SIGTERM, nil, nil, bin)
 		},
 		afterUp: noop,
 	}
