@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/carepath/carepath/internal/testenv"
 	"github.com/carepath/carepath/store"
 	"github.com/carepath/carepath/workflows"
 )
@@ -23,17 +24,8 @@ func TestGeneralConsultationEndToEnd(t *testing.T) {
 	ctx := context.Background()
 	patient := store.SeedPatientID(11)
 
-	// A slot of the test's own, 40 seconds from now (odd milliseconds, so it
-	// never collides with the slots the schedules generate).
-	var practitioner, schedule string
-	if err := h.store.Pool.QueryRow(ctx, `SELECT practitioner_id::text, id::text FROM schedule ORDER BY id LIMIT 1`).Scan(&practitioner, &schedule); err != nil {
-		t.Fatal(err)
-	}
-	start := time.Now().Add(40 * time.Second).Truncate(time.Millisecond).Add(7 * time.Millisecond)
-	slot, err := h.store.CreateSlot(ctx, store.Slot{ScheduleID: schedule, PractitionerID: practitioner, Start: start, End: start.Add(15 * time.Minute), Status: store.SlotFree})
-	if err != nil {
-		t.Fatal(err)
-	}
+	slot := testenv.SlotSoon(t, h.store, 0, 40*time.Second)
+	practitioner := slot.PractitionerID
 
 	episode := int(time.Now().UnixNano()%9000) + 1000
 	resp, raw := h.do(t, http.MethodPost, "/api/v1/journeys",

@@ -11,6 +11,7 @@ import (
 
 	"github.com/carepath/carepath/config"
 	"github.com/carepath/carepath/internal/pharmacysim"
+	"github.com/carepath/carepath/internal/testenv"
 	"github.com/carepath/carepath/store"
 	"github.com/carepath/carepath/workflows"
 )
@@ -33,15 +34,8 @@ func TestPrescriptionAndFulfilmentEndToEnd(t *testing.T) {
 	ctx := context.Background()
 	patient := store.SeedPatientID(14)
 
-	var practitioner, schedule string
-	if err := h.store.Pool.QueryRow(ctx, `SELECT practitioner_id::text, id::text FROM schedule ORDER BY id LIMIT 1`).Scan(&practitioner, &schedule); err != nil {
-		t.Fatal(err)
-	}
-	start := time.Now().Add(30 * time.Second).Truncate(time.Millisecond).Add(11 * time.Millisecond)
-	slot, err := h.store.CreateSlot(ctx, store.Slot{ScheduleID: schedule, PractitionerID: practitioner, Start: start, End: start.Add(15 * time.Minute), Status: store.SlotFree})
-	if err != nil {
-		t.Fatal(err)
-	}
+	slot := testenv.SlotSoon(t, h.store, 1, 30*time.Second)
+	practitioner := slot.PractitionerID
 	episode := int(time.Now().UnixNano()%9000) + 1000
 	resp, raw := h.do(t, http.MethodPost, "/api/v1/journeys",
 		fmt.Sprintf(`{"patient_id":%q,"pathway_id":"general-consult","pathway_version":900,"episode":%d,"slot_id":%q}`, patient, episode, slot.ID))

@@ -353,3 +353,11 @@ func (r *reader) duration(name string, fallback time.Duration) time.Duration {
 	}
 	return d
 }
+
+// RedactURL hides the credentials of a connection URL, for messages and logs.
+func RedactURL(raw string) string {
+	if i, j := strings.Index(raw, "://"), strings.LastIndex(raw, "@"); i >= 0 && j > i {
+		return raw[:i+3] + "***" + raw[j:]
+	}
+	return raw
+}

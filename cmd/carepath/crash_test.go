@@ -78,22 +78,16 @@ func TestWorkerCrashDuringPaymentChargesOnce(t *testing.T) {
 		func() string { return "API never healthy:\n" + apiOut.String() })
 
 	// A slot of the test's own, 40 s ahead.
-	var practitioner, schedule string
-	if err := s.Pool.QueryRow(ctx, `SELECT practitioner_id::text, id::text FROM schedule ORDER BY id DESC LIMIT 1`).Scan(&practitioner, &schedule); err != nil {
-		t.Fatal(err)
-	}
-	at := time.Now().Add(40 * time.Second).Truncate(time.Millisecond).Add(11 * time.Millisecond)
-	slot, err := s.CreateSlot(ctx, store.Slot{ScheduleID: schedule, PractitionerID: practitioner, Start: at, End: at.Add(15 * time.Minute), Status: store.SlotFree})
-	if err != nil {
-		t.Fatal(err)
-	}
+	slot := testenv.SlotSoon(t, s, 2, 40*time.Second)
+	practitioner := slot.PractitionerID
 	patient := store.SeedPatientID(12)
 	episode := int(time.Now().UnixNano()%9000) + 1000
 	id := workflows.JourneyWorkflowID(patient, "general-consult", episode)
 	if code := post(t, base+"/api/v1/journeys", "", "", fmt.Sprintf(`{"patient_id":%q,"pathway_id":"general-consult","pathway_version":900,"episode":%d,"slot_id":%q}`, patient, episode, slot.ID)); code != http.StatusAccepted {
 		t.Fatalf("start journey: %d", code)
 	}
-	st := waitState(t, base, id, func(s workflows.JourneyState) bool { return s.Stage == "pay" && s.Payment != nil })
+	admin := "Bearer " + testenv.Token(t, testenv.Auth(t, s), auth.RoleAdmin, crashTestAdmin)
+	st := waitState(t, base, admin, id, func(s workflows.JourneyState) bool { return s.Stage == "pay" && s.Payment != nil })
 
 	// Crash the worker mid-journey and start another.
 	if err := worker1.Process.Signal(syscall.SIGKILL); err != nil {
@@ -115,18 +109,18 @@ func TestWorkerCrashDuringPaymentChargesOnce(t *testing.T) {
 	if code := postStripe(t, base, event, sig); code != http.StatusOK {
 		t.Fatalf("webhook: %d", code)
 	}
-	waitState(t, base, id, func(s workflows.JourneyState) bool { return s.Stage == "doctor_review" })
+	waitState(t, base, admin, id, func(s workflows.JourneyState) bool { return s.Stage == "doctor_review" })
 	if code := post(t, base+"/api/v1/journeys/"+id+"/decisions", practitioner, "doctor", `{"step_id":"doctor_review","outcome":"accepted"}`); code != http.StatusOK {
 		t.Fatalf("decide: %d", code)
 	}
-	waitState(t, base, id, func(s workflows.JourneyState) bool { return s.Stage == "consult" })
+	waitState(t, base, admin, id, func(s workflows.JourneyState) bool { return s.Stage == "consult" })
 	if code := post(t, base+"/api/v1/journeys/"+id+"/consult/start", practitioner, "doctor", `{}`); code != http.StatusOK {
 		t.Fatalf("start consult: %d", code)
 	}
 	if code := post(t, base+"/api/v1/journeys/"+id+"/consult/close", practitioner, "doctor", `{"diagnoses":["R51"],"orders":[]}`); code != http.StatusOK {
 		t.Fatalf("close consult: %d", code)
 	}
-	final := waitState(t, base, id, func(s workflows.JourneyState) bool { return s.Status != workflows.StatusActive })
+	final := waitState(t, base, admin, id, func(s workflows.JourneyState) bool { return s.Status != workflows.StatusActive })
 	if final.Status != workflows.StatusCompleted {
 		t.Fatalf("journey ended %s: %s", final.Status, final.Outcome)
 	}
@@ -186,10 +180,10 @@ func postStripe(t *testing.T, base string, payload []byte, signature string) int
 	return resp.StatusCode
 }
 
-func waitState(t *testing.T, base, id string, ok func(workflows.JourneyState) bool) workflows.JourneyState {
+// waitState polls the journey's state as the bearer until ok holds.
+func waitState(t *testing.T, base, bearer, id string, ok func(workflows.JourneyState) bool) workflows.JourneyState {
 	t.Helper()
 	var st workflows.JourneyState
-	bearer := "Bearer " + testenv.Token(t, testenv.Auth(t, testenv.Store(t)), auth.RoleAdmin, crashTestAdmin)
 	waitUntil(t, 90*time.Second, func() bool {
 		req, err := http.NewRequest(http.MethodGet, base+"/api/v1/journeys/"+id, nil)
 		if err != nil {

@@ -3,7 +3,6 @@ package main_test
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
@@ -136,20 +135,7 @@ steps:
 		t.Fatalf("start journey: %s", resp.Status)
 	}
 	id := workflows.JourneyWorkflowID(patient, "enrol-check", episode)
-	var state workflows.JourneyState
-	waitUntil(t, 30*time.Second, func() bool {
-		req, err := http.NewRequest(http.MethodGet, base+"/api/v1/journeys/"+id, nil)
-		if err != nil {
-			return false
-		}
-		req.Header.Set("Authorization", bearer)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			return false
-		}
-		defer resp.Body.Close()
-		return resp.StatusCode == 200 && json.NewDecoder(resp.Body).Decode(&state) == nil && state.Status == workflows.StatusCompleted
-	}, func() string { return "journey never completed; worker log:\n" + workerOut.String() })
+	waitState(t, base, bearer, id, func(s workflows.JourneyState) bool { return s.Status == workflows.StatusCompleted })
 
 	// SIGTERM: the API drains, the worker stops polling; both exit 0.
 	for _, c := range []*exec.Cmd{apiCmd, worker} {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -10,6 +9,7 @@ import (
 
 	"github.com/carepath/carepath/api"
 	"github.com/carepath/carepath/config"
+	"github.com/carepath/carepath/internal/httpserve"
 	"github.com/carepath/carepath/knowledge"
 	"github.com/carepath/carepath/pathways"
 	"github.com/carepath/carepath/platform"
@@ -52,21 +52,8 @@ func runAPI(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      60 * time.Second,
 	}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.ListenAndServe() }()
 	logger.Info("API listening", "addr", cfg.APIAddr)
-	select {
-	case err := <-errc:
-		return fmt.Errorf("api: %w", err)
-	case <-ctx.Done():
-	}
-	logger.Info("API draining in-flight requests", "timeout", cfg.APIShutdownTimeout)
-	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.APIShutdownTimeout)
-	defer cancel()
-	if err := srv.Shutdown(shutdownCtx); err != nil {
-		return fmt.Errorf("api: shutdown: %w", err)
-	}
-	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
+	if err := httpserve.Run(ctx, srv, cfg.APIShutdownTimeout); err != nil {
 		return fmt.Errorf("api: %w", err)
 	}
 	logger.Info("API stopped")

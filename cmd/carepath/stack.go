@@ -110,7 +110,7 @@ func printURLs(cfg config.Config) {
   Twilio (fake)  %[7]s
   Pharmacy (sim) %[8]s
 
-`, cfg.APIAddr, cfg.TemporalUIURL, cfg.Neo4jURI, redactURL(cfg.DatabaseURL), cfg.RedisURL, cfg.StripeAPIBase, cfg.TwilioAPIBase, cfg.PharmacyAPIBase)
+`, cfg.APIAddr, cfg.TemporalUIURL, cfg.Neo4jURI, config.RedactURL(cfg.DatabaseURL), cfg.RedisURL, cfg.StripeAPIBase, cfg.TwilioAPIBase, cfg.PharmacyAPIBase)
 }
 
 func migrateAndSeed(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
@@ -211,11 +211,4 @@ func waitFor(ctx context.Context, limit time.Duration, check func() error) error
 		case <-time.After(time.Second):
 		}
 	}
-}
-
-func redactURL(raw string) string {
-	if i, j := strings.Index(raw, "://"), strings.LastIndex(raw, "@"); i >= 0 && j > i {
-		return raw[:i+3] + "***" + raw[j:]
-	}
-	return raw
 }

@@ -12,7 +12,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -24,6 +23,7 @@ import (
 	"time"
 
 	"github.com/carepath/carepath/config"
+	"github.com/carepath/carepath/internal/httpserve"
 	"github.com/carepath/carepath/internal/pharmacysim"
 )
 
@@ -59,21 +59,6 @@ func run(cfg config.Config, logger *slog.Logger, stepDelay time.Duration, defaul
 	srv := &http.Server{Addr: u.Host, Handler: sim.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	errc := make(chan error, 1)
-	go func() { errc <- srv.ListenAndServe() }()
 	logger.Info("Pharmacy simulator listening", "addr", u.Host, "webhook", cfg.PublicBaseURL+"/api/v1/webhooks/pharmacy")
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-	}
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(shutdownCtx); err != nil {
-		return fmt.Errorf("shutdown: %w", err)
-	}
-	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	return nil
+	return httpserve.Run(ctx, srv, 5*time.Second)
 }

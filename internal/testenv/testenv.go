@@ -90,7 +90,7 @@ func Store(t testing.TB) *store.Store {
 	defer cancel()
 	s, err := store.Open(ctx, cfg.DatabaseURL)
 	if err != nil {
-		t.Fatalf("testenv: PostgreSQL at %s is not reachable (%v); %s", redact(cfg.DatabaseURL), err, howToStart)
+		t.Fatalf("testenv: PostgreSQL at %s is not reachable (%v); %s", config.RedactURL(cfg.DatabaseURL), err, howToStart)
 	}
 	t.Cleanup(s.Close)
 	var migrateErr error
@@ -134,14 +134,6 @@ func envOr(name, fallback string) string {
 	return fallback
 }
 
-// redact hides the password of a connection URL in messages.
-func redact(raw string) string {
-	if i, j := strings.Index(raw, "://"), strings.LastIndex(raw, "@"); i >= 0 && j > i {
-		return raw[:i+3] + "***" + raw[j:]
-	}
-	return raw
-}
-
 // Logger returns a logger that writes through t.Log, so output shows only
 // for failing tests.
 func Logger(t testing.TB) *slog.Logger {
@@ -181,4 +173,25 @@ func QuickConsultPathway(t testing.TB) string {
 		src = strings.Replace(src, r.old, r.short, 1)
 	}
 	return src
+}
+
+// SlotSoon creates a free slot starting lead from now for the nth schedule
+// (by ID), so that tests running at once can take different doctors. Its
+// start has odd milliseconds: it never collides with the whole-minute slots
+// the schedules generate.
+func SlotSoon(t testing.TB, s *store.Store, nth int, lead time.Duration) store.Slot {
+	t.Helper()
+	ctx := context.Background()
+	var practitioner, schedule string
+	if err := s.Pool.QueryRow(ctx, `SELECT practitioner_id::text, id::text FROM schedule ORDER BY id OFFSET $1 LIMIT 1`, nth).
+		Scan(&practitioner, &schedule); err != nil {
+		t.Fatalf("testenv: schedule %d: %v", nth, err)
+	}
+	start := time.Now().Add(lead).Truncate(time.Millisecond).Add(time.Duration(7+2*nth) * time.Millisecond)
+	slot, err := s.CreateSlot(ctx, store.Slot{ScheduleID: schedule, PractitionerID: practitioner, Start: start,
+		End: start.Add(15 * time.Minute), Status: store.SlotFree})
+	if err != nil {
+		t.Fatalf("testenv: create slot: %v", err)
+	}
+	return slot
 }
