@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	tclient "go.temporal.io/sdk/client"
 
 	"github.com/carepath/carepath/config"
@@ -83,7 +84,7 @@ func (s *Stack) postgres() service {
 					return err
 				}
 			}
-			conn, err := pgx.Connect(ctx, s.cfg.DatabaseURL)
+			conn, err := connectWhenStarted(ctx, s.cfg.DatabaseURL)
 			if err != nil {
 				return fmt.Errorf("a PostgreSQL answers at %s but DATABASE_URL cannot connect (%v): "+
 					"stop that server so the stack can start its own, or point DATABASE_URL at a database CarePath may use", addr, err)
@@ -122,6 +123,25 @@ func (s *Stack) initPostgres(ctx context.Context, bin, dir string, cred *syscall
 	return nil
 }
 
+// connectWhenStarted connects to PostgreSQL, waiting while the server
+// answers "the database system is starting up" (SQLSTATE 57P03): after an
+// unclean stop the port opens before crash recovery has finished.
+func connectWhenStarted(ctx context.Context, dsn string) (*pgx.Conn, error) {
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		conn, err := pgx.Connect(ctx, dsn)
+		var pgErr *pgconn.PgError
+		if err == nil || !errors.As(err, &pgErr) || pgErr.Code != "57P03" || time.Now().After(deadline) {
+			return conn, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+}
+
 // bootstrapPostgres creates the CarePath role and the application and test
 // databases named in DATABASE_URL and the test database URL.
 func (s *Stack) bootstrapPostgres(ctx context.Context, socketDir string) error {
@@ -137,7 +157,7 @@ func (s *Stack) bootstrapPostgres(ctx context.Context, socketDir string) error {
 	if port == "" {
 		port = "5432"
 	}
-	conn, err := pgx.Connect(ctx, fmt.Sprintf("host=%s port=%s user=postgres dbname=postgres", socketDir, port))
+	conn, err := connectWhenStarted(ctx, fmt.Sprintf("host=%s port=%s user=postgres dbname=postgres", socketDir, port))
 	if err != nil {
 		return fmt.Errorf("bootstrap: connect over the local socket: %w", err)
 	}
