@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"runtime"
 	"sync"
 	"testing"
 
@@ -576,5 +577,37 @@ func TestProbabilitiesJSONKeepsClassOrder(t *testing.T) {
 	}
 	if back.Of("no-such-class") != 0 {
 		t.Error("an unknown class has a probability")
+	}
+}
+
+// A large batch runs as concurrent shards (inference.ShardRows); each row's
+// answer must still be the one that row gets alone, in its own place.
+func TestShardedBatchMatchesRowByRow(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(4)) // shard even on a one-core machine
+	var fx riskFixture
+	readFixture(t, inference.RiskModel, &fx)
+	m := model(t, registry(t), inference.RiskModel)
+	inputs := riskInputs(fx)
+	alone, err := m.Predict(context.Background(), inputs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// An odd size, so shards differ in length and rows do not line up
+	// with the fixture's period.
+	batch := make([]inference.Input, 3*inference.ShardRows+7)
+	for i := range batch {
+		batch[i] = inputs[i%len(inputs)]
+	}
+	got, err := m.Predict(context.Background(), batch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(batch) {
+		t.Fatalf("%d predictions for %d inputs", len(got), len(batch))
+	}
+	for i := range got {
+		if want := alone[i%len(inputs)]; got[i].Risk.Probability != want.Risk.Probability {
+			t.Fatalf("row %d: %g in the sharded batch, %g alone", i, got[i].Risk.Probability, want.Risk.Probability)
+		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"runtime"
 	"slices"
 	"sync"
 
@@ -190,7 +191,7 @@ func (m *Model) Predict(ctx context.Context, inputs []Input) ([]Prediction, erro
 	if len(p.list) > 0 {
 		return nil, &InputError{Model: m.spec.Name, Problems: p.list}
 	}
-	probs, err := m.run(ctx, data, len(inputs))
+	probs, err := m.runBatch(ctx, data, len(inputs))
 	if err != nil {
 		return nil, fmt.Errorf("inference: predict %s: %w", m.spec.Name, err)
 	}
@@ -224,28 +225,62 @@ func (m *Model) Predict(ctx context.Context, inputs []Input) ([]Prediction, erro
 	return out, nil
 }
 
-// run feeds n encoded inputs through the session and returns the output,
-// n rows of one value per class.
-func (m *Model) run(ctx context.Context, data []float32, n int) ([]float32, error) {
-	if err := ctx.Err(); err != nil {
+// ShardRows is the smallest slice of a batch worth a run of its own. A
+// batch of at least twice this many rows is split into up to GOMAXPROCS
+// contiguous shards that run at the same time on the shared session (one
+// intra-op thread each) and write into one output. Below it, one run is
+// cheaper than the goroutines. Measured on the tree ensembles: shards of
+// 256 rows run as fast per row as one run of 1,024.
+const ShardRows = 256
+
+// runBatch runs n encoded inputs, split into shards when the batch is large
+// enough, and returns n rows of one value per class.
+func (m *Model) runBatch(ctx context.Context, data []float32, n int) ([]float32, error) {
+	classes := len(m.spec.Classes)
+	result := make([]float32, n*classes)
+	shards := min(runtime.GOMAXPROCS(0), n/ShardRows)
+	if shards < 2 {
+		if err := m.run(ctx, data, n, result); err != nil {
+			return nil, err
+		}
+		return result, nil
+	}
+	errs := make([]error, shards)
+	var wg sync.WaitGroup
+	for i := range shards {
+		from, to := i*n/shards, (i+1)*n/shards
+		wg.Go(func() {
+			errs[i] = m.run(ctx, data[from*m.rowSize:to*m.rowSize], to-from, result[from*classes:to*classes])
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
 		return nil, err
+	}
+	return result, nil
+}
+
+// run feeds n encoded inputs through the session and writes the output,
+// n rows of one value per class, into result.
+func (m *Model) run(ctx context.Context, data []float32, n int, result []float32) error {
+	if err := ctx.Err(); err != nil {
+		return err
 	}
 	input, err := ort.NewTensor(ort.NewShape(m.spec.inputShape(n)...), data)
 	if err != nil {
-		return nil, fmt.Errorf("input tensor: %w", err)
+		return fmt.Errorf("input tensor: %w", err)
 	}
 	defer input.Destroy()
-	result := make([]float32, n*len(m.spec.Classes))
 	output, err := ort.NewTensor(ort.NewShape(int64(n), int64(len(m.spec.Classes))), result)
 	if err != nil {
-		return nil, fmt.Errorf("output tensor: %w", err)
+		return fmt.Errorf("output tensor: %w", err)
 	}
 	defer output.Destroy()
 
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	if m.session == nil {
-		return nil, errors.New("the model has been closed")
+		return errors.New("the model has been closed")
 	}
 	ins, outs := []ort.Value{input}, []ort.Value{output}
 	if ctx.Done() == nil {
@@ -255,11 +290,11 @@ func (m *Model) run(ctx context.Context, data []float32, n int) ([]float32, erro
 	}
 	if err != nil {
 		if ctxErr := ctx.Err(); ctxErr != nil {
-			return nil, ctxErr
+			return ctxErr
 		}
-		return nil, fmt.Errorf("run: %w", err)
+		return fmt.Errorf("run: %w", err)
 	}
-	return result, nil
+	return nil
 }
 
 // runCancellable asks ONNX Runtime to stop the run when ctx ends, so an

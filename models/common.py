@@ -71,11 +71,11 @@ def save_model(model: onnx.ModelProto, name: str) -> Path:
     return path
 
 
-def session(path: Path) -> ort.InferenceSession:
+def session(path: Path, intra_op_threads: int = 1) -> ort.InferenceSession:
     """A session with the same settings the Go registry uses, so parity and
     benchmark figures compare like with like."""
     opts = ort.SessionOptions()
-    opts.intra_op_num_threads = 1
+    opts.intra_op_num_threads = intra_op_threads
     opts.inter_op_num_threads = 1
     return ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
 

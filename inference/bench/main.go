@@ -6,7 +6,12 @@
 // The Go figures time Model.Predict as callers use it: input validation,
 // unit conversion, the ONNX Runtime call and post-processing. The Python
 // figures time InferenceSession.run alone on a ready numpy array, so the
-// comparison is conservative for Go. Both sides use one intra-op thread.
+// comparison is conservative for Go. Both sides use one intra-op thread per
+// run. Go splits a batch of at least 2×inference.ShardRows rows into up to
+// GOMAXPROCS shards that run at the same time, so the Python side also
+// times its batches on a session with GOMAXPROCS intra-op threads: the same
+// cores, used ONNX Runtime's own way. Go's batch figure is held against the
+// faster of the two.
 //
 // The machine is shared, so its load changes from second to second. The
 // two sides therefore run in alternating rounds (Python stays up between
@@ -27,6 +32,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -40,6 +46,9 @@ type roundResult struct {
 	SingleP50us   float64 `json:"single_p50_us"`
 	SingleP99us   float64 `json:"single_p99_us"`
 	BatchRowsPerS float64 `json:"batch_rows_per_s"`
+	// BatchThreadsRowsPerS is Python's batch rate with GOMAXPROCS intra-op
+	// threads (Python side only).
+	BatchThreadsRowsPerS float64 `json:"batch_threads_rows_per_s"`
 }
 
 type options struct {
@@ -121,8 +130,10 @@ func run(o options) error {
 		}
 	}
 
-	fmt.Printf("ONNX Runtime: Go %s (%s), Python onnxruntime %s; one intra-op thread each.\n",
+	fmt.Printf("ONNX Runtime: Go %s (%s), Python onnxruntime %s; one intra-op thread per run.\n",
 		inference.RuntimeVersion(), cfg.ONNXRuntimeLib, py.version)
+	fmt.Printf("GOMAXPROCS %d: Go runs a batch as up to %d concurrent shards of at least %d rows; Python's batches are also timed with %d intra-op threads.\n",
+		runtime.GOMAXPROCS(0), runtime.GOMAXPROCS(0), inference.ShardRows, runtime.GOMAXPROCS(0))
 	fmt.Printf("%d alternating rounds; each round: %d single-row calls and %d batches of %d rows per side; medians over rounds.\n\n",
 		o.rounds, o.single, o.batches, o.batchSize)
 	tw := tabwriter.NewWriter(os.Stdout, 2, 4, 2, ' ', 0)
@@ -133,10 +144,11 @@ func run(o options) error {
 		fmt.Fprintf(tw, "%s\tsingle row p50 (µs)\t%.1f\t%.1f\t%.2fx\t\n", name, g.SingleP50us, p.SingleP50us, g.SingleP50us/p.SingleP50us)
 		fmt.Fprintf(tw, "\tsingle row p99 (µs)\t%.1f\t%.1f\t%.2fx\t\n", g.SingleP99us, p.SingleP99us, g.SingleP99us/p.SingleP99us)
 		fmt.Fprintf(tw, "\tsingle row p50, cancellable ctx (µs)\t%.1f\t%.1f\t%.2fx\t\n", gc.SingleP50us, p.SingleP50us, gc.SingleP50us/p.SingleP50us)
-		fmt.Fprintf(tw, "\tbatch of %d (rows/s)\t%.0f\t%.0f\t%.2fx\t\n", o.batchSize, g.BatchRowsPerS, p.BatchRowsPerS, g.BatchRowsPerS/p.BatchRowsPerS)
+		fmt.Fprintf(tw, "\tbatch of %d (rows/s), Python 1 thread\t%.0f\t%.0f\t%.2fx\t\n", o.batchSize, g.BatchRowsPerS, p.BatchRowsPerS, g.BatchRowsPerS/p.BatchRowsPerS)
+		fmt.Fprintf(tw, "\tbatch of %d (rows/s), Python %d threads\t%.0f\t%.0f\t%.2fx\t\n", o.batchSize, runtime.GOMAXPROCS(0), g.BatchRowsPerS, p.BatchThreadsRowsPerS, g.BatchRowsPerS/p.BatchThreadsRowsPerS)
 		verdicts = append(verdicts,
 			verdict(name+": Go per row within 1.2x of Python (p50)", g.SingleP50us/p.SingleP50us <= 1.2),
-			verdict(name+": Go per batch at least as fast as Python (rows/s)", g.BatchRowsPerS >= p.BatchRowsPerS))
+			verdict(name+": Go per batch at least as fast as Python, either way (rows/s)", g.BatchRowsPerS >= max(p.BatchRowsPerS, p.BatchThreadsRowsPerS)))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -166,9 +178,10 @@ func medians(rs []roundResult) roundResult {
 		return vs[len(vs)/2]
 	}
 	return roundResult{
-		SingleP50us:   pick(func(r roundResult) float64 { return r.SingleP50us }),
-		SingleP99us:   pick(func(r roundResult) float64 { return r.SingleP99us }),
-		BatchRowsPerS: pick(func(r roundResult) float64 { return r.BatchRowsPerS }),
+		SingleP50us:          pick(func(r roundResult) float64 { return r.SingleP50us }),
+		SingleP99us:          pick(func(r roundResult) float64 { return r.SingleP99us }),
+		BatchRowsPerS:        pick(func(r roundResult) float64 { return r.BatchRowsPerS }),
+		BatchThreadsRowsPerS: pick(func(r roundResult) float64 { return r.BatchThreadsRowsPerS }),
 	}
 }
 
@@ -271,7 +284,7 @@ type pythonSide struct {
 
 func startPython(ctx context.Context, o options, names []string) (*pythonSide, error) {
 	args := append([]string{"bench.py", "--single", fmt.Sprint(o.single), "--batch-size", fmt.Sprint(o.batchSize),
-		"--batches", fmt.Sprint(o.batches), "--models"}, names...)
+		"--batches", fmt.Sprint(o.batches), "--threads", fmt.Sprint(runtime.GOMAXPROCS(0)), "--models"}, names...)
 	cmd := exec.CommandContext(ctx, o.python, args...)
 	cmd.Dir = o.modelsDir
 	stdin, err := cmd.StdinPipe()
