@@ -40,6 +40,7 @@ var LabAnalytes = map[string]LabAnalyte{
 	"1742-6":  {"alt", []string{"U/L"}},
 	"1989-3":  {"vitamin_d", []string{"ng/mL", "nmol/L"}},
 	"2132-9":  {"vitamin_b12", []string{"pg/mL", "pmol/L"}},
+	"17861-6": {"calcium", []string{"mg/dL", "mmol/L"}},
 }
 
 // LabKeys lists the names expressions may use after labs., sorted.

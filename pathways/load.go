@@ -283,6 +283,7 @@ func (v *validator) checkStep(s *Step) {
 		v.add(s.Pos, "step %q has more than one of next, branches and outcomes", s.ID)
 	}
 	v.checkWith(s)
+	v.checkStageSettings(s)
 }
 
 func (v *validator) checkTimeout(s *Step, t *Timeout, nested bool) {
