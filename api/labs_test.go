@@ -35,6 +35,33 @@ steps:
     next: end
 `
 
+// followUpPathway books, orders an HbA1c, and follows up seconds later:
+// the next episode starts at its own booking step and ends there.
+const followUpPathway = `id: followup-check
+version: 1
+title: Follow-up check
+sources: [{id: test, citation: Test fixture}]
+parameters:
+  tests: {type: list, value: ["4548-4"], source: test}
+  review: {type: duration, value: 4s, source: test}
+  factor: {type: number, value: 0.5, source: test}
+steps:
+  - {id: book, type: book, time_limit: 10m, on_timeout: cancel, next: labs}
+  - id: labs
+    type: lab_order
+    time_limit: 10m
+    on_timeout: cancel
+    with: {tests: $tests}
+    next: review
+  - id: review
+    type: follow_up
+    time_limit: 14d
+    on_timeout: continue
+    with: {interval: $review, risk_factors: {high: $factor}, rebook: rebook}
+    next: end
+  - {id: rebook, type: book, time_limit: 10m, on_timeout: cancel, next: end}
+`
+
 // post sends body with contentType as role/subject ("" subject: anonymous).
 func (h *harness) post(t *testing.T, path, contentType, body, subject, role string, scopes ...string) (int, map[string]any) {
 	t.Helper()
@@ -238,4 +265,58 @@ func TestLabResultsThroughTheJourney(t *testing.T) {
 		JOIN lab_order l ON l.id = o.lab_order_id WHERE l.journey_id = $1 AND o.loinc_code = '4548-4'`, id).Scan(&interp, &value); err != nil || interp != "H" || value != 8.2 {
 		t.Errorf("stored observation: %s %v %v", interp, value, err)
 	}
+}
+
+func TestFollowUpStartsTheNextEpisodeOnTheDevServer(t *testing.T) {
+	h := newHarness(t, nil)
+	patient := store.SeedPatientID(8)
+	const nth = 41 // a schedule the other end-to-end tests do not use
+	first := testenv.SlotSoon(t, h.store, nth, 2*time.Hour)
+	next := testenv.SlotSoon(t, h.store, nth, 3*time.Hour) // so the doctor has a free slot after the due date
+	episode := int(time.Now().UnixNano()%9000) + 1000
+	status, started := h.post(t, "/api/v1/journeys", jsonType,
+		fmt.Sprintf(`{"patient_id":%q,"pathway_id":"followup-check","episode":%d,"slot_id":%q}`, patient, episode, first.ID), harnessAdmin, auth.RoleAdmin)
+	if status != http.StatusAccepted {
+		t.Fatalf("start: %d %v", status, started)
+	}
+	id := workflows.JourneyWorkflowID(patient, "followup-check", episode)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		status, got := h.post(t, "/api/v1/journeys/"+id+"/lab-results", jsonType,
+			`{"loinc_code":"4548-4","value":6.4,"unit":"%","reference_low":4.0,"reference_high":5.6}`, "acme-labs", auth.RoleIntegrator, auth.ScopeLabsWrite)
+		if status == http.StatusOK {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("result not taken: %d %v", status, got)
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	var parent workflows.JourneyState
+	if err := h.deps.Temporal.GetWorkflow(ctx, id, "").Get(ctx, &parent); err != nil || parent.Status != workflows.StatusCompleted {
+		t.Fatalf("journey: %s %v", parent.Status, err)
+	}
+	nextID := workflows.JourneyWorkflowID(patient, "followup-check", episode+1)
+	if parent.FollowUp == nil || parent.FollowUp.Status != "booked" || parent.FollowUp.NextJourneyID != nextID || parent.FollowUp.Interval != "4s" {
+		t.Fatalf("follow-up = %+v", parent.FollowUp)
+	}
+	var child workflows.JourneyState
+	if err := h.deps.Temporal.GetWorkflow(ctx, nextID, "").Get(ctx, &child); err != nil || child.Status != workflows.StatusCompleted {
+		t.Fatalf("next episode: %s %v", child.Status, err)
+	}
+	if child.Appointment == nil || child.Appointment.PractitionerID != first.PractitionerID || !child.Appointment.Start.After(parent.FollowUp.DueAt) ||
+		child.Appointment.Start.After(next.Start) || stepIDsOf(child) != "rebook" {
+		t.Errorf("next episode: appointment %+v, steps %s", child.Appointment, stepIDsOf(child))
+	}
+	t.Logf("recorded journeys: %s and %s", id, nextID)
+}
+
+func stepIDsOf(st workflows.JourneyState) string {
+	var ids []string
+	for _, s := range st.Steps {
+		ids = append(ids, s.StepID)
+	}
+	return strings.Join(ids, " ")
 }

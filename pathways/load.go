@@ -394,6 +394,13 @@ func successors(s *Step) []string {
 	for t := s.OnTimeout; t != nil; t = t.Then {
 		add(t.Next)
 	}
+	if s.Type == "follow_up" { // the next episode starts at the booking step
+		rebook, _ := s.With["rebook"].(string)
+		if rebook == "" {
+			rebook = "book"
+		}
+		add(rebook)
+	}
 	return out
 }
 

@@ -103,7 +103,7 @@ func (j *journey) followUpInterval(step pathways.PlanStep) (FollowUpInfo, time.D
 			fu.RiskFactor = f
 		}
 	}
-	interval := time.Duration(float64(base) * fu.RiskFactor).Round(time.Hour)
+	interval := time.Duration(float64(base) * fu.RiskFactor).Round(time.Second)
 	fu.Interval = formatDays(interval)
 	return fu, interval, nil
 }
