@@ -38,7 +38,7 @@ type FollowUpInfo struct {
 	RiskFactor    float64   `json:"risk_factor"`
 	Interval      string    `json:"interval"`
 	DueAt         time.Time `json:"due_at"`
-	Status        string    `json:"status"` // waiting, booked, no_slot
+	Status        string    `json:"status"` // waiting, booked, no_slot, next_episode_exists
 	SlotID        string    `json:"slot_id,omitempty"`
 	NextJourneyID string    `json:"next_journey_id,omitempty"`
 }
@@ -155,11 +155,16 @@ func (j *journey) startNextEpisode(ctx workflow.Context, rebook, slotID string) 
 		),
 	})
 	err := workflow.ExecuteChildWorkflow(childCtx, JourneyWorkflowName, next).GetChildWorkflowExecution().Get(ctx, nil)
-	if err != nil && !temporal.IsWorkflowExecutionAlreadyStartedError(err) {
+	j.state.FollowUp.NextJourneyID, j.state.UpdatedAt = id, workflow.Now(ctx)
+	switch {
+	case temporal.IsWorkflowExecutionAlreadyStartedError(err):
+		j.state.FollowUp.Status = "next_episode_exists"
+		j.logger.Info("Follow-up episode already exists", "Next", id)
+		return stepResult{result: "next_episode_exists"}, nil
+	case err != nil:
 		return stepResult{}, fmt.Errorf("start follow-up episode %s: %w", id, err)
 	}
-	j.state.FollowUp.Status, j.state.FollowUp.SlotID, j.state.FollowUp.NextJourneyID = "booked", slotID, id
-	j.state.UpdatedAt = workflow.Now(ctx)
+	j.state.FollowUp.Status, j.state.FollowUp.SlotID = "booked", slotID
 	j.logger.Info("Follow-up episode started", "Next", id)
 	return stepResult{result: "next_episode_started"}, nil
 }

@@ -187,6 +187,15 @@ func (j *journey) recordLabResult(ctx workflow.Context, req RecordLabResultReque
 	return j.state, nil
 }
 
+// doctorAlertOptions bound the doctor's SMS to two minutes: the laboratory
+// waits for its update's answer, and a doctor who cannot be texted is the
+// care team's to reach (NeedsAttention), not a reason to hold the result.
+var doctorAlertOptions = workflow.ActivityOptions{
+	StartToCloseTimeout:    activities.SMSStartToClose,
+	ScheduleToCloseTimeout: 2 * time.Minute,
+	RetryPolicy:            &temporal.RetryPolicy{InitialInterval: 5 * time.Second, BackoffCoefficient: 2, MaximumAttempts: 4},
+}
+
 // alertAbnormalLab texts the ordering doctor. A doctor who cannot be
 // reached, or a critical value, raises NeedsAttention for the care team.
 func (j *journey) alertAbnormalLab(ctx workflow.Context, i int) error {
@@ -200,7 +209,7 @@ func (j *journey) alertAbnormalLab(ctx workflow.Context, i int) error {
 	reached := false
 	if j.state.Appointment != nil {
 		var sent store.StaffNotification
-		err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, activities.SMSActivityOptions()), messageActs.NotifyPractitioner,
+		err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, doctorAlertOptions), messageActs.NotifyPractitioner,
 			activities.NotifyPractitionerInput{JourneyID: j.state.JourneyID, Step: "lab-result-" + o.OrderID,
 				PractitionerID: j.state.Appointment.PractitionerID, TemplateID: template, Link: "/journeys/" + j.state.JourneyID},
 		).Get(ctx, &sent)

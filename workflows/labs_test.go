@@ -72,6 +72,7 @@ type labWorld struct {
 	notified  []activities.NotifyPractitionerInput
 	slotAsked []activities.FindSlotInput
 	slotFree  bool
+	noNumber  bool // the doctor has no number: NotifyPractitioner skips
 	child     *workflows.JourneyInput
 	risk      string
 }
@@ -133,6 +134,9 @@ func newLabWorldFrom(t *testing.T, risk string, close workflows.CloseConsultRequ
 		w.mu.Lock()
 		w.notified = append(w.notified, in)
 		w.mu.Unlock()
+		if w.noNumber {
+			return store.StaffNotification{Status: store.CommunicationSkipped, SkipReason: activities.SkipNoPractitionerNumber}, nil
+		}
 		return store.StaffNotification{Status: store.CommunicationSent}, nil
 	})
 	env.OnActivity(bookingActs.FindFreeSlot, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.FindSlotInput) (activities.FindSlotResult, error) {
@@ -263,6 +267,20 @@ func TestAbnormalLabNotifiesTheDoctorAndCriticalRaisesAttention(t *testing.T) {
 	// labs.hba1c >= 7 took the follow-up branch.
 	if got := stepIDs(st); got != "book=done consult=done labs=done review=next_episode_started" {
 		t.Errorf("steps = %s", got)
+	}
+}
+
+func TestAbnormalLabForADoctorWithoutANumberAlertsTheCareTeam(t *testing.T) {
+	w := newLabWorld(t, "low")
+	w.noNumber = true
+	w.result(24*time.Hour, labReporter, hba1c(5.0))
+	w.result(30*time.Hour, labReporter, creatinine(1.5)) // high, not critical
+	st := w.run()
+	if len(w.notified) != 1 || w.notified[0].TemplateID != "lab_result_abnormal" || st.Labs[1].DoctorNotified {
+		t.Fatalf("notified = %+v labs = %+v", w.notified, st.Labs)
+	}
+	if !st.NeedsAttention || !strings.Contains(st.AttentionReason, "could not be texted") {
+		t.Errorf("attention = %v %q", st.NeedsAttention, st.AttentionReason)
 	}
 }
 
