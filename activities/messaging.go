@@ -196,18 +196,37 @@ func (a *Messaging) checkSMS(in SendSMSInput) (smsTemplate, smsParams, error) {
 			}
 			p.at = at
 		case "link":
-			base := strings.TrimRight(a.LinkBase, "/")
-			rest, found := strings.CutPrefix(v, base)
-			if strings.HasPrefix(v, "/") {
-				rest, found = v, true // a path: the link is LinkBase + path
-			}
-			if base == "" || !found || len(base+rest) > 200 || !linkPath.MatchString(rest) {
+			link, ok := a.carePathLink(v)
+			if !ok {
 				return t, smsParams{}, bad("parameter link of template %s is not a CarePath link", in.TemplateID)
 			}
-			p.link = base + rest
+			p.link = link
 		}
 	}
 	return t, p, nil
+}
+
+// carePathLink turns a path or a URL under LinkBase into the full link,
+// refusing anything that leads elsewhere or reads as prose.
+func (a *Messaging) carePathLink(v string) (string, bool) {
+	base := strings.TrimRight(a.LinkBase, "/")
+	rest, found := strings.CutPrefix(v, base)
+	if strings.HasPrefix(v, "/") {
+		rest, found = v, true // a path: the link is LinkBase + path
+	}
+	if base == "" || !found || len(base+rest) > 200 || !linkPath.MatchString(rest) {
+		return "", false
+	}
+	return base + rest, true
+}
+
+// setSender sets the sender: a Messaging Service SID ("MG...") or a number.
+func setSender(req *twapi.CreateMessageParams, from string) {
+	if strings.HasPrefix(from, "MG") {
+		req.SetMessagingServiceSid(from)
+	} else {
+		req.SetFrom(from)
+	}
 }
 
 // render fills the template, showing the time in the patient's zone.
@@ -312,11 +331,7 @@ func (a *Messaging) SendSMS(ctx context.Context, in SendSMSInput) (SendSMSResult
 	req := &twapi.CreateMessageParams{}
 	req.SetTo(rcpt.Phone)
 	req.SetBody(body)
-	if strings.HasPrefix(a.From, "MG") {
-		req.SetMessagingServiceSid(a.From)
-	} else {
-		req.SetFrom(a.From)
-	}
+	setSender(req, a.From)
 	msg, err := a.Twilio.API(ctx).CreateMessage(req)
 	if err != nil {
 		var te *twclient.TwilioRestError

@@ -26,6 +26,7 @@ var (
 	careRoles     = []string{auth.RolePatient, auth.RoleDoctor, auth.RoleDietitian, auth.RoleCoordinator, auth.RoleAdmin}
 	patientActors = []string{auth.RolePatient, auth.RoleCoordinator, auth.RoleAdmin}
 	clinicians    = []string{auth.RoleDoctor, auth.RoleDietitian, auth.RoleAdmin, auth.RoleIntegrator}
+	labReporters  = []string{auth.RoleDoctor, auth.RoleCoordinator, auth.RoleAdmin, auth.RoleIntegrator}
 )
 
 // journeyPatient is the patient whose journey the path names; the journey
@@ -64,16 +65,20 @@ var routePolicies = map[string]routePolicy{
 	"OPTIONS " + codecPathPrefix + "encode": {public: true},
 	"OPTIONS " + codecPathPrefix + "decode": {public: true},
 
-	"POST /api/v1/journeys":                             {roles: patientActors, patient: patientFromBody},
-	"GET /api/v1/journeys/:id":                          {roles: careRoles, patient: journeyPatient},
-	"POST /api/v1/journeys/:id/decisions":               {roles: careRoles, patient: journeyPatient},
-	"POST /api/v1/journeys/:id/cancel":                  {roles: patientActors, patient: journeyPatient},
-	"POST /api/v1/journeys/:id/reschedule":              {roles: patientActors, patient: journeyPatient},
-	"POST /api/v1/journeys/:id/consult/start":           {roles: []string{auth.RoleDoctor}, patient: journeyPatient},
-	"POST /api/v1/journeys/:id/consult/close":           {roles: []string{auth.RoleDoctor}, patient: journeyPatient},
-	"GET " + prescriptionRoute:                          {roles: careRoles, patient: journeyPatient},
-	"POST " + prescriptionReviewRoute:                   {roles: []string{auth.RoleDoctor}, patient: journeyPatient},
-	"GET /api/v1/patients/:id/journeys":                 {roles: careRoles, patient: pathPatient},
+	"POST /api/v1/journeys":                   {roles: patientActors, patient: patientFromBody},
+	"GET /api/v1/journeys/:id":                {roles: careRoles, patient: journeyPatient},
+	"POST /api/v1/journeys/:id/decisions":     {roles: careRoles, patient: journeyPatient},
+	"POST /api/v1/journeys/:id/cancel":        {roles: patientActors, patient: journeyPatient},
+	"POST /api/v1/journeys/:id/reschedule":    {roles: patientActors, patient: journeyPatient},
+	"POST /api/v1/journeys/:id/consult/start": {roles: []string{auth.RoleDoctor}, patient: journeyPatient},
+	"POST /api/v1/journeys/:id/consult/close": {roles: []string{auth.RoleDoctor}, patient: journeyPatient},
+	"GET " + prescriptionRoute:                {roles: careRoles, patient: journeyPatient},
+	"POST " + prescriptionReviewRoute:         {roles: []string{auth.RoleDoctor}, patient: journeyPatient},
+	"GET /api/v1/patients/:id/journeys":       {roles: careRoles, patient: pathPatient},
+	// Lab partners hold labs:write; the journey's doctor and the care team
+	// may enter a result by hand.
+	"POST " + labResultsRoute:                           {roles: labReporters, scope: auth.ScopeLabsWrite, patient: journeyPatient},
+	"POST " + bookLabTestRoute:                          {roles: append(slices.Clone(patientActors), auth.RoleIntegrator), scope: auth.ScopeLabsWrite, patient: patientFromJSONOrForm},
 	"GET /api/v1/models":                                {roles: everyone, scope: auth.ScopeModelsPredict},
 	"POST " + modelCallRoute:                            {roles: clinicians, scope: auth.ScopeModelsPredict},
 	"POST " + interactionsCheckRoute:                    {roles: append([]string{auth.RolePharmacist}, clinicians...), scope: auth.ScopeKnowledgeRead},

@@ -86,6 +86,8 @@ var allowedCallers = map[string][]string{
 	"GET /api/v1/journeys/:id/prescription":             {"patient", "doctor", "dietitian", "coordinator", "admin"},
 	"POST /api/v1/journeys/:id/prescription/review":     {"doctor"},
 	"GET /api/v1/patients/:id/journeys":                 {"patient", "doctor", "dietitian", "coordinator", "admin"},
+	"POST /api/v1/journeys/:id/lab-results":             {"doctor", "coordinator", "admin", "integrator"},
+	"POST /api/book/labtest/":                           {"patient", "coordinator", "admin", "integrator"},
 	"GET /api/v1/models":                                {"patient", "other-patient", "doctor", "other-doctor", "dietitian", "other-dietitian", "pharmacist", "coordinator", "other-coordinator", "admin", "integrator"},
 	"POST /api/v1/models/:call":                         {"doctor", "other-doctor", "dietitian", "other-dietitian", "admin", "integrator"},
 	`POST /api/v1/knowledge/interactions\:check`:        {"doctor", "other-doctor", "dietitian", "other-dietitian", "pharmacist", "admin", "integrator"},
@@ -161,7 +163,7 @@ func TestEveryRouteAsEveryRole(t *testing.T) {
 		"coordinator":         testenv.Token(t, a, auth.RoleCoordinator, coordinator),
 		"other-coordinator":   testenv.Token(t, a, auth.RoleCoordinator, otherCoordinator),
 		"admin":               testenv.Token(t, a, auth.RoleAdmin, uuid.NewString()),
-		"integrator":          testenv.Token(t, a, auth.RoleIntegrator, "acme-labs", auth.ScopeModelsPredict, auth.ScopeKnowledgeRead),
+		"integrator":          testenv.Token(t, a, auth.RoleIntegrator, "acme-labs", auth.ScopeModelsPredict, auth.ScopeKnowledgeRead, auth.ScopeLabsWrite),
 		"integrator-no-scope": testenv.Token(t, a, auth.RoleIntegrator, "acme-labs"),
 	}
 	// A journey of the target patient that never exists: an allowed update
@@ -185,7 +187,7 @@ func TestEveryRouteAsEveryRole(t *testing.T) {
 		}
 		path = strings.NewReplacer(":id", target, ":code", "I10", ":call", "no-such-model:predict").Replace(path)
 		body := `{}`
-		if key == "POST /api/v1/journeys" {
+		if key == "POST /api/v1/journeys" || key == "POST /api/book/labtest/" {
 			body = fmt.Sprintf(`{"patient_id":%q,"pathway_id":"access-probe"}`, target)
 		}
 		for _, caller := range callers {

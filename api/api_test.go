@@ -96,6 +96,12 @@ steps:
 func testCatalog(t *testing.T) *pathways.Catalog {
 	t.Helper()
 	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "labs-check.v1.yaml"), []byte(labsPathway), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "followup-check.v1.yaml"), []byte(followUpPathway), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	if err := os.WriteFile(filepath.Join(dir, "enrol-check.v1.yaml"), []byte(enrolPathway), 0o600); err != nil {
 		t.Fatal(err)
 	}

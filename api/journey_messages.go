@@ -194,6 +194,10 @@ type closeConsultBody struct {
 	Measurements map[string]inference.Quantity `json:"measurements"`
 	// Prescriptions are the medicines of the prescription order.
 	Prescriptions []workflows.PrescriptionItem `json:"prescriptions"`
+	// LabTests are the LOINC codes of the lab_tests order.
+	LabTests []string `json:"lab_tests"`
+	// FollowUpDays is the interval of the follow_up order, in days.
+	FollowUpDays int `json:"follow_up_days"`
 }
 
 // closeConsult closes the consult with the doctor's notes and orders.
@@ -210,6 +214,6 @@ func (s *Server) closeConsult(c *gin.Context) {
 	}
 	s.sendUpdate(c, workflows.UpdateCloseConsult, workflows.CloseConsultRequest{
 		Actor: actor, Diagnoses: body.Diagnoses, Notes: body.Notes, Orders: body.Orders, Outcome: body.Outcome,
-		Measurements: body.Measurements, Prescriptions: body.Prescriptions,
+		Measurements: body.Measurements, Prescriptions: body.Prescriptions, LabTests: body.LabTests, FollowUpDays: body.FollowUpDays,
 	})
 }

@@ -53,6 +53,13 @@ func (s *Service) CanSeePatient(ctx context.Context, p Principal, patientID stri
 				WHERE t.coordinator_id = $2 AND a.patient_id = $1) THEN 'care team practitioner'
 			ELSE '' END`
 		arg = p.Subject
+	case RoleIntegrator:
+		// Routes that let integrators in require a scope (api/access.go);
+		// only the lab scope reaches patients' data.
+		if p.HasScope(ScopeLabsWrite) {
+			return true, "lab partner scope", nil
+		}
+		return false, "integrator without a patient-data scope", nil
 	default:
 		return false, "role has no access to patient data", nil
 	}

@@ -40,6 +40,9 @@ const (
 	ScopeKnowledgeRead = "knowledge:read"
 	ScopeJourneysRead  = "journeys:read"
 	ScopeJourneysWrite = "journeys:write"
+	// ScopeLabsWrite lets a laboratory partner book tests and report results
+	// for the patients it serves (any patient: the scope is the relation).
+	ScopeLabsWrite = "labs:write"
 )
 
 // Errors callers map to statuses.

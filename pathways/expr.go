@@ -18,6 +18,7 @@ import (
 //	consult.outcome, consult.orders, consult.diagnoses
 //	decision                         the outcome of the latest decide step
 //	patient.age, patient.conditions
+//	labs.NAME                        the latest result of a lab test (labs.hba1c; names in LabAnalytes)
 //
 // CEL is side-effect free and evaluates the same way every time, which is
 // what a workflow needs to replay deterministically.
@@ -39,6 +40,7 @@ func newEnv() (*cel.Env, error) {
 		cel.Variable("consult", cel.MapType(cel.StringType, cel.DynType)),
 		cel.Variable("decision", cel.StringType),
 		cel.Variable("patient", cel.MapType(cel.StringType, cel.DynType)),
+		cel.Variable("labs", cel.MapType(cel.StringType, cel.DoubleType)),
 	)
 }
 
@@ -80,6 +82,10 @@ func checkExpr(src string, params map[string]Parameter) []string {
 				if _, ok := params[field]; !ok {
 					problems = append(problems, fmt.Sprintf("unknown parameter %q (declared: %s)", field, strings.Join(sortedKeys(params), ", ")))
 				}
+			case root == "labs":
+				if !contains(LabKeys(), field) {
+					problems = append(problems, fmt.Sprintf("unknown lab %q (known: %s)", field, strings.Join(LabKeys(), ", ")))
+				}
 			case root == "vitals":
 				if !contains(vitalMetrics, field) {
 					problems = append(problems, fmt.Sprintf("unknown vital %q (known: %s)", field, strings.Join(vitalMetrics, ", ")))
@@ -106,6 +112,8 @@ type Vars struct {
 	Consult  map[string]any                `json:"consult"`
 	Decision string                        `json:"decision"`
 	Patient  map[string]any                `json:"patient"`
+	// Labs holds the latest value of each resulted test, by LabAnalyte key.
+	Labs map[string]float64 `json:"labs,omitempty"`
 }
 
 // Eval evaluates a boolean expression. The expression was checked when the
@@ -118,7 +126,7 @@ func Eval(src string, v Vars) (bool, error) {
 	}
 	out, _, err := prg.Eval(map[string]any{
 		"params": orEmpty(v.Params), "risk": orEmpty(v.Risk), "vitals": orEmptyVitals(v.Vitals),
-		"consult": orEmpty(v.Consult), "decision": v.Decision, "patient": orEmpty(v.Patient),
+		"consult": orEmpty(v.Consult), "decision": v.Decision, "patient": orEmpty(v.Patient), "labs": orEmptyLabs(v.Labs),
 	})
 	if err != nil {
 		return false, fmt.Errorf("evaluate %q: %w", src, err)
@@ -153,6 +161,13 @@ func program(src string) (cel.Program, error) {
 func orEmpty(m map[string]any) map[string]any {
 	if m == nil {
 		return map[string]any{}
+	}
+	return m
+}
+
+func orEmptyLabs(m map[string]float64) map[string]float64 {
+	if m == nil {
+		return map[string]float64{}
 	}
 	return m
 }

@@ -283,6 +283,7 @@ func (v *validator) checkStep(s *Step) {
 		v.add(s.Pos, "step %q has more than one of next, branches and outcomes", s.ID)
 	}
 	v.checkWith(s)
+	v.checkStageSettings(s)
 }
 
 func (v *validator) checkTimeout(s *Step, t *Timeout, nested bool) {
@@ -392,6 +393,13 @@ func successors(s *Step) []string {
 	}
 	for t := s.OnTimeout; t != nil; t = t.Then {
 		add(t.Next)
+	}
+	if s.Type == "follow_up" { // the next episode starts at the booking step
+		rebook, _ := s.With["rebook"].(string)
+		if rebook == "" {
+			rebook = "book"
+		}
+		add(rebook)
 	}
 	return out
 }

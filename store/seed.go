@@ -152,6 +152,7 @@ var seedLabTests = []seedLabTest{
 	{"1742-6", "Alanine aminotransferase (ALT/SGPT)", "Serum or Plasma", 25000},
 	{"1989-3", "25-Hydroxyvitamin D (D2+D3)", "Serum or Plasma", 120000},
 	{"2132-9", "Vitamin B12 (cobalamin)", "Serum or Plasma", 90000},
+	{"17861-6", "Calcium", "Serum or Plasma", 20000},
 }
 
 const seedLabSource = "LOINC (loinc.org)"

@@ -68,6 +68,7 @@ func Register(r worker.Registry, deps Deps) {
 	r.RegisterActivity(&activities.Messaging{Store: deps.Store, Twilio: deps.Twilio, From: deps.SMSFrom, LinkBase: deps.PublicBaseURL})
 	r.RegisterActivity(&activities.Prescriptions{Store: deps.Store, Signer: deps.PrescriptionSigner})
 	r.RegisterActivity(&activities.Pharmacy{Store: deps.Store, BaseURL: deps.PharmacyAPIBase})
+	r.RegisterActivity(&activities.Labs{Store: deps.Store})
 }
 
 // DepsFromConfig builds the activities' clients from the configuration:

@@ -25,6 +25,11 @@ type JourneyInput struct {
 	Plan      pathways.Plan `json:"plan"`
 	// SlotID is the slot the patient chose, for a pathway that books.
 	SlotID string `json:"slot_id,omitempty"`
+	// StartAt is the step to start at instead of the plan's start: a
+	// follow-up starts the next episode at the pathway's booking step.
+	StartAt string `json:"start_at,omitempty"`
+	// FollowUpOf is the journey whose follow_up step started this one.
+	FollowUpOf string `json:"follow_up_of,omitempty"`
 }
 
 // JourneyState is what the state query and every update answer.
@@ -46,6 +51,8 @@ type JourneyState struct {
 	Payment         *PaymentInfo              `json:"payment,omitempty"`
 	Consult         *ConsultInfo              `json:"consult,omitempty"`
 	Risk            *RiskInfo                 `json:"risk,omitempty"`
+	Labs            []LabOrderInfo            `json:"labs,omitempty"`
+	FollowUp        *FollowUpInfo             `json:"follow_up,omitempty"`
 	Outcome         string                    `json:"outcome,omitempty"` // why the journey ended
 	Recorded        bool                      `json:"recorded"`
 	StartedAt       time.Time                 `json:"started_at"`
@@ -116,6 +123,9 @@ type journey struct {
 	refundShare        int    // percent of the payment to refund if the journey is cancelled
 	refundReason       string
 	measurements       map[string]inference.Quantity // from the consult, until the risk model has them
+	consultLabTests    []string                      // LOINC codes the consult ordered
+	followUpDays       int                           // the consult's follow-up interval, if the doctor gave one
+	labAlert           string                        // why a critical lab result raised NeedsAttention
 }
 
 func newJourney(ctx workflow.Context, in JourneyInput) (*journey, error) {
@@ -161,6 +171,8 @@ func (in JourneyInput) validate(workflowID string) error {
 		errs = append(errs, fmt.Errorf("the plan is for %q, not %q", in.Plan.Key(), in.PathwayID))
 	} else if _, ok := in.Plan.Steps[in.Plan.Start]; !ok {
 		errs = append(errs, fmt.Errorf("the plan's start step %q does not exist", in.Plan.Start))
+	} else if _, ok := in.Plan.Steps[in.StartAt]; in.StartAt != "" && !ok {
+		errs = append(errs, fmt.Errorf("start_at names no step of the plan: %q", in.StartAt))
 	}
 	if len(errs) == 0 && workflowID != JourneyWorkflowID(in.PatientID, in.PathwayID, in.Episode) {
 		errs = append(errs, fmt.Errorf("workflow ID %q does not match the input", workflowID))
@@ -180,7 +192,11 @@ func (j *journey) run(ctx workflow.Context) (JourneyState, error) {
 
 	stepsCtx, cancel := workflow.WithCancel(ctx)
 	j.cancelSteps = cancel
-	err := j.runSteps(stepsCtx, j.plan.Start, "")
+	start := j.plan.Start
+	if j.in.StartAt != "" {
+		start = j.in.StartAt
+	}
+	err := j.runSteps(stepsCtx, start, "")
 
 	// Compensation and the final record must run even when the steps were
 	// cancelled, so they use a context the cancellation does not reach.
@@ -287,6 +303,10 @@ func (j *journey) runStep(ctx workflow.Context, step pathways.PlanStep) (stepRes
 		return j.runPrescribe(ctx, step)
 	case "fulfil":
 		return j.runFulfil(ctx, step)
+	case "lab_order":
+		return j.runLabOrder(ctx, step)
+	case "follow_up":
+		return j.runFollowUp(ctx, step)
 	default:
 		return stepResult{}, temporal.NewNonRetryableApplicationError(
 			fmt.Sprintf("step %q has type %q, which this version of the engine cannot run yet; the journey stops here rather than skip it", step.ID, step.Type),

@@ -85,6 +85,12 @@ type CloseConsultRequest struct {
 	// Prescriptions are the medicines of a "prescription" order, which the
 	// prescribe step drafts, checks and has the doctor review.
 	Prescriptions []PrescriptionItem `json:"prescriptions,omitempty"`
+	// LabTests are the LOINC codes of a "lab_tests" order, which the
+	// pathway's lab_order step books beside its own tests.
+	LabTests []string `json:"lab_tests,omitempty"`
+	// FollowUpDays is the doctor's interval for a "follow_up" order; it
+	// replaces the pathway's (the doctor has weighed the risk already).
+	FollowUpDays int `json:"follow_up_days,omitempty"`
 }
 
 // ConsultOrders are the orders a consult may close with.

@@ -274,7 +274,16 @@ func consultOrders(req CloseConsultRequest) []store.EncounterOrder {
 			}
 			continue
 		}
-		orders = append(orders, store.EncounterOrder{Kind: o})
+		switch o {
+		case "lab_tests":
+			orders = append(orders, labOrders(req.LabTests)...)
+		case "follow_up":
+			if req.FollowUpDays > 0 {
+				orders = append(orders, store.EncounterOrder{Kind: store.OrderFollowUp, AfterDays: req.FollowUpDays})
+			}
+		default:
+			orders = append(orders, store.EncounterOrder{Kind: o})
+		}
 	}
 	return orders
 }

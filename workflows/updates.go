@@ -72,6 +72,11 @@ func (j *journey) registerUpdates(ctx workflow.Context) error {
 	); err != nil {
 		return fmt.Errorf("register %s update: %w", UpdateReschedule, err)
 	}
+	if err := workflow.SetUpdateHandlerWithOptions(ctx, UpdateRecordLabResult, j.recordLabResult,
+		workflow.UpdateHandlerOptions{Validator: j.validateLabResult},
+	); err != nil {
+		return fmt.Errorf("register %s update: %w", UpdateRecordLabResult, err)
+	}
 	return nil
 }
 
@@ -107,6 +112,7 @@ func (j *journey) validateCloseConsult(req CloseConsultRequest) error {
 		}
 	}
 	problems = append(problems, prescriptionProblems(req)...)
+	problems = append(problems, labAndFollowUpProblems(req)...)
 	if len(problems) > 0 {
 		return temporal.NewApplicationError(strings.Join(problems, "; "), ErrTypeInvalidMessage)
 	}
@@ -131,6 +137,7 @@ func (j *journey) closeConsult(ctx workflow.Context, req CloseConsultRequest) (J
 	j.state.Consult.Closed, j.state.Consult.Outcome = true, outcome
 	j.state.Consult.Diagnoses, j.state.Consult.Orders = enc.Diagnoses, req.Orders
 	j.measurements = req.Measurements
+	j.consultLabTests, j.followUpDays = req.LabTests, req.FollowUpDays
 	j.state.Appointment.Status = store.AppointmentFulfilled
 	j.state.UpdatedAt = workflow.Now(ctx)
 	return j.state, nil

@@ -1,0 +1,56 @@
+package activities_test
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"testing"
+
+	"github.com/carepath/carepath/activities"
+)
+
+func TestNotifyPractitionerTextsTheDoctorOnceWithoutClinicalContent(t *testing.T) {
+	h := newSMSHarness(t, 16)
+	// Demo doctors' accounts have no phone until a test gives one a number.
+	var practitioner, userID string
+	if err := h.store.Pool.QueryRow(h.ctx, `SELECT practitioner_id::text, id::text FROM app_user
+		WHERE role = 'doctor' AND phone IS NULL ORDER BY id LIMIT 1`).Scan(&practitioner, &userID); err != nil {
+		t.Fatal(err)
+	}
+	in := activities.NotifyPractitionerInput{JourneyID: journeyID(t), Step: "lab-result-1", PractitionerID: practitioner,
+		TemplateID: "lab_result_abnormal", Link: "/journeys/j1"}
+
+	// No number: skipped, and the journey alerts the care team instead.
+	got, err := h.m.NotifyPractitioner(h.ctx, in)
+	if err != nil || got.Status != "skipped" || got.SkipReason != activities.SkipNoPractitionerNumber || len(h.fake.Messages()) != 0 {
+		t.Fatalf("without a number: %+v %v (%d sent)", got, err, len(h.fake.Messages()))
+	}
+
+	phone := fmt.Sprintf("+91-98%08d", rand.IntN(1e8))
+	if _, err := h.store.Pool.Exec(h.ctx, `UPDATE app_user SET phone = $2 WHERE id = $1`, userID, phone); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if _, err := h.store.Pool.Exec(context.Background(), `UPDATE app_user SET phone = NULL WHERE id = $1`, userID); err != nil {
+			t.Errorf("cleanup: %v", err)
+		}
+	})
+	in.Step = "lab-result-2"
+	got, err = h.m.NotifyPractitioner(h.ctx, in)
+	if err != nil || got.Status != "sent" || !strings.HasPrefix(got.ProviderMessageID, "SM") {
+		t.Fatalf("with a number: %+v %v", got, err)
+	}
+	again, err := h.m.NotifyPractitioner(h.ctx, in)
+	if err != nil || again.ProviderMessageID != got.ProviderMessageID || len(h.fake.Messages()) != 1 {
+		t.Errorf("a retry sent again: %+v %v (%d sent)", again, err, len(h.fake.Messages()))
+	}
+	body := h.fake.Messages()[0].Body
+	if !strings.Contains(body, h.cfg.PublicBaseURL+"/journeys/j1") || strings.Contains(body, "HbA1c") {
+		t.Errorf("body = %q", body)
+	}
+	in.Step, in.Link = "lab-result-3", "https://evil.example/x"
+	if _, err := h.m.NotifyPractitioner(h.ctx, in); err == nil {
+		t.Error("a link outside CarePath was accepted")
+	}
+}

@@ -1,0 +1,240 @@
+package api
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/google/uuid"
+
+	"github.com/carepath/carepath/pathways"
+	"github.com/carepath/carepath/store"
+	"github.com/carepath/carepath/workflows"
+)
+
+// Lab routes: results of a journey's lab orders (v1), and the HealthLink
+// lab test booking. Both write the lab_order store the lab_order step uses.
+
+const (
+	labResultsRoute  = "/api/v1/journeys/:id/lab-results"
+	bookLabTestRoute = "/api/book/labtest/"
+)
+
+type labResultBody struct {
+	LOINC         string   `json:"loinc_code"`
+	Value         *float64 `json:"value"`
+	Unit          string   `json:"unit"`
+	ReferenceLow  *float64 `json:"reference_low"`
+	ReferenceHigh *float64 `json:"reference_high"`
+	CriticalLow   *float64 `json:"critical_low"`
+	CriticalHigh  *float64 `json:"critical_high"`
+}
+
+// recordLabResult reports the result of one of the journey's lab orders.
+// The fields are checked here, each problem naming its field; the journey
+// then stores the result and alerts the doctor if it is out of range.
+func (s *Server) recordLabResult(c *gin.Context) {
+	actor, err := actorFrom(c)
+	if err != nil {
+		s.writeError(c, err)
+		return
+	}
+	var body labResultBody
+	if err := decodeStrict(c.Request.Body, &body); err != nil {
+		s.writeError(c, err)
+		return
+	}
+	if body.Value == nil {
+		s.writeError(c, &invalidError{fields: []FieldError{{Pointer: "/value", Detail: "is required: the numeric result"}}})
+		return
+	}
+	res := pathways.LabResult{LOINC: body.LOINC, Value: *body.Value, Unit: body.Unit, ReferenceLow: body.ReferenceLow,
+		ReferenceHigh: body.ReferenceHigh, CriticalLow: body.CriticalLow, CriticalHigh: body.CriticalHigh}
+	var fields []FieldError
+	for _, p := range res.Check() {
+		fields = append(fields, FieldError{Pointer: "/" + p.Field, Detail: p.Detail})
+	}
+	if len(fields) == 0 {
+		open, err := s.openLabTests(c)
+		if err != nil {
+			s.writeError(c, err)
+			return
+		}
+		if !slices.Contains(open, res.LOINC) {
+			fields = append(fields, FieldError{Pointer: "/loinc_code", Detail: fmt.Sprintf("the journey has no open order for this test (open: %s)", strings.Join(open, ", "))})
+		}
+	}
+	if len(fields) > 0 {
+		s.writeError(c, &invalidError{fields: fields})
+		return
+	}
+	s.sendUpdate(c, workflows.UpdateRecordLabResult, workflows.RecordLabResultRequest{Actor: actor, Result: res})
+}
+
+// openLabTests are the LOINC codes of the journey's unresulted orders.
+func (s *Server) openLabTests(c *gin.Context) ([]string, error) {
+	id := c.Param("id")
+	if _, _, _, err := workflows.ParseJourneyWorkflowID(id); err != nil {
+		return nil, &notFoundError{detail: "no journey has this ID"}
+	}
+	resp, err := s.temporal.QueryWorkflow(c.Request.Context(), id, "", workflows.QueryJourneyState)
+	if err != nil {
+		return nil, fmt.Errorf("query journey %s: %w", id, err)
+	}
+	var state workflows.JourneyState
+	if err := resp.Get(&state); err != nil {
+		return nil, fmt.Errorf("decode journey %s state: %w", id, err)
+	}
+	open := []string{}
+	for _, o := range state.Labs {
+		if o.Status != store.LabOrderResulted {
+			open = append(open, o.LOINC)
+		}
+	}
+	return open, nil
+}
+
+// labTestBooking is the HealthLink booking as the contract names its fields.
+type labTestBooking struct {
+	BookingID       string `json:"booking_id"`
+	PatientID       string `json:"patient_id"`
+	TestName        string `json:"test_name"`
+	AppointmentDate string `json:"appointment_date"`
+	Status          string `json:"status"`
+}
+
+// bookLabTest is HealthLink's POST /api/book/labtest/: patient_id,
+// test_name (a catalogue name, a unique part of one, or a LOINC code) and
+// appointment_date (YYYY-MM-DD, today or later), as JSON or form fields.
+// An Idempotency-Key header makes a retry return the first booking.
+func (s *Server) bookLabTest(c *gin.Context) {
+	p, ok := principalFrom(c)
+	if !ok {
+		s.writeError(c, &unauthorizedError{detail: "sign in and send the access token as Authorization: Bearer <token>"})
+		return
+	}
+	form, err := healthLinkFields(c, "patient_id", "test_name", "appointment_date")
+	if err != nil {
+		s.writeError(c, err)
+		return
+	}
+	patientID, testName, date := form["patient_id"], strings.TrimSpace(form["test_name"]), form["appointment_date"]
+	var fields []FieldError
+	if !workflows.ValidPatientID(patientID) {
+		fields = append(fields, FieldError{Pointer: "/patient_id", Detail: "must be a patient ID (a lowercase UUID)"})
+	}
+	if testName == "" {
+		fields = append(fields, FieldError{Pointer: "/test_name", Detail: "is required"})
+	}
+	day, err := time.Parse(time.DateOnly, date)
+	if err != nil {
+		fields = append(fields, FieldError{Pointer: "/appointment_date", Detail: "must be a date as YYYY-MM-DD"})
+	} else if day.Before(time.Now().UTC().Truncate(24 * time.Hour)) {
+		fields = append(fields, FieldError{Pointer: "/appointment_date", Detail: "must be today or later"})
+	}
+	if len(fields) > 0 {
+		s.writeError(c, &invalidError{fields: fields})
+		return
+	}
+	ctx := c.Request.Context()
+	code, err := s.store.LabTestByName(ctx, testName)
+	if errors.Is(err, store.ErrUnknownLabTest) {
+		s.writeError(c, &invalidError{fields: []FieldError{{Pointer: "/test_name", Detail: strings.TrimPrefix(err.Error(), "store: ")}}})
+		return
+	}
+	if err != nil {
+		s.writeError(c, err)
+		return
+	}
+	key := c.GetHeader("Idempotency-Key")
+	if key == "" {
+		key = uuid.NewString()
+	}
+	orders, err := s.store.BookLabTests(ctx, store.BookLabTestsRequest{
+		KeyPrefix: "healthlink:" + p.Subject + ":" + key, Origin: store.LabOriginLink, PatientID: patientID,
+		Tests: []string{code}, ScheduledFor: day,
+	})
+	switch {
+	case errors.Is(err, store.ErrPatientNotFound):
+		s.writeError(c, &invalidError{fields: []FieldError{{Pointer: "/patient_id", Detail: "no patient has this ID"}}})
+		return
+	case errors.Is(err, store.ErrKeyReused):
+		s.writeError(c, &invalidError{fields: []FieldError{{Pointer: "/", Detail: "this Idempotency-Key was used for another request"}}})
+		return
+	case err != nil:
+		s.writeError(c, err)
+		return
+	}
+	o := orders[0]
+	c.JSON(http.StatusCreated, gin.H{"lab_test_booking": labTestBooking{
+		BookingID: o.ID, PatientID: o.PatientID, TestName: o.TestName, AppointmentDate: o.ScheduledFor, Status: o.Status,
+	}})
+}
+
+// healthLinkFields reads a HealthLink POST's fields from a JSON object or
+// from form fields (application/x-www-form-urlencoded), refusing unknown
+// fields and values that are not strings.
+func healthLinkFields(c *gin.Context, names ...string) (map[string]string, error) {
+	raw, err := io.ReadAll(c.Request.Body)
+	var tooBig *http.MaxBytesError
+	if errors.As(err, &tooBig) {
+		return nil, &malformedError{detail: fmt.Sprintf("the body is larger than %d bytes", tooBig.Limit)}
+	}
+	if err != nil {
+		return nil, &malformedError{detail: "the body could not be read"}
+	}
+	out := map[string]string{}
+	mediaType, _, _ := mime.ParseMediaType(c.GetHeader("Content-Type"))
+	if mediaType == "application/x-www-form-urlencoded" {
+		values, err := url.ParseQuery(string(raw))
+		if err != nil {
+			return nil, &malformedError{detail: "the form body does not parse"}
+		}
+		for k, v := range values {
+			if !slices.Contains(names, k) {
+				return nil, &invalidError{fields: []FieldError{{Pointer: "/" + k, Detail: "is not a field of this request"}}}
+			}
+			out[k] = v[0]
+		}
+		return out, nil
+	}
+	var obj map[string]any
+	if err := decodeStrict(bytes.NewReader(raw), &obj); err != nil {
+		return nil, err
+	}
+	for k, v := range obj {
+		if !slices.Contains(names, k) {
+			return nil, &invalidError{fields: []FieldError{{Pointer: "/" + k, Detail: "is not a field of this request"}}}
+		}
+		str, ok := v.(string)
+		if !ok {
+			return nil, &invalidError{fields: []FieldError{{Pointer: "/" + k, Detail: "must be a string"}}}
+		}
+		out[k] = str
+	}
+	return out, nil
+}
+
+// patientFromJSONOrForm is patientFromBody for routes that also take form
+// fields: the patient_id field, whichever way it came.
+func patientFromJSONOrForm(c *gin.Context) (string, error) {
+	mediaType, _, _ := mime.ParseMediaType(c.GetHeader("Content-Type"))
+	if mediaType != "application/x-www-form-urlencoded" {
+		return patientFromBody(c)
+	}
+	raw, err := io.ReadAll(c.Request.Body)
+	if err != nil {
+		return "", &malformedError{detail: "the body cannot be read"}
+	}
+	c.Request.Body = io.NopCloser(bytes.NewReader(raw))
+	values, _ := url.ParseQuery(string(raw)) // the handler refuses a form that does not parse
+	return values.Get("patient_id"), nil
+}
