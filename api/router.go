@@ -108,6 +108,7 @@ func NewRouter(o Options) *gin.Engine {
 	s.webhookRoutes(r)
 	r.POST(pharmacyWebhookPath, s.pharmacyWebhook)
 	s.authRoutes(r)
+	s.healthLinkRoutes(r)
 	r.GET("/openapi.json", s.openAPI)
 	r.GET("/docs", s.docs)
 	return r
