@@ -411,11 +411,41 @@ func (s *Server) hlCancelAppointment(c *gin.Context) {
 		s.writeError(c, err)
 		return
 	}
-	if state.Status != workflows.StatusCancelled {
-		s.writeError(c, fmt.Errorf("cancel %s: journey ended %s: %s", appt.JourneyID, state.Status, state.Outcome))
+	if state.Status == workflows.StatusCancelled {
+		// The update answers once the journey is cancelled; the refund and
+		// the freed slot follow. Answer when they are done.
+		err = s.awaitCancelled(c.Request.Context(), appt)
+	} else {
+		err = fmt.Errorf("cancel %s: journey ended %s: %s", appt.JourneyID, state.Status, state.Outcome)
+	}
+	if err != nil {
+		s.writeError(c, err)
 		return
 	}
 	c.JSON(http.StatusOK, gin.H{"status": "cancelled", "message": "Appointment successfully cancelled."})
+}
+
+// awaitCancelled waits until the journey's compensation has cancelled the
+// appointment in PostgreSQL (it refunds first, so the refund is recorded
+// too). The journey may linger afterwards, sending its notice after the
+// patient's quiet hours.
+func (s *Server) awaitCancelled(ctx context.Context, appt store.Appointment) error {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	for {
+		a, err := s.store.GetAppointment(ctx, appt.JourneyID, appt.ID)
+		if err == nil && a.Status == store.AppointmentCancelled {
+			return nil
+		}
+		if err != nil && !errors.Is(err, context.DeadlineExceeded) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("appointment %s not cancelled yet: %w", appt.ID, ctx.Err())
+		case <-time.After(150 * time.Millisecond):
+		}
+	}
 }
 
 // hlAppointmentParam reads the one parameter of a route about an
