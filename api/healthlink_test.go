@@ -396,7 +396,8 @@ func settledDoctor(t *testing.T, s *store.Store) string {
 		t.Fatal(err)
 	}
 	if _, err := s.Pool.Exec(ctx, `INSERT INTO schedule (id, practitioner_id, weekday, start_time, end_time, slot_minutes, timezone)
-		VALUES ($1, $2, 0, '09:00', '10:00', 15, 'Asia/Kolkata')`, schedule, doctor); err != nil {
+		SELECT CASE WHEN d = 1 THEN $1::uuid ELSE gen_random_uuid() END, $2, d, '09:00', '10:00', 15, 'Asia/Kolkata'
+		FROM generate_series(1, 3) d`, schedule, doctor); err != nil {
 		t.Fatal(err)
 	}
 	start := time.Now().Add(time.Hour).Truncate(time.Minute)

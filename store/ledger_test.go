@@ -14,7 +14,8 @@ import (
 )
 
 // newPractitioner copies a seeded practitioner and one of its schedules
-// under new IDs, so a test's earnings start from nothing.
+// under new IDs (three weekday sessions, as the seed checks want), so a
+// test's earnings start from nothing.
 func newPractitioner(ctx context.Context, t *testing.T, s *store.Store) practitionerSchedule {
 	t.Helper()
 	ps := practitionerSchedule{practitionerID: uuid.NewString(), scheduleID: uuid.NewString()}
@@ -27,7 +28,8 @@ func newPractitioner(ctx context.Context, t *testing.T, s *store.Store) practiti
 	}
 	if _, err := s.Pool.Exec(ctx, `
 		INSERT INTO schedule (id, practitioner_id, weekday, start_time, end_time, slot_minutes, timezone)
-		VALUES ($1, $2, 0, '09:00', '10:00', 15, 'Asia/Kolkata')`, ps.scheduleID, ps.practitionerID); err != nil {
+		SELECT CASE WHEN d = 1 THEN $1::uuid ELSE gen_random_uuid() END, $2, d, '09:00', '10:00', 15, 'Asia/Kolkata'
+		FROM generate_series(1, 3) d`, ps.scheduleID, ps.practitionerID); err != nil {
 		t.Fatal(err)
 	}
 	return ps
