@@ -241,7 +241,7 @@ type hlAppointment struct {
 
 const (
 	hlDateLayout = "2006-01-02"
-	hlTimeLayout = "03:04 PM" // parsing also takes "3:04 PM"
+	hlTimeLayout = "03:04 PM" // answers; requests may also say "3:04 pm" or "3:04PM"
 )
 
 // hlBookAppointment starts a general consultation journey on the doctor's
@@ -260,7 +260,8 @@ func (s *Server) hlBookAppointment(c *gin.Context) {
 	if errDate != nil {
 		v.fail("appointment_date", "must be a date, YYYY-MM-DD (2024-02-15), in the doctor's time zone")
 	}
-	clock, errClock := time.Parse("3:04 PM", strings.ToUpper(strings.TrimSpace(values["appointment_time"])))
+	// "10:30 AM", "9:05 pm" and "10:30am" all read the same.
+	clock, errClock := time.Parse("3:04PM", strings.ToUpper(strings.ReplaceAll(strings.TrimSpace(values["appointment_time"]), " ", "")))
 	if errClock != nil {
 		v.fail("appointment_time", `must be a time like "10:30 AM", in the doctor's time zone`)
 	}

@@ -297,7 +297,7 @@ func TestHealthLinkRejectEndsTheJourney(t *testing.T) {
 	stranger := newCoordinator(t, h.auth, h.store, "Nowhere-"+uuid.NewString())
 
 	form := url.Values{"doctor_id": {slot.PractitionerID}, "appointment_date": {slot.date},
-		"appointment_time": {strings.TrimPrefix(slot.clock, "0")}, "patient_name": {name}, "patient_email": {strings.ToUpper(email)}}
+		"appointment_time": {strings.ToLower(strings.ReplaceAll(strings.TrimPrefix(slot.clock, "0"), " ", ""))}, "patient_name": {name}, "patient_email": {strings.ToUpper(email)}}
 	code, body := h.hlCall(t, "POST", "/api/book/appointment/", contentForm, form.Encode(), auth.RoleCoordinator, stranger)
 	wantProblem(t, "a coordinator of another team books", code, body, http.StatusForbidden, "")
 	code, body = h.hlCall(t, "POST", "/api/book/appointment/", contentForm, form.Encode(), auth.RoleCoordinator, coordinator)
