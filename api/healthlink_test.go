@@ -280,6 +280,18 @@ func TestHealthLinkBookAcceptAndCancelThroughTheJourney(t *testing.T) {
 	}
 	code, body = h.hlCall(t, "POST", "/api/cancel/appointment/", contentJSON, cancel, auth.RolePatient, patient)
 	wantProblem(t, "cancel twice", code, body, http.StatusConflict, "")
+
+	// The cancellation freed the slot: an integrator (scope journeys:write)
+	// books it again for the patient named by email, in a new journey.
+	code, body = h.hlCall(t, "POST", "/api/book/appointment/", contentJSON, jsonBody(t, book), auth.RoleIntegrator, "acme-labs")
+	if code != http.StatusCreated {
+		t.Fatalf("integrator books the freed slot: %d %v", code, body)
+	}
+	again := wantShape(t, "appointment", body["appointment"], appointmentShape)
+	rebooked, err := h.store.AppointmentByID(context.Background(), again["id"].(string))
+	if err != nil || rebooked.PatientID != patient || rebooked.SlotID != slot.ID || rebooked.JourneyID == journey {
+		t.Errorf("rebooked: %+v %v", rebooked, err)
+	}
 }
 
 // A coordinator books by form fields for a patient named by email; the
