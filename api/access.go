@@ -1,12 +1,15 @@
 package api
 
 import (
+	"context"
+	"errors"
 	"slices"
 	"strings"
 
 	"github.com/gin-gonic/gin"
 
 	"github.com/carepath/carepath/auth"
+	"github.com/carepath/carepath/store"
 	"github.com/carepath/carepath/workflows"
 )
 
@@ -19,7 +22,22 @@ type routePolicy struct {
 	// scope an integrator's token must hold (integrators must be in roles too).
 	scope   string
 	patient func(c *gin.Context) (string, error)
+	// object names the patient and the practitioner a request is about,
+	// for routes that name their object in parameters (HealthLink) rather
+	// than in the path. Either may be empty.
+	object func(s *Server, c *gin.Context, p auth.Principal) (objectOwner, error)
+	// onBehalf lets an integrator holding the route's scope act for the
+	// patient the request names (integrators see no patient otherwise).
+	onBehalf bool
 }
+
+// objectOwner is whose object a request touches.
+type objectOwner struct {
+	patientID, practitionerID string
+}
+
+// ownerCtxKey holds the objectOwner the access layer resolved, for the handler.
+const ownerCtxKey = "carepath.owner"
 
 var (
 	everyone      = auth.Roles
@@ -84,6 +102,65 @@ var routePolicies = map[string]routePolicy{
 	"POST " + interactionsCheckRoute:                    {roles: append([]string{auth.RolePharmacist}, clinicians...), scope: auth.ScopeKnowledgeRead},
 	"GET /api/v1/knowledge/drugs":                       {roles: everyone, scope: auth.ScopeKnowledgeRead},
 	"GET /api/v1/knowledge/conditions/:code/treatments": {roles: everyone, scope: auth.ScopeKnowledgeRead},
+
+	// HealthLink (healthlink.go): objects are named by parameters.
+	"POST " + hlBookPath: {roles: append([]string{auth.RoleIntegrator}, patientActors...), scope: auth.ScopeJourneysWrite,
+		object: bookingPatient, onBehalf: true},
+	"POST " + hlCancelPath:   {roles: []string{auth.RolePatient, auth.RoleCoordinator}, object: appointmentOwner("appointment_id", false)},
+	"GET " + hlEarningsPath:  {roles: []string{auth.RoleDoctor, auth.RoleAdmin}, object: paramPractitioner},
+	"POST " + hlWithdrawPath: {roles: []string{auth.RoleDoctor}, object: paramPractitioner},
+	"GET " + hlRequestsPath:  {roles: []string{auth.RoleDoctor, auth.RoleCoordinator, auth.RoleAdmin}, object: paramPractitioner},
+	"POST " + hlAcceptPath:   {roles: []string{auth.RoleDoctor}, object: appointmentOwner("request_id", true)},
+	"POST " + hlRejectPath:   {roles: []string{auth.RoleDoctor}, object: appointmentOwner("request_id", true)},
+	"POST " + hlPurchasePath: {roles: patientActors, object: paramPatient},
+}
+
+// bookingPatient is who a booking is for: a patient books for themselves;
+// the other roles name the patient by patient_email. An email that names
+// nobody leaves the owner empty, and the handler refuses the request.
+func bookingPatient(s *Server, c *gin.Context, p auth.Principal) (objectOwner, error) {
+	if p.Role == auth.RolePatient {
+		return objectOwner{patientID: p.PatientID}, nil
+	}
+	values, _ := requestParams(c) // unreadable parameters are the handler's to refuse
+	email := strings.TrimSpace(values["patient_email"])
+	if email == "" {
+		return objectOwner{}, nil
+	}
+	patient, err := s.store.PatientByEmail(c.Request.Context(), email)
+	if errors.Is(err, store.ErrNoPatientWithEmail) {
+		return objectOwner{}, nil
+	}
+	return objectOwner{patientID: patient.ID}, err
+}
+
+// appointmentOwner names the patient of the appointment the parameter
+// names, or its doctor (byPractitioner) for the doctor's own business.
+func appointmentOwner(param string, byPractitioner bool) func(*Server, *gin.Context, auth.Principal) (objectOwner, error) {
+	return func(s *Server, c *gin.Context, _ auth.Principal) (objectOwner, error) {
+		values, _ := requestParams(c)
+		appt, err := s.store.AppointmentByID(c.Request.Context(), values[param])
+		if errors.Is(err, store.ErrAppointmentNotFound) {
+			return objectOwner{}, nil // the handler answers 404
+		}
+		if err != nil {
+			return objectOwner{}, err
+		}
+		if byPractitioner {
+			return objectOwner{practitionerID: appt.PractitionerID}, nil
+		}
+		return objectOwner{patientID: appt.PatientID}, nil
+	}
+}
+
+func paramPractitioner(_ *Server, c *gin.Context, _ auth.Principal) (objectOwner, error) {
+	values, _ := requestParams(c)
+	return objectOwner{practitionerID: values["doctor_id"]}, nil
+}
+
+func paramPatient(_ *Server, c *gin.Context, _ auth.Principal) (objectOwner, error) {
+	values, _ := requestParams(c)
+	return objectOwner{patientID: values["patient_id"]}, nil
 }
 
 // policies is routePolicies keyed as gin's FullPath reports a route: a
@@ -146,31 +223,56 @@ func (s *Server) authorize(c *gin.Context) {
 		deny("missing scope")
 		return
 	}
+	var owner objectOwner
+	switch {
+	case policy.patient != nil:
+		owner.patientID, err = policy.patient(c)
+	case policy.object != nil:
+		owner, err = policy.object(s, c, p)
+	}
+	if err != nil {
+		s.writeError(c, err)
+		return
+	}
+	allowed, reason, err := s.mayTouch(ctx, p, policy, owner)
+	if err != nil {
+		s.writeError(c, err)
+		return
+	}
+	if !allowed {
+		deny(reason)
+		return
+	}
+	c.Set(ownerCtxKey, owner)
+	s.logAccess(c, "allow", p.Subject, p.Role, reason)
+	c.Set(principalCtxKey, p)
+	c.Next()
+}
+
+// mayTouch applies the object-level rules to whose object the request
+// names. A missing or malformed ID names nobody's data: the handler refuses
+// the request as invalid.
+func (s *Server) mayTouch(ctx context.Context, p auth.Principal, policy routePolicy, o objectOwner) (bool, string, error) {
 	reason := "role allowed"
-	if policy.patient != nil {
-		patientID, err := policy.patient(c)
-		if err != nil {
-			s.writeError(c, err)
-			return
-		}
-		// A missing or malformed patient ID names nobody's data: the
-		// handler refuses the request as invalid.
-		if workflows.ValidPatientID(patientID) {
-			allowed, why, err := s.auth.CanSeePatient(ctx, p, patientID)
-			if err != nil {
-				s.writeError(c, err)
-				return
-			}
-			if !allowed {
-				deny(why)
-				return
+	if workflows.ValidPatientID(o.patientID) {
+		if policy.onBehalf && p.Role == auth.RoleIntegrator {
+			reason = "integrator on behalf of the patient"
+		} else {
+			allowed, why, err := s.auth.CanSeePatient(ctx, p, o.patientID)
+			if err != nil || !allowed {
+				return false, why, err
 			}
 			reason = why
 		}
 	}
-	s.logAccess(c, "allow", p.Subject, p.Role, reason)
-	c.Set(principalCtxKey, p)
-	c.Next()
+	if workflows.ValidPatientID(o.practitionerID) {
+		allowed, why, err := s.auth.CanActForPractitioner(ctx, p, o.practitionerID)
+		if err != nil || !allowed {
+			return false, why, err
+		}
+		reason = why
+	}
+	return true, reason, nil
 }
 
 func (s *Server) logAccess(c *gin.Context, decision, subject, role, reason string) {

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -76,19 +77,28 @@ func (s *Server) sendUpdate(c *gin.Context, name string, arg any) {
 		s.writeError(c, &notFoundError{detail: "no journey has this ID"})
 		return
 	}
-	handle, err := s.temporal.UpdateWorkflow(c.Request.Context(), client.UpdateWorkflowOptions{
-		WorkflowID: id, UpdateName: name, Args: []any{arg}, WaitForStage: client.WorkflowUpdateStageCompleted,
-	})
+	state, err := s.updateJourney(c.Request.Context(), id, name, arg)
 	if err != nil {
-		s.writeError(c, fmt.Errorf("%s on %s: %w", name, id, err))
-		return
-	}
-	var state workflows.JourneyState
-	if err := handle.Get(c.Request.Context(), &state); err != nil {
-		s.writeError(c, fmt.Errorf("%s on %s: %w", name, id, err))
+		s.writeError(c, err)
 		return
 	}
 	c.JSON(http.StatusOK, state)
+}
+
+// updateJourney sends an update to a journey and waits for its answer, the
+// journey's new state. A refusal is the validator's application error.
+func (s *Server) updateJourney(ctx context.Context, id, name string, arg any) (workflows.JourneyState, error) {
+	handle, err := s.temporal.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
+		WorkflowID: id, UpdateName: name, Args: []any{arg}, WaitForStage: client.WorkflowUpdateStageCompleted,
+	})
+	if err != nil {
+		return workflows.JourneyState{}, fmt.Errorf("%s on %s: %w", name, id, err)
+	}
+	var state workflows.JourneyState
+	if err := handle.Get(ctx, &state); err != nil {
+		return workflows.JourneyState{}, fmt.Errorf("%s on %s: %w", name, id, err)
+	}
+	return state, nil
 }
 
 type journeySummary struct {

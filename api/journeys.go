@@ -2,6 +2,7 @@ package api
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -56,7 +57,23 @@ func (s *Server) startJourney(c *gin.Context) {
 		return
 	}
 	id := workflows.JourneyWorkflowID(in.PatientID, in.PathwayID, in.Episode)
-	run, err := s.temporal.ExecuteWorkflow(c.Request.Context(), client.StartWorkflowOptions{
+	run, err := s.launchJourney(c.Request.Context(), in)
+	if err != nil {
+		s.writeError(c, err)
+		return
+	}
+	c.Header("Location", journeyPath(id))
+	c.JSON(http.StatusAccepted, journeyResponse{
+		ID: id, RunID: run.GetRunID(), PatientID: in.PatientID, PathwayID: in.PathwayID, PathwayVersion: in.Plan.Version, Episode: in.Episode,
+		Links: links{Self: journeyPath(id)},
+	})
+}
+
+// launchJourney starts the journey workflow for in. Starting a journey
+// that exists is serviceerror.WorkflowExecutionAlreadyStarted (409).
+func (s *Server) launchJourney(ctx context.Context, in workflows.JourneyInput) (client.WorkflowRun, error) {
+	id := workflows.JourneyWorkflowID(in.PatientID, in.PathwayID, in.Episode)
+	run, err := s.temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
 		ID:        id,
 		TaskQueue: s.taskQueue,
 		// Without this the SDK hands back the existing run as if it were new.
@@ -72,14 +89,9 @@ func (s *Server) startJourney(c *gin.Context) {
 		),
 	}, workflows.JourneyWorkflowName, in)
 	if err != nil {
-		s.writeError(c, fmt.Errorf("start journey %s: %w", id, err))
-		return
+		return nil, fmt.Errorf("start journey %s: %w", id, err)
 	}
-	c.Header("Location", journeyPath(id))
-	c.JSON(http.StatusAccepted, journeyResponse{
-		ID: id, RunID: run.GetRunID(), PatientID: in.PatientID, PathwayID: in.PathwayID, PathwayVersion: in.Plan.Version, Episode: in.Episode,
-		Links: links{Self: journeyPath(id)},
-	})
+	return run, nil
 }
 
 func (s *Server) validateStart(c *gin.Context, req startJourneyRequest) (workflows.JourneyInput, error) {

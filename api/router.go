@@ -110,6 +110,7 @@ func NewRouter(o Options) *gin.Engine {
 	r.POST(pharmacyWebhookPath, s.pharmacyWebhook)
 	s.authRoutes(r)
 	r.POST(bookLabTestRoute, s.bookLabTest)
+	s.healthLinkRoutes(r)
 	r.GET("/openapi.json", s.openAPI)
 	r.GET("/docs", s.docs)
 	return r

@@ -72,3 +72,43 @@ func (s *Service) CanSeePatient(ctx context.Context, p Principal, patientID stri
 	}
 	return true, reason, nil
 }
+
+// CanActForPractitioner is the object-level rule for a doctor's own
+// business (earnings, appointment requests):
+//   - a doctor or dietitian acts only for their own practitioner record;
+//   - a coordinator for the practitioners of their care team (named, or
+//     working in a team city);
+//   - an admin for everyone;
+//   - patients, pharmacists and integrators for nobody.
+//
+// Routes narrow it further by role (only the doctor withdraws, say).
+func (s *Service) CanActForPractitioner(ctx context.Context, p Principal, practitionerID string) (bool, string, error) {
+	if uuid.Validate(practitionerID) != nil {
+		return false, "not a practitioner ID", nil
+	}
+	switch p.Role {
+	case RoleAdmin:
+		return true, "admin", nil
+	case RoleDoctor, RoleDietitian:
+		if p.PractitionerID != "" && p.PractitionerID == practitionerID {
+			return true, "own practice", nil
+		}
+		return false, "another practitioner's business", nil
+	case RoleCoordinator:
+		if uuid.Validate(p.Subject) != nil {
+			return false, "no care team", nil
+		}
+		var ok bool
+		err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM care_team t LEFT JOIN practitioner pr ON pr.city = t.city
+			WHERE t.coordinator_id = $2 AND (t.practitioner_id = $1 OR pr.id = $1))`, practitionerID, p.Subject).Scan(&ok)
+		if err != nil {
+			return false, "", fmt.Errorf("authorize practitioner access: %w", err)
+		}
+		if ok {
+			return true, "care team practitioner", nil
+		}
+		return false, "not a care team practitioner", nil
+	default:
+		return false, "role has no access to practitioners' business", nil
+	}
+}

@@ -93,11 +93,21 @@ func (s *Store) ReservePayment(ctx context.Context, p Payment) (Payment, error) 
 	return got, nil
 }
 
-// RecordPaymentIntent stores the provider's answer on a reserved payment.
+// RecordPaymentIntent stores the provider's answer on a reserved payment. A
+// payment that already succeeded is posted to the earnings ledger in the
+// same transaction.
 func (s *Store) RecordPaymentIntent(ctx context.Context, id, providerPaymentID, status, clientSecret string) (Payment, error) {
-	p, err := scanPayment(s.Pool.QueryRow(ctx, `
-		UPDATE payment SET provider_payment_id = $2, status = $3, client_secret = nullif($4, ''), updated_at = now()
-		WHERE id = $1 RETURNING `+paymentColumns, id, providerPaymentID, status, clientSecret))
+	var p Payment
+	err := pgx.BeginFunc(ctx, s.Pool, func(tx pgx.Tx) error {
+		var err error
+		p, err = scanPayment(tx.QueryRow(ctx, `
+			UPDATE payment SET provider_payment_id = $2, status = $3, client_secret = nullif($4, ''), updated_at = now()
+			WHERE id = $1 RETURNING `+paymentColumns, id, providerPaymentID, status, clientSecret))
+		if err != nil {
+			return err
+		}
+		return postPayment(ctx, tx, p.ID)
+	})
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Payment{}, fmt.Errorf("store: record payment intent: payment %s: %w", id, ErrPaymentNotFound)
 	}
@@ -136,14 +146,40 @@ func (s *Store) PaymentByIntent(ctx context.Context, journeyID, providerPaymentI
 // SetPaymentStatus records a status the provider reported (a poll or a
 // webhook) on the journey's payments with this provider ID, and returns how
 // many rows changed. Always scoped to the journey: provider IDs alone are
-// not trusted to be unique.
+// not trusted to be unique. A payment that succeeded is posted to the
+// earnings ledger in the same transaction (once, however often the
+// provider reports it).
 func (s *Store) SetPaymentStatus(ctx context.Context, journeyID, providerPaymentID, status string) (int64, error) {
-	tag, err := s.Pool.Exec(ctx, `UPDATE payment SET status = $3, updated_at = now()
-		WHERE journey_id = $1 AND provider_payment_id = $2 AND status IS DISTINCT FROM $3`, journeyID, providerPaymentID, status)
+	var changed int64
+	err := pgx.BeginFunc(ctx, s.Pool, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `UPDATE payment SET status = $3, updated_at = now()
+			WHERE journey_id = $1 AND provider_payment_id = $2 AND status IS DISTINCT FROM $3`, journeyID, providerPaymentID, status)
+		if err != nil {
+			return err
+		}
+		changed = tag.RowsAffected()
+		if status != "succeeded" {
+			return nil
+		}
+		rows, err := tx.Query(ctx, `SELECT id::text FROM payment WHERE journey_id = $1 AND provider_payment_id = $2`, journeyID, providerPaymentID)
+		if err != nil {
+			return err
+		}
+		ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			return err
+		}
+		for _, id := range ids {
+			if err := postPayment(ctx, tx, id); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 	if err != nil {
 		return 0, fmt.Errorf("store: set payment status %s: %w", providerPaymentID, err)
 	}
-	return tag.RowsAffected(), nil
+	return changed, nil
 }
 
 // Refund is one refund of a payment, for a journey step.
@@ -235,11 +271,21 @@ func (s *Store) ReserveRefund(ctx context.Context, r Refund) (Refund, error) {
 	return out, nil
 }
 
-// RecordRefundResult stores the provider's answer on a reserved refund.
+// RecordRefundResult stores the provider's answer on a reserved refund. A
+// refund the provider accepted (succeeded, or pending its bank) is posted to
+// the earnings ledger in the same transaction.
 func (s *Store) RecordRefundResult(ctx context.Context, id, providerRefundID, status string) (Refund, error) {
-	r, err := scanRefund(s.Pool.QueryRow(ctx, `
-		UPDATE refund SET provider_refund_id = $2, status = $3, updated_at = now() WHERE id = $1 RETURNING `+refundColumns,
-		id, providerRefundID, status))
+	var r Refund
+	err := pgx.BeginFunc(ctx, s.Pool, func(tx pgx.Tx) error {
+		var err error
+		r, err = scanRefund(tx.QueryRow(ctx, `
+			UPDATE refund SET provider_refund_id = $2, status = $3, updated_at = now() WHERE id = $1 RETURNING `+refundColumns,
+			id, providerRefundID, status))
+		if err != nil {
+			return err
+		}
+		return postRefund(ctx, tx, r.ID)
+	})
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Refund{}, fmt.Errorf("store: record refund: refund %s not found", id)
 	}

@@ -219,7 +219,8 @@ func (j *journey) decidedOnAppointment(ctx workflow.Context, step pathways.PlanS
 		return err
 	}
 	if response == store.ResponseDeclined {
-		j.refundShare = 100
+		// The refund needs a reason code: the store refuses one without.
+		j.refundShare, j.refundReason = 100, "doctor_declined"
 		return &journeyCancelled{reason: "the doctor declined the appointment"}
 	}
 	return nil

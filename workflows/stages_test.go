@@ -240,8 +240,8 @@ func TestRejectionAfterPaymentRefundsInFull(t *testing.T) {
 	if st.Status != workflows.StatusCancelled || !strings.Contains(st.Outcome, "declined") {
 		t.Fatalf("state = %s (%s)", st.Status, st.Outcome)
 	}
-	if len(w.refund) != 1 || w.refund[0].AmountMinor != feeMinor || w.refund[0].PaymentStep != "pay" {
-		t.Errorf("refunds = %+v, want one full refund", w.refund)
+	if len(w.refund) != 1 || w.refund[0].AmountMinor != feeMinor || w.refund[0].PaymentStep != "pay" || w.refund[0].Reason != "doctor_declined" {
+		t.Errorf("refunds = %+v, want one full refund with its reason", w.refund)
 	}
 	if w.calls["RecordDoctorResponse:declined"] != 1 || w.calls["CancelAppointment"] != 1 {
 		t.Errorf("calls = %v", w.calls)
