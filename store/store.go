@@ -118,14 +118,20 @@ func (s *Store) Migrate(ctx context.Context) ([]int, error) {
 	}
 	var applied []int
 	for _, m := range migrations {
-		var done bool
-		if err := conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM schema_migration WHERE version = $1)`, m.Version).Scan(&done); err != nil {
+		var name string
+		err := conn.QueryRow(ctx, `SELECT name FROM schema_migration WHERE version = $1`, m.Version).Scan(&name)
+		switch {
+		case err == nil && name == m.Name:
+			continue
+		case err == nil:
+			// Another build's migration holds this number: applying ours on
+			// top would leave a schema neither build expects.
+			return applied, fmt.Errorf("store: migrate: the database has migration %04d_%s, but this build's %04d is %s: "+
+				"it was migrated by a different version of CarePath", m.Version, name, m.Version, m.Name)
+		case !errors.Is(err, pgx.ErrNoRows):
 			return applied, fmt.Errorf("store: migrate: check %04d: %w", m.Version, err)
 		}
-		if done {
-			continue
-		}
-		err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+		err = pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
 			if _, err := tx.Exec(ctx, m.SQL); err != nil {
 				return err
 			}

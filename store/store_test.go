@@ -81,6 +81,16 @@ func TestMigrateTwice(t *testing.T) {
 	if len(second) != 0 {
 		t.Errorf("second Migrate applied %v, want nothing", second)
 	}
+
+	// A database another build migrated, whose last migration has a
+	// different name under the same number, is refused by name.
+	last := ms[len(ms)-1]
+	if _, err := s.Pool.Exec(ctx, `UPDATE schema_migration SET name = 'someone_elses' WHERE version = $1`, last.Version); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Migrate(ctx); err == nil || !strings.Contains(err.Error(), "someone_elses") {
+		t.Errorf("Migrate over another build's migration %04d: %v, want an error naming it", last.Version, err)
+	}
 }
 
 func TestRecordJourneyIsIdempotent(t *testing.T) {
