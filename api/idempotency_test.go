@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -60,12 +61,16 @@ func (cv *conventions) newPatient(t *testing.T) string {
 		}
 	})
 	if _, err := cv.store.Pool.Exec(context.Background(), `INSERT INTO patient (id, name, birth_date, gender, phone, email, city,
-		preferred_language, timezone) VALUES ($1, 'Test Patient', '1970-01-01', 'unknown', '+15005550100', $2, 'Pune', 'en', 'Asia/Kolkata')`,
-		id, id+"@test.invalid"); err != nil {
+		preferred_language, timezone) VALUES ($1, 'Test Patient', '1970-01-01', 'unknown', $2, $3, 'Pune', 'en', 'Asia/Kolkata')`,
+		id, testPhone(), id+"@test.invalid"); err != nil {
 		t.Fatal(err)
 	}
 	return id
 }
+
+// testPhone is a random E.164 number, so that test records never share one
+// (users' phones are unique).
+func testPhone() string { return fmt.Sprintf("+1555%09d", rand.IntN(1_000_000_000)) }
 
 type answer struct {
 	status int

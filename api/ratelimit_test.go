@@ -177,7 +177,7 @@ func TestRateLimitSMSCodesTightly(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	phones := []string{"+1500555" + fmt.Sprint(time.Now().UnixNano()%10000), "+1500556" + fmt.Sprint(time.Now().UnixNano()%10000)}
+	phones := []string{testPhone(), testPhone()}
 	for _, p := range phones {
 		if _, err := a.UpsertUser(context.Background(), auth.NewUser{Email: uuid.NewString() + "@test.invalid", Phone: p, Role: auth.RoleCoordinator}); err != nil {
 			t.Fatal(err)
