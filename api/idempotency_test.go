@@ -131,6 +131,11 @@ func TestIdempotencyReplaysTheFirstResponse(t *testing.T) {
 	if again.header.Get("Idempotent-Replayed") != "true" || first.header.Get("Idempotent-Replayed") != "" {
 		t.Errorf("Idempotent-Replayed: first %q, replay %q", first.header.Get("Idempotent-Replayed"), again.header.Get("Idempotent-Replayed"))
 	}
+	// Another API process (a restart) replays it too: the key is in PostgreSQL.
+	restarted := newConventions(t, api.RateLimitOptions{})
+	if again := restarted.post(t, "/api/v1/journeys", admin, key, startBody(patient, 1)); again.status != first.status || again.body != first.body {
+		t.Errorf("replay after a restart: %d %s", again.status, again.body)
+	}
 	// Without the key the same request runs again, and the journey exists.
 	if dup := cv.post(t, "/api/v1/journeys", admin, "", startBody(patient, 1)); dup.status != http.StatusConflict {
 		t.Errorf("without a key: %d %s, want 409 journey-exists", dup.status, dup.body)

@@ -13,6 +13,9 @@
 #
 #   SCHEMATHESIS_MAX_EXAMPLES  test cases per operation and phase (default 15)
 #   SCHEMATHESIS_MAX_TIME      time budget of the run in seconds (default 300)
+#   SCHEMATHESIS_SEED          the generator's seed (default 7, so runs repeat)
+#
+# Extra arguments go to `schemathesis run`, e.g. --include-path /api/v1/journeys.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -76,4 +79,4 @@ echo "==> schemathesis  fuzzing $BASE/openapi.json as an admin"
 	--header "Authorization: Bearer $TOKEN" \
 	--phases examples,coverage,fuzzing \
 	--max-examples "${SCHEMATHESIS_MAX_EXAMPLES:-15}" --max-time "${SCHEMATHESIS_MAX_TIME:-300}" \
-	--workers 2 --seed 7 --request-timeout 30 --suppress-health-check all || fail "schemathesis found failures (above)"
+	--workers 2 --seed "${SCHEMATHESIS_SEED:-7}" --request-timeout 30 --suppress-health-check all "$@" || fail "schemathesis found failures (above)"
