@@ -75,7 +75,7 @@ TOKEN="$(curl -fsS -X POST "$BASE/api/v1/auth/sign-in" -H 'Content-Type: applica
 
 echo "==> schemathesis  fuzzing $BASE/openapi.json as an admin"
 "$ST" --no-color run "$BASE/openapi.json" --url "$BASE" \
-	--checks not_a_server_error,status_code_conformance,response_schema_conformance \
+	--checks not_a_server_error,status_code_conformance,response_schema_conformance,content_type_conformance,response_headers_conformance \
 	--header "Authorization: Bearer $TOKEN" \
 	--phases examples,coverage,fuzzing \
 	--max-examples "${SCHEMATHESIS_MAX_EXAMPLES:-15}" --max-time "${SCHEMATHESIS_MAX_TIME:-300}" \
