@@ -18,6 +18,9 @@ import (
 type RateLimitOptions struct {
 	Redis  *redis.Client
 	Limits config.RateLimits
+	// KeyPrefix namespaces the counters (default "ratelimit:"), so that
+	// deployments or tests sharing a Redis do not count each other.
+	KeyPrefix string
 }
 
 // gcraScript is the generic cell rate algorithm in one atomic step: the key
@@ -45,7 +48,8 @@ return {1, 0}
 
 // limiter counts requests in Redis.
 type limiter struct {
-	redis *redis.Client
+	redis  *redis.Client
+	prefix string
 }
 
 // allow counts one request against rate for (class, id) and answers how
@@ -55,7 +59,7 @@ func (l *limiter) allow(ctx context.Context, class, id string, rate config.Rate)
 		return 0, nil
 	}
 	interval := rate.Period.Microseconds() / int64(rate.Limit)
-	res, err := gcraScript.Run(ctx, l.redis, []string{"ratelimit:" + class + ":" + id},
+	res, err := gcraScript.Run(ctx, l.redis, []string{l.prefix + class + ":" + id},
 		interval, rate.Period.Microseconds()).Int64Slice()
 	if err != nil {
 		return 0, fmt.Errorf("rate limit %s: %w", class, err)

@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/redis/go-redis/v9"
 
 	"github.com/carepath/carepath/api"
 	"github.com/carepath/carepath/auth"
@@ -23,10 +22,10 @@ import (
 	"github.com/carepath/carepath/platform"
 )
 
-// testRedis is the test Redis index, emptied of rate-limit counters, so
-// that a counter left by an earlier run (same client address) counts
-// nothing here.
-func testRedis(t *testing.T) *redis.Client {
+// testLimits are rate limits over the test Redis index, with counters of
+// the test's own (a key prefix), so that other tests and test processes
+// counting requests from the same address do not interfere.
+func testLimits(t *testing.T, limits config.RateLimits) api.RateLimitOptions {
 	t.Helper()
 	cfg := testenv.Config(t)
 	rdb, err := platform.OpenRedis(cfg.RedisURL)
@@ -34,20 +33,10 @@ func testRedis(t *testing.T) *redis.Client {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = rdb.Close() })
-	ctx := context.Background()
-	if err := rdb.Ping(ctx).Err(); err != nil {
+	if err := rdb.Ping(context.Background()).Err(); err != nil {
 		testenv.Fail(t, "Redis", cfg.RedisURL, err)
 	}
-	keys, err := rdb.Keys(ctx, "ratelimit:*").Result()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(keys) > 0 {
-		if err := rdb.Del(ctx, keys...).Err(); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return rdb
+	return api.RateLimitOptions{Redis: rdb, Limits: limits, KeyPrefix: "ratelimit-test:" + uuid.NewString() + ":"}
 }
 
 func per(n int, d time.Duration) config.Rate { return config.Rate{Limit: n, Period: d} }
@@ -79,8 +68,7 @@ func get(t *testing.T, url, token string, header ...string) (int, string, string
 }
 
 func TestRateLimitPerIPAnswers429WithRetryAfter(t *testing.T) {
-	rdb := testRedis(t)
-	cv := newConventions(t, api.RateLimitOptions{Redis: rdb, Limits: config.RateLimits{PerIP: per(3, time.Minute)}})
+	cv := newConventions(t, testLimits(t, config.RateLimits{PerIP: per(3, time.Minute)}))
 	url := cv.srv.URL + "/api/system/health/check"
 	for i := range 3 {
 		// A forged X-Forwarded-For changes nothing: no proxy is trusted.
@@ -97,8 +85,7 @@ func TestRateLimitPerIPAnswers429WithRetryAfter(t *testing.T) {
 }
 
 func TestRateLimitRecoversAfterRetryAfter(t *testing.T) {
-	rdb := testRedis(t)
-	cv := newConventions(t, api.RateLimitOptions{Redis: rdb, Limits: config.RateLimits{PerIP: per(1, time.Second)}})
+	cv := newConventions(t, testLimits(t, config.RateLimits{PerIP: per(1, time.Second)}))
 	url := cv.srv.URL + "/api/system/health/check"
 	if status, _, _ := get(t, url, ""); status != http.StatusOK {
 		t.Fatalf("first: %d", status)
@@ -114,8 +101,7 @@ func TestRateLimitRecoversAfterRetryAfter(t *testing.T) {
 }
 
 func TestRateLimitPerUser(t *testing.T) {
-	rdb := testRedis(t)
-	cv := newConventions(t, api.RateLimitOptions{Redis: rdb, Limits: config.RateLimits{PerUser: per(2, time.Minute)}})
+	cv := newConventions(t, testLimits(t, config.RateLimits{PerUser: per(2, time.Minute)}))
 	alice := testenv.Token(t, cv.auth, auth.RoleAdmin, uuid.NewString())
 	bob := testenv.Token(t, cv.auth, auth.RoleAdmin, uuid.NewString())
 	url := cv.srv.URL + "/api/v1/models"
@@ -135,8 +121,7 @@ func TestRateLimitPerUser(t *testing.T) {
 
 // The limit holds under concurrent requests: the script counts atomically.
 func TestRateLimitIsAtomicUnderConcurrency(t *testing.T) {
-	rdb := testRedis(t)
-	cv := newConventions(t, api.RateLimitOptions{Redis: rdb, Limits: config.RateLimits{PerIP: per(5, time.Minute)}})
+	cv := newConventions(t, testLimits(t, config.RateLimits{PerIP: per(5, time.Minute)}))
 	var ok, limited atomic.Int32
 	var wg sync.WaitGroup
 	for range 30 {
@@ -168,11 +153,12 @@ func (c *smsCounter) SendSignInCode(context.Context, string, string) error {
 // The route that texts sign-in codes has limits of its own, per address and
 // per phone number, far below the general ones.
 func TestRateLimitSMSCodesTightly(t *testing.T) {
-	rdb := testRedis(t)
+	limits := testLimits(t, config.RateLimits{PerIP: per(1000, time.Minute),
+		SMSPerIP: per(4, time.Hour), SMSPerPhone: per(2, 15*time.Minute)})
 	s := testenv.Store(t)
 	cfg := testenv.Config(t)
 	sms := &smsCounter{}
-	a, err := auth.New(auth.Options{Pool: s.Pool, Redis: rdb, MasterKey: cfg.AuthMasterKey, Issuer: cfg.PublicBaseURL,
+	a, err := auth.New(auth.Options{Pool: s.Pool, Redis: limits.Redis, MasterKey: cfg.AuthMasterKey, Issuer: cfg.PublicBaseURL,
 		SMS: sms, Logger: testenv.Logger(t)})
 	if err != nil {
 		t.Fatal(err)
@@ -184,8 +170,7 @@ func TestRateLimitSMSCodesTightly(t *testing.T) {
 		}
 	}
 	srv := httptest.NewServer(api.NewRouter(api.Options{Store: s, Health: healthyDeps{}, Logger: testenv.Logger(t), Auth: a,
-		RateLimit: api.RateLimitOptions{Redis: rdb, Limits: config.RateLimits{PerIP: per(1000, time.Minute),
-			SMSPerIP: per(4, time.Hour), SMSPerPhone: per(2, 15*time.Minute)}}}))
+		RateLimit: limits}))
 	t.Cleanup(srv.Close)
 	post := func(phone string) int {
 		resp, err := http.Post(srv.URL+"/api/v1/auth/sms-code", "application/json", strings.NewReader(fmt.Sprintf(`{"phone":%q}`, phone)))

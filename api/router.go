@@ -5,6 +5,7 @@
 package api
 
 import (
+	"cmp"
 	"context"
 	"log/slog"
 	"net/http"
@@ -87,7 +88,8 @@ func NewRouter(o Options) *gin.Engine {
 	s.knowledge = o.Knowledge
 	s.auth = o.Auth
 	if o.RateLimit.Redis != nil {
-		s.limiter, s.rateLimits = &limiter{redis: o.RateLimit.Redis}, o.RateLimit.Limits
+		s.limiter = &limiter{redis: o.RateLimit.Redis, prefix: cmp.Or(o.RateLimit.KeyPrefix, "ratelimit:")}
+		s.rateLimits = o.RateLimit.Limits
 	}
 	r := gin.New()
 	r.ContextWithFallback = true
