@@ -145,8 +145,9 @@ func TestKnowledgeDrugSearch(t *testing.T) {
 	if _, _, body := kcall(t, "GET", srv.URL+"/api/v1/knowledge/drugs?q=metfromin", ""); body["status"] != "resolved" || body["match"] != "misspelling" {
 		t.Errorf("metfromin: %v", body)
 	}
-	if status, _, _ := kcall(t, "GET", srv.URL+"/api/v1/knowledge/drugs", ""); status != http.StatusUnprocessableEntity {
-		t.Errorf("missing q: %d", status)
+	if status, _, body := kcall(t, "GET", srv.URL+"/api/v1/knowledge/drugs", ""); status != http.StatusUnprocessableEntity ||
+		!strings.HasPrefix(body["detail"].(string), "q: ") {
+		t.Errorf("missing q: %d %v", status, body)
 	}
 }
 

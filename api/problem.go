@@ -1,6 +1,7 @@
 package api
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -123,7 +124,7 @@ func (s *Server) writeError(c *gin.Context, err error) {
 	case errors.As(err, &invalid):
 		p.Status, p.Type, p.Title = http.StatusUnprocessableEntity, "validation", "The request has invalid fields"
 		p.Errors = invalid.fields
-		p.Detail = invalid.fields[0].Pointer + ": " + invalid.fields[0].Detail
+		p.Detail = cmp.Or(invalid.fields[0].Pointer, invalid.fields[0].Parameter) + ": " + invalid.fields[0].Detail
 	case errors.As(err, &param):
 		p.Status, p.Type, p.Title, p.Detail = http.StatusBadRequest, "invalid-parameter", "A parameter is invalid", param.name+": "+param.detail
 		p.Errors = []FieldError{{Parameter: param.name, Detail: param.detail}}

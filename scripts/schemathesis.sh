@@ -74,6 +74,8 @@ TOKEN="$(curl -fsS -X POST "$BASE/api/v1/auth/sign-in" -H 'Content-Type: applica
 	python3 -c 'import json, sys; print(json.load(sys.stdin)["access_token"])')" || fail "the test admin could not sign in"
 
 echo "==> schemathesis  fuzzing $BASE/openapi.json as an admin"
+# From the scratch folder: schemathesis keeps its example database in ./.schemathesis.
+cd "$WORK"
 "$ST" --no-color run "$BASE/openapi.json" --url "$BASE" \
 	--checks not_a_server_error,status_code_conformance,response_schema_conformance,content_type_conformance,response_headers_conformance \
 	--header "Authorization: Bearer $TOKEN" \
