@@ -122,11 +122,15 @@ func TestEveryRouteAsEveryRole(t *testing.T) {
 	if err := s.Pool.QueryRow(ctx, `SELECT city FROM patient WHERE id = $1`, target).Scan(&city); err != nil {
 		t.Fatal(err)
 	}
-	// Practitioners with no appointment with the target patient, so that
-	// only the consent below relates the "doctor" and "dietitian" to them.
+	// Practitioners with no appointment with the target patient, nor a
+	// consent left by an earlier run, so that only the consent below relates
+	// the "doctor" and "dietitian" to them (other tests sharing the database
+	// book the target patient with changing practitioners).
 	var practitioners []string
-	rows, err := s.Pool.Query(ctx, `SELECT id::text FROM practitioner p WHERE NOT EXISTS
-		(SELECT 1 FROM appointment a WHERE a.practitioner_id = p.id AND a.patient_id = $1) ORDER BY id LIMIT 4`, target)
+	rows, err := s.Pool.Query(ctx, `SELECT id::text FROM practitioner p
+		WHERE NOT EXISTS (SELECT 1 FROM appointment a WHERE a.practitioner_id = p.id AND a.patient_id = $1)
+		  AND NOT EXISTS (SELECT 1 FROM consent c WHERE c.practitioner_id = p.id AND c.patient_id = $1)
+		ORDER BY id LIMIT 4`, target)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -142,10 +146,12 @@ func TestEveryRouteAsEveryRole(t *testing.T) {
 	}
 	doctor, otherDoctor, dietitian, otherDietitian := practitioners[0], practitioners[1], practitioners[2], practitioners[3]
 	for _, p := range []string{doctor, dietitian} {
+		id := uuid.New()
 		if _, err := s.Pool.Exec(ctx, `INSERT INTO consent (id, patient_id, practitioner_id, status) VALUES ($1, $2, $3, 'active')`,
-			uuid.New(), target, p); err != nil {
+			id, target, p); err != nil {
 			t.Fatal(err)
 		}
+		t.Cleanup(func() { _, _ = s.Pool.Exec(context.Background(), `DELETE FROM consent WHERE id = $1`, id) })
 	}
 	coordinator := newCoordinator(t, a, s, city)
 	otherCoordinator := newCoordinator(t, a, s, "Nowhere-"+uuid.NewString())
