@@ -14,8 +14,8 @@ MODELS_VENV := $(CAREPATH_CACHE)/models-venv
 run: tools build ## Start PostgreSQL, Redis, Temporal, Neo4j, stripe-mock, the worker and the API
 	$(CAREPATH) stack up
 
-test: tools test-tools build lint ## Run every test (unit and integration) against the real services
-	$(CAREPATH) stack exec -- $(GO) test -count=1 -timeout 30m ./...
+test: tools test-tools build lint ## Run every test (unit, integration, schemathesis on /openapi.json) against the real services
+	$(CAREPATH) stack exec -- bash -c '$(GO) test -count=1 -timeout 30m ./... && scripts/schemathesis.sh'
 
 seed: tools build ## Load the demo data set into the local database (idempotent)
 	$(CAREPATH) stack exec --only postgres -- $(CAREPATH) seed
@@ -33,7 +33,7 @@ build: ## Build bin/carepath, bin/twilio-fake and bin/pharmacy-sim
 	$(GO) build -o bin/twilio-fake ./cmd/twilio-fake
 	$(GO) build -o bin/pharmacy-sim ./cmd/pharmacy-sim
 
-tools: ## Install what the local stack runs (Debian packages, Temporal CLI, stripe-mock, Neo4j launcher, ONNX Runtime)
+tools: ## Install what the local stack runs (Debian packages, Temporal CLI, stripe-mock, Neo4j launcher, ONNX Runtime, schemathesis)
 	@scripts/tools.sh
 
 test-tools: ## Install what only the tests need (the docker compose plugin, to validate docker-compose.yml)

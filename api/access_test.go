@@ -134,40 +134,36 @@ func TestEveryRouteAsEveryRole(t *testing.T) {
 	if err := s.Pool.QueryRow(ctx, `SELECT city FROM patient WHERE id = $1`, target).Scan(&city); err != nil {
 		t.Fatal(err)
 	}
-	// Practitioners with no appointment with the target patient, so that
-	// only the consent below relates the "doctor" and "dietitian" to them.
-	// The "other" ones must have no consent either: earlier runs on this
-	// database left consents, and tests add practitioners, which moves the
-	// order by ID.
-	var related, unrelated []string
-	rows, err := s.Pool.Query(ctx, `SELECT id::text, EXISTS (SELECT 1 FROM consent c WHERE c.practitioner_id = p.id AND c.patient_id = $1)
-		FROM practitioner p WHERE NOT EXISTS
-		(SELECT 1 FROM appointment a WHERE a.practitioner_id = p.id AND a.patient_id = $1) ORDER BY id`, target)
+	// Practitioners with no appointment with the target patient, nor a
+	// consent left by an earlier run, so that only the consent below relates
+	// the "doctor" and "dietitian" to them (other tests sharing the database
+	// book the target patient with changing practitioners).
+	var practitioners []string
+	rows, err := s.Pool.Query(ctx, `SELECT id::text FROM practitioner p
+		WHERE NOT EXISTS (SELECT 1 FROM appointment a WHERE a.practitioner_id = p.id AND a.patient_id = $1)
+		  AND NOT EXISTS (SELECT 1 FROM consent c WHERE c.practitioner_id = p.id AND c.patient_id = $1)
+		ORDER BY id LIMIT 4`, target)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for rows.Next() {
 		var id string
-		var consented bool
-		if err := rows.Scan(&id, &consented); err != nil {
+		if err := rows.Scan(&id); err != nil {
 			t.Fatal(err)
 		}
-		if !consented && len(unrelated) < 2 {
-			unrelated = append(unrelated, id)
-		} else if len(related) < 2 {
-			related = append(related, id)
-		}
+		practitioners = append(practitioners, id)
 	}
-	if err := rows.Err(); err != nil || len(related) < 2 || len(unrelated) < 2 {
-		t.Fatalf("need 4 practitioners without appointments with the patient, 2 of them without consent: %v", err)
+	if err := rows.Err(); err != nil || len(practitioners) < 4 {
+		t.Fatalf("need 4 practitioners without appointments with the patient: %v", err)
 	}
-	practitioners := []string{related[0], unrelated[0], related[1], unrelated[1]}
 	doctor, otherDoctor, dietitian, otherDietitian := practitioners[0], practitioners[1], practitioners[2], practitioners[3]
 	for _, p := range []string{doctor, dietitian} {
+		id := uuid.New()
 		if _, err := s.Pool.Exec(ctx, `INSERT INTO consent (id, patient_id, practitioner_id, status) VALUES ($1, $2, $3, 'active')`,
-			uuid.New(), target, p); err != nil {
+			id, target, p); err != nil {
 			t.Fatal(err)
 		}
+		t.Cleanup(func() { _, _ = s.Pool.Exec(context.Background(), `DELETE FROM consent WHERE id = $1`, id) })
 	}
 	coordinator := newCoordinator(t, a, s, city)
 	otherCoordinator := newCoordinator(t, a, s, "Nowhere-"+uuid.NewString())

@@ -184,6 +184,9 @@ func (s *Server) requestSMSCode(c *gin.Context) {
 		s.writeError(c, &invalidError{fields: []FieldError{{Pointer: "/phone", Detail: "is required"}}})
 		return
 	}
+	if !s.limitPhone(c, body.Phone) {
+		return
+	}
 	if err := s.auth.RequestCode(c.Request.Context(), body.Phone); err != nil {
 		s.writeError(c, err)
 		return

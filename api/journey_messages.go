@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"regexp"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -111,38 +112,113 @@ type journeySummary struct {
 	StartedAt      time.Time `json:"started_at"`
 }
 
+// journeySorts are the fields a patient's journeys sort by.
+var journeySorts = sortKeys[journeySummary]{
+	"started_at": func(j journeySummary) string { return j.StartedAt.UTC().Format(sortableTime) },
+	"pathway_id": func(j journeySummary) string { return j.PathwayID },
+	"stage":      func(j journeySummary) string { return j.Stage },
+}
+
+// sortableTime orders as the time does when compared as a string.
+const sortableTime = "2006-01-02T15:04:05.000000000Z"
+
+// maxListedJourneys bounds what one patient's list reads from visibility;
+// a patient has a handful of journeys, not thousands.
+const maxListedJourneys = 1000
+
+var journeyStage = regexp.MustCompile(`^[a-z0-9_-]{1,64}$`)
+
 // listPatientJourneys lists a patient's journeys from Temporal's visibility
-// store, newest first. Visibility is eventually consistent: a journey
-// started a moment ago may take a second to appear.
+// store (newest first unless sort says otherwise), filtered by running,
+// pathway_id and stage, a page at a time (see pagination.go). Visibility is
+// eventually consistent: a journey started a moment ago may take a second
+// to appear.
 func (s *Server) listPatientJourneys(c *gin.Context) {
 	patientID := c.Param("id")
 	if !workflows.ValidPatientID(patientID) {
 		s.writeError(c, &notFoundError{detail: "no patient has this ID"})
 		return
 	}
-	query := fmt.Sprintf("WorkflowType = '%s' AND %s = '%s'", workflows.JourneyWorkflowName, workflows.PatientIDKey.GetName(), patientID)
-	resp, err := s.temporal.ListWorkflow(c.Request.Context(), &workflowpb.ListWorkflowExecutionsRequest{Query: query, PageSize: 100})
+	params, err := parseList(c, journeySorts, "-started_at")
 	if err != nil {
-		s.writeError(c, fmt.Errorf("list journeys: %w", err))
+		s.writeError(c, err)
 		return
 	}
-	out := []journeySummary{}
-	for _, e := range resp.GetExecutions() {
-		sa := e.GetSearchAttributes().GetIndexedFields()
-		sum := journeySummary{ID: e.GetExecution().GetWorkflowId(), Running: e.GetCloseTime() == nil, StartedAt: e.GetStartTime().AsTime()}
-		err := errors.Join(
-			decodeAttribute(sa, workflows.PathwayIDKey.GetName(), &sum.PathwayID),
-			decodeAttribute(sa, workflows.PathwayVersionKey.GetName(), &sum.PathwayVersion),
-			decodeAttribute(sa, workflows.JourneyStageKey.GetName(), &sum.Stage),
-			decodeAttribute(sa, workflows.NeedsAttentionKey.GetName(), &sum.NeedsAttention),
-		)
-		if err != nil {
-			s.writeError(c, fmt.Errorf("list journeys: %s: %w", sum.ID, err))
-			return
-		}
-		out = append(out, sum)
+	query, err := journeyQuery(c, patientID)
+	if err != nil {
+		s.writeError(c, err)
+		return
 	}
-	c.JSON(http.StatusOK, gin.H{"items": out})
+	out, err := s.patientJourneys(c, query)
+	if err != nil {
+		s.writeError(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, paginate(out, params, journeySorts, func(j journeySummary) string { return j.ID }))
+}
+
+// journeyQuery is the visibility query for the patient's journeys with the
+// request's filters. Every value is checked against a strict pattern first,
+// so nothing from the request can change the query's meaning.
+func journeyQuery(c *gin.Context, patientID string) (string, error) {
+	query := fmt.Sprintf("WorkflowType = '%s' AND %s = '%s'", workflows.JourneyWorkflowName, workflows.PatientIDKey.GetName(), patientID)
+	running, err := filterParam(c, "running", func(v string) bool { return v == "true" || v == "false" }, "true or false")
+	if err != nil {
+		return "", err
+	}
+	switch running {
+	case "true":
+		query += " AND ExecutionStatus = 'Running'"
+	case "false":
+		query += " AND ExecutionStatus != 'Running'"
+	}
+	pathway, err := filterParam(c, "pathway_id", workflows.ValidPathwayID, "a pathway ID (lowercase letters, digits and hyphens)")
+	if err != nil {
+		return "", err
+	}
+	if pathway != "" {
+		query += fmt.Sprintf(" AND %s = '%s'", workflows.PathwayIDKey.GetName(), pathway)
+	}
+	stage, err := filterParam(c, "stage", journeyStage.MatchString, "a stage name (lowercase letters, digits, _ and -)")
+	if err != nil {
+		return "", err
+	}
+	if stage != "" {
+		query += fmt.Sprintf(" AND %s = '%s'", workflows.JourneyStageKey.GetName(), stage)
+	}
+	return query, nil
+}
+
+// patientJourneys reads every journey the query matches, up to
+// maxListedJourneys.
+func (s *Server) patientJourneys(c *gin.Context, query string) ([]journeySummary, error) {
+	out := []journeySummary{}
+	var token []byte
+	for {
+		resp, err := s.temporal.ListWorkflow(c.Request.Context(), &workflowpb.ListWorkflowExecutionsRequest{
+			Query: query, PageSize: 100, NextPageToken: token})
+		if err != nil {
+			return nil, fmt.Errorf("list journeys: %w", err)
+		}
+		for _, e := range resp.GetExecutions() {
+			sa := e.GetSearchAttributes().GetIndexedFields()
+			sum := journeySummary{ID: e.GetExecution().GetWorkflowId(), Running: e.GetCloseTime() == nil, StartedAt: e.GetStartTime().AsTime()}
+			err := errors.Join(
+				decodeAttribute(sa, workflows.PathwayIDKey.GetName(), &sum.PathwayID),
+				decodeAttribute(sa, workflows.PathwayVersionKey.GetName(), &sum.PathwayVersion),
+				decodeAttribute(sa, workflows.JourneyStageKey.GetName(), &sum.Stage),
+				decodeAttribute(sa, workflows.NeedsAttentionKey.GetName(), &sum.NeedsAttention),
+			)
+			if err != nil {
+				return nil, fmt.Errorf("list journeys: %s: %w", sum.ID, err)
+			}
+			out = append(out, sum)
+		}
+		token = resp.GetNextPageToken()
+		if len(token) == 0 || len(out) >= maxListedJourneys {
+			return out, nil
+		}
+	}
 }
 
 // decodeAttribute reads one search attribute, if the journey has it.

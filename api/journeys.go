@@ -167,12 +167,8 @@ func (s *Server) getJourney(c *gin.Context) {
 // decodeStrict reads exactly one JSON object and rejects unknown fields.
 func decodeStrict(body io.Reader, dst any) error {
 	raw, err := io.ReadAll(body)
-	var tooBig *http.MaxBytesError
-	if errors.As(err, &tooBig) {
-		return &malformedError{detail: fmt.Sprintf("the body is larger than %d bytes", tooBig.Limit)}
-	}
 	if err != nil {
-		return &malformedError{detail: "the body could not be read"}
+		return bodyReadError(err)
 	}
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()

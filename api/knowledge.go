@@ -84,21 +84,39 @@ func (s *Server) checkInteractions(c *gin.Context) {
 	c.JSON(http.StatusOK, interactionsCheckResponse{CheckResult: res, DetectedIssues: res.DetectedIssues()})
 }
 
+// drugSearchResponse is how the name was read, and the drugs it names (when
+// resolved) or may name (the candidates, otherwise) as a list page.
 type drugSearchResponse struct {
-	knowledge.NameResolution
-	Notice string `json:"notice"`
+	Input     string `json:"input"`
+	Status    string `json:"status"`
+	Match     string `json:"match,omitempty"`
+	MatchedAs string `json:"matched_as,omitempty"`
+	Message   string `json:"message"`
+	Notice    string `json:"notice"`
+	listPage[knowledge.DrugRef]
 }
 
 // searchDrugs resolves a typed name (generic, synonym, brand, misspelt) to
-// drugs, reporting ambiguous and unknown names as such.
+// drugs, reporting ambiguous and unknown names as such. The drugs come as a
+// list (pagination.go), by relevance unless sorted by name.
 func (s *Server) searchDrugs(c *gin.Context) {
 	if s.knowledge == nil {
 		s.writeError(c, errKnowledgeMissing)
 		return
 	}
+	rank := map[string]int{}
+	sorts := sortKeys[knowledge.DrugRef]{
+		"relevance": func(d knowledge.DrugRef) string { return fmt.Sprintf("%06d", rank[d.ID]) },
+		"name":      func(d knowledge.DrugRef) string { return strings.ToLower(d.Name) },
+	}
+	params, err := parseList(c, sorts, "relevance")
+	if err != nil {
+		s.writeError(c, err)
+		return
+	}
 	q := strings.TrimSpace(c.Query("q"))
 	if q == "" || len(q) > maxKnowledgeText {
-		s.writeError(c, &invalidError{fields: []FieldError{{Pointer: "/q", Detail: fmt.Sprintf("must be a drug name of 1 to %d characters", maxKnowledgeText)}}})
+		s.writeError(c, &invalidError{fields: []FieldError{{Parameter: "q", Detail: fmt.Sprintf("must be a drug name of 1 to %d characters", maxKnowledgeText)}}})
 		return
 	}
 	res, err := s.knowledge.ResolveName(c.Request.Context(), q)
@@ -106,7 +124,16 @@ func (s *Server) searchDrugs(c *gin.Context) {
 		s.writeError(c, knowledgeError("search drugs", err))
 		return
 	}
-	c.JSON(http.StatusOK, drugSearchResponse{NameResolution: res, Notice: knowledge.Notice})
+	drugs := res.Candidates
+	if res.Status == knowledge.Resolved {
+		drugs = res.Drugs
+	}
+	for i, d := range drugs {
+		rank[d.ID] = i
+	}
+	c.JSON(http.StatusOK, drugSearchResponse{Input: res.Input, Status: res.Status, Match: res.Match, MatchedAs: res.MatchedAs,
+		Message: res.Message, Notice: knowledge.Notice,
+		listPage: paginate(append([]knowledge.DrugRef{}, drugs...), params, sorts, func(d knowledge.DrugRef) string { return d.ID })})
 }
 
 // conditionTreatments lists guideline options for a condition, without the

@@ -112,17 +112,42 @@ func TestKnowledgeDrugSearch(t *testing.T) {
 	if status != http.StatusOK || body["status"] != "resolved" {
 		t.Fatalf("Zocor: %d %v", status, body)
 	}
-	if id := body["drugs"].([]any)[0].(map[string]any)["id"]; id != "simvastatin" {
+	if id := body["items"].([]any)[0].(map[string]any)["id"]; id != "simvastatin" || body["next_cursor"] != nil {
 		t.Errorf("Zocor is %v", id)
 	}
-	if _, _, body := kcall(t, "GET", srv.URL+"/api/v1/knowledge/drugs?q=HCT", ""); body["status"] != "ambiguous" {
-		t.Errorf("HCT: %v", body)
+	_, _, all := kcall(t, "GET", srv.URL+"/api/v1/knowledge/drugs?q=HCT&sort=name", "")
+	candidates, _ := all["items"].([]any)
+	if all["status"] != "ambiguous" || len(candidates) < 2 {
+		t.Fatalf("HCT: %v", all)
+	}
+	// The candidates page like every list: one at a time, by name.
+	var names []any
+	next := ""
+	for range candidates {
+		_, _, page := kcall(t, "GET", srv.URL+"/api/v1/knowledge/drugs?q=HCT&sort=name&limit=1"+next, "")
+		items, _ := page["items"].([]any)
+		if len(items) != 1 {
+			t.Fatalf("HCT page: %v", page)
+		}
+		names = append(names, items[0].(map[string]any)["name"])
+		cur, _ := page["next_cursor"].(string)
+		next = "&cursor=" + cur
+	}
+	for i, c := range candidates {
+		if names[i] != c.(map[string]any)["name"] {
+			t.Errorf("paged names %v differ from %v", names, candidates)
+		}
+	}
+	if status, _, body := kcall(t, "GET", srv.URL+"/api/v1/knowledge/drugs?q=HCT&sort=price", ""); status != http.StatusBadRequest ||
+		body["errors"].([]any)[0].(map[string]any)["parameter"] != "sort" {
+		t.Errorf("bad sort: %d %v", status, body)
 	}
 	if _, _, body := kcall(t, "GET", srv.URL+"/api/v1/knowledge/drugs?q=metfromin", ""); body["status"] != "resolved" || body["match"] != "misspelling" {
 		t.Errorf("metfromin: %v", body)
 	}
-	if status, _, _ := kcall(t, "GET", srv.URL+"/api/v1/knowledge/drugs", ""); status != http.StatusUnprocessableEntity {
-		t.Errorf("missing q: %d", status)
+	if status, _, body := kcall(t, "GET", srv.URL+"/api/v1/knowledge/drugs", ""); status != http.StatusUnprocessableEntity ||
+		!strings.HasPrefix(body["detail"].(string), "q: ") {
+		t.Errorf("missing q: %d %v", status, body)
 	}
 }
 

@@ -1,13 +1,16 @@
 package api
 
 import (
+	"cmp"
 	"context"
 	"errors"
+	"fmt"
 	"github.com/carepath/carepath/activities"
 	"github.com/carepath/carepath/auth"
 	"github.com/carepath/carepath/workflows"
 	"go.temporal.io/sdk/temporal"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/gin-gonic/gin"
@@ -26,11 +29,13 @@ type Problem struct {
 	Errors   []FieldError `json:"errors,omitempty"`
 }
 
-// FieldError names the request field at fault. Pointer is a JSON Pointer
-// (RFC 6901) into the request body.
+// FieldError names the request field at fault: Pointer is a JSON Pointer
+// (RFC 6901) into the request body, or Parameter names the query parameter
+// or header.
 type FieldError struct {
-	Pointer string `json:"pointer"`
-	Detail  string `json:"detail"`
+	Pointer   string `json:"pointer,omitempty"`
+	Parameter string `json:"parameter,omitempty"`
+	Detail    string `json:"detail"`
 }
 
 const problemBase = "https://carepath.dev/problems/"
@@ -53,6 +58,14 @@ type (
 	unavailableError struct{ detail string }
 	// signatureError: a webhook whose provider signature does not verify (400).
 	signatureError struct{ detail string }
+	// parameterError: a query parameter or header is wrong (400).
+	parameterError struct{ name, detail string }
+	// keyReusedError: an Idempotency-Key sent again with another request (422).
+	keyReusedError struct{}
+	// keyInFlightError: the first request with this Idempotency-Key is still running (409).
+	keyInFlightError struct{}
+	// rateLimitedError: the caller sent too many requests (429).
+	rateLimitedError struct{ retryAfter int }
 )
 
 func (e *invalidError) Error() string      { return "invalid request" }
@@ -63,6 +76,10 @@ func (e *unauthorizedError) Error() string { return e.detail }
 func (e *forbiddenError) Error() string    { return e.detail }
 func (e *unavailableError) Error() string  { return e.detail }
 func (e *signatureError) Error() string    { return e.detail }
+func (e *parameterError) Error() string    { return e.name + ": " + e.detail }
+func (e *keyReusedError) Error() string    { return "idempotency key reused" }
+func (e *keyInFlightError) Error() string  { return "idempotency key in flight" }
+func (e *rateLimitedError) Error() string  { return "rate limited" }
 
 // journeyErrorStatus maps the journey workflow's stable error types.
 var journeyErrorStatus = map[string]int{
@@ -92,6 +109,8 @@ func (s *Server) writeError(c *gin.Context, err error) {
 		tNotFound *serviceerror.NotFound
 		appErr    *temporal.ApplicationError
 		oauthErr  *oauthError
+		param     *parameterError
+		limited   *rateLimitedError
 	)
 	if errors.As(err, &oauthErr) {
 		s.writeOAuthError(c, oauthErr)
@@ -105,7 +124,22 @@ func (s *Server) writeError(c *gin.Context, err error) {
 	case errors.As(err, &invalid):
 		p.Status, p.Type, p.Title = http.StatusUnprocessableEntity, "validation", "The request has invalid fields"
 		p.Errors = invalid.fields
-		p.Detail = invalid.fields[0].Pointer + ": " + invalid.fields[0].Detail
+		p.Detail = cmp.Or(invalid.fields[0].Pointer, invalid.fields[0].Parameter) + ": " + invalid.fields[0].Detail
+	case errors.As(err, &param):
+		p.Status, p.Type, p.Title, p.Detail = http.StatusBadRequest, "invalid-parameter", "A parameter is invalid", param.name+": "+param.detail
+		p.Errors = []FieldError{{Parameter: param.name, Detail: param.detail}}
+	case errors.As(err, new(*keyReusedError)):
+		p.Status, p.Type, p.Title = http.StatusUnprocessableEntity, "idempotency-key-reused", "This Idempotency-Key was used for another request"
+		p.Detail = "the key was first sent with another method, path or body; use a new key for a new request"
+		p.Errors = []FieldError{{Parameter: idempotencyHeader, Detail: "was used for another request"}}
+	case errors.As(err, new(*keyInFlightError)):
+		p.Status, p.Type, p.Title = http.StatusConflict, "idempotency-key-in-flight", "The first request with this Idempotency-Key is still running"
+		p.Detail = "retry after it finishes to get its response"
+		c.Header("Retry-After", "1")
+	case errors.As(err, &limited):
+		p.Status, p.Type, p.Title = http.StatusTooManyRequests, "rate-limited", "Too many requests"
+		p.Detail = fmt.Sprintf("retry after %d seconds", limited.retryAfter)
+		c.Header("Retry-After", strconv.Itoa(limited.retryAfter))
 	case errors.As(err, &malformed):
 		p.Status, p.Type, p.Title, p.Detail = http.StatusBadRequest, "malformed-request", "The request body cannot be read", malformed.detail
 	case errors.As(err, &conflict):

@@ -5,6 +5,7 @@
 package api
 
 import (
+	"cmp"
 	"context"
 	"log/slog"
 	"net/http"
@@ -14,6 +15,7 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/carepath/carepath/auth"
+	"github.com/carepath/carepath/config"
 	"github.com/carepath/carepath/inference"
 	"github.com/carepath/carepath/knowledge"
 	"github.com/carepath/carepath/pathways"
@@ -49,6 +51,9 @@ type Options struct {
 	// Auth verifies access tokens and signs users in (auth.New). Without
 	// it every route but the public ones answers 503: closed by default.
 	Auth *auth.Service
+	// RateLimit holds the Redis client and limits (api/ratelimit.go);
+	// without a client nothing is limited.
+	RateLimit RateLimitOptions
 }
 
 // Server holds the handlers' dependencies.
@@ -65,6 +70,8 @@ type Server struct {
 	webhooks      WebhookOptions
 	knowledge     *knowledge.Graph
 	auth          *auth.Service
+	limiter       *limiter
+	rateLimits    config.RateLimits
 }
 
 // maxBodyBytes bounds every request body; journey requests are tiny.
@@ -80,9 +87,18 @@ func NewRouter(o Options) *gin.Engine {
 	}
 	s.knowledge = o.Knowledge
 	s.auth = o.Auth
+	if o.RateLimit.Redis != nil {
+		s.limiter = &limiter{redis: o.RateLimit.Redis, prefix: cmp.Or(o.RateLimit.KeyPrefix, "ratelimit:")}
+		s.rateLimits = o.RateLimit.Limits
+	}
 	r := gin.New()
 	r.ContextWithFallback = true
-	r.Use(s.recoverPanics, s.logRequests, s.authorize)
+	// The client address is the peer's unless a trusted proxy forwards it.
+	if err := r.SetTrustedProxies(o.RateLimit.Limits.TrustedProxies); err != nil {
+		s.logger.Error("API_TRUSTED_PROXIES refused; trusting no proxy", "error", err)
+		_ = r.SetTrustedProxies(nil)
+	}
+	r.Use(s.recoverPanics, s.logRequests, s.limitByIP, s.authorize, s.limitByUser, s.idempotency)
 	r.NoRoute(func(c *gin.Context) {
 		writeProblem(c, Problem{Type: problemBase + "not-found", Title: "Not found", Status: http.StatusNotFound,
 			Detail: "no route " + c.Request.Method + " " + c.Request.URL.Path, Instance: c.Request.URL.Path})

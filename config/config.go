@@ -44,6 +44,16 @@
 //	                      CAREPATH_ENV=local and this unset, $CAREPATH_DATA_DIR/secrets/prescription-signing-key
 //	                      is read, and generated on first use
 //
+// Rate limits (counted in Redis; each "N/PERIOD" such as "600/1m", or "off"):
+//
+//	RATE_LIMIT_PER_IP         requests per client IP address (default "600/1m")
+//	RATE_LIMIT_PER_USER       requests per signed-in user or integrator client (default "300/1m")
+//	RATE_LIMIT_SMS_PER_IP     sign-in code requests (each texts someone) per IP (default "5/1h")
+//	RATE_LIMIT_SMS_PER_PHONE  sign-in code requests per phone number (default "3/15m")
+//	API_TRUSTED_PROXIES       comma-separated addresses or CIDR ranges of the proxies whose
+//	                          X-Forwarded-For names the client (default: none; the client is
+//	                          the connection's peer)
+//
 // Temporal payloads are encrypted (package codec); a program that talks to
 // Temporal refuses to start without keys, in every environment:
 //
@@ -131,6 +141,9 @@ type Config struct {
 	PrescriptionSigningSeed []byte // Ed25519 seed; nil when not configured
 	PrescriptionKeySource   string // where the key came from, for logs; never the key
 	prescriptionKeyFile     string // the local key file to create on first use
+
+	// RateLimits bound requests per IP, per user and, tighter, per SMS sent.
+	RateLimits RateLimits
 }
 
 // localAuthMasterKey is the local stack's master key: public, so it protects
@@ -199,6 +212,7 @@ func FromLookup(lookup func(string) (string, bool)) (Config, error) {
 	r.codec(&cfg)
 	r.authKeys(&cfg)
 	r.pharmacy(&cfg)
+	r.rateLimits(&cfg)
 	if err := cfg.LogLevel.UnmarshalText([]byte(r.str("LOG_LEVEL", "info"))); err != nil {
 		r.errs = append(r.errs, fmt.Errorf("LOG_LEVEL: %w", err))
 	}

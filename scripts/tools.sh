@@ -8,6 +8,7 @@
 #   stripe-mock                   built from the Go module proxy
 #   Neo4j 5.26 launcher           knowledge/neo4j-launcher, fetched from Maven Central
 #   ONNX Runtime 1.24.3           libonnxruntime.so.1 from the npm package onnxruntime-node
+#   schemathesis 4.32.5           PyPI, in a venv of its own, for the API fuzzing step of `make test`
 #
 # Built tools are cached in ${CAREPATH_CACHE:-~/.cache/carepath}/bin, so a
 # second machine run or CI run on the same machine skips the builds.
@@ -97,4 +98,18 @@ else
 	mv "$ort_tmp"/package/bin/napi-v6/linux/x64/libonnxruntime.so.1 "$ORT_LIB"
 	rm -rf "$ort_tmp"
 	echo "$ORT_VERSION" >"$ORT_STAMP"
+fi
+
+# --- schemathesis (API fuzzing in `make test`) ---------------------------------
+# A venv of its own beside the models' one, with a pinned release from PyPI;
+# scripts/schemathesis.sh runs it against /openapi.json.
+SCHEMATHESIS_VERSION="4.32.5"
+ST_VENV="$CACHE/schemathesis-venv"
+if [ "$(cat "$ST_VENV/.version" 2>/dev/null)" = "$SCHEMATHESIS_VERSION" ] && [ -x "$ST_VENV/bin/schemathesis" ]; then
+	step schemathesis "$SCHEMATHESIS_VERSION present ($ST_VENV)"
+else
+	step schemathesis "installing schemathesis $SCHEMATHESIS_VERSION into $ST_VENV (PyPI)"
+	python3 -m venv "$ST_VENV"
+	"$ST_VENV/bin/pip" install -q --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION"
+	echo "$SCHEMATHESIS_VERSION" >"$ST_VENV/.version"
 fi

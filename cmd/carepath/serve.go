@@ -47,12 +47,14 @@ func runAPI(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 			Webhooks:  api.WebhookOptionsFromConfig(cfg),
 			Knowledge: knowledge.New(deps.Neo4j),
 			Auth:      authSvc,
+			RateLimit: api.RateLimitOptions{Redis: deps.Redis, Limits: cfg.RateLimits},
 		}),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      60 * time.Second,
 	}
-	logger.Info("API listening", "addr", cfg.APIAddr)
+	logger.Info("API listening", "addr", cfg.APIAddr, "rate_per_ip", cfg.RateLimits.PerIP.String(),
+		"rate_per_user", cfg.RateLimits.PerUser.String(), "sms_per_ip", cfg.RateLimits.SMSPerIP.String())
 	if err := httpserve.Run(ctx, srv, cfg.APIShutdownTimeout); err != nil {
 		return fmt.Errorf("api: %w", err)
 	}
