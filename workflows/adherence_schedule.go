@@ -25,7 +25,7 @@ var dosingTimes = map[int][]string{
 }
 
 var (
-	everyHours = regexp.MustCompile(`^(?:every|q)\s*(\d+)\s*(?:h|hr|hrs|hours?)$`)
+	everyHours  = regexp.MustCompile(`^(?:every|q)\s*(\d+)\s*(?:h|hr|hrs|hours?)$`)
 	frequencies = map[string]int{
 		"once daily": 1, "once a day": 1, "daily": 1, "od": 1, "qd": 1, "1/day": 1,
 		"twice daily": 2, "twice a day": 2, "bid": 2, "bd": 2, "2/day": 2,
