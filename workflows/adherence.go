@@ -166,8 +166,9 @@ type AdherenceState struct {
 	Escalations    int     `json:"escalations"`
 	NeedsAttention bool    `json:"needs_attention"`
 	LateReports    int     `json:"late_reports"` // answers for a dose that was not open
-	RemindersSent  int     `json:"reminders_sent"`
-	// RemindersNotSent were skipped (opt-out), held by quiet hours or failed.
+	// RemindersSent counts dose reminders sent; RemindersNotSent those
+	// skipped (opt-out), held by quiet hours or failed.
+	RemindersSent    int            `json:"reminders_sent"`
 	RemindersNotSent int            `json:"reminders_not_sent"`
 	Fills            int            `json:"fills"` // 1 + refills requested
 	RefillsLeft      int            `json:"refills_left"`
@@ -462,7 +463,11 @@ func reminderOptions(ctx workflow.Context) workflow.Context {
 func (a *adherence) openDose(ctx workflow.Context, n int) {
 	a.st.Open = &OpenDose{Number: n, DueAt: a.st.NextDoseAt}
 	a.st.NextDose = n + 1
-	a.sendReminder(ctx, fmt.Sprintf("dose-%d", n), "medication_reminder", a.st.NextDoseAt)
+	if a.sendReminder(ctx, fmt.Sprintf("dose-%d", n), "medication_reminder", a.st.NextDoseAt) {
+		a.st.RemindersSent++
+	} else {
+		a.st.RemindersNotSent++
+	}
 	lead := a.settings.RefillLeadDays * a.st.DosesPerDay
 	if a.st.RefillsLeft > 0 && a.st.RefillRemindedAt != a.st.Fills && n >= a.st.TotalDoses-lead {
 		a.st.RefillRemindedAt = a.st.Fills
@@ -479,10 +484,10 @@ func (a *adherence) supplyEnd() time.Time {
 	return a.st.SupplyEndsAt
 }
 
-// sendReminder sends one SMS, once per key. A reminder that is held by
-// quiet hours, skipped or failed is counted, not retried: the next dose
-// has its own.
-func (a *adherence) sendReminder(ctx workflow.Context, key, template string, at time.Time) {
+// sendReminder sends one SMS, once per key, and reports whether it went. A
+// reminder that is held by quiet hours, skipped or failed is not retried:
+// the next dose has its own.
+func (a *adherence) sendReminder(ctx workflow.Context, key, template string, at time.Time) bool {
 	var res activities.SendSMSResult
 	err := workflow.ExecuteActivity(reminderOptions(ctx), messageActs.SendSMS, activities.SendSMSInput{
 		JourneyID: a.in.JourneyID, Step: a.st.ID + ":" + key, PatientID: a.st.PatientID, Kind: activities.SMSKindReminder,
@@ -491,11 +496,7 @@ func (a *adherence) sendReminder(ctx workflow.Context, key, template string, at 
 	if err != nil {
 		a.logger.Warn("Reminder not sent", "Key", key, "Error", err)
 	}
-	if err != nil || res.Status != activities.SMSSent {
-		a.st.RemindersNotSent++
-		return
-	}
-	a.st.RemindersSent++
+	return err == nil && res.Status == activities.SMSSent
 }
 
 func (a *adherence) validateRefill(req RefillRequest) error {
