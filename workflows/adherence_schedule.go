@@ -88,7 +88,8 @@ type doseClock struct {
 // demos and benchmarks that cannot wait for real days).
 func newDoseClock(start time.Time, loc *time.Location, slots []int, interval time.Duration) doseClock {
 	if interval > 0 {
-		return doseClock{Interval: interval, FirstAt: start.Add(interval)}
+		// Whole seconds, as the reminder's time is written (RFC 3339).
+		return doseClock{Interval: interval, FirstAt: start.Truncate(time.Second).Add(interval)}
 	}
 	local := start.In(loc)
 	day := time.Date(local.Year(), local.Month(), local.Day(), 0, 0, 0, 0, loc)
