@@ -259,9 +259,13 @@ func (a *adherence) dosesPerFill() int {
 }
 
 func (a *adherence) run(ctx workflow.Context) (AdherenceState, error) {
-	if err := workflow.UpsertTypedSearchAttributes(ctx, PatientIDKey.ValueSet(a.st.PatientID),
-		NeedsAttentionKey.ValueSet(a.st.NeedsAttention)); err != nil {
-		return a.st, fmt.Errorf("upsert search attributes: %w", err)
+	// Later runs inherit the search attributes (the SDK carries them over
+	// on continue-as-new); only a change of attention upserts again.
+	if a.st.Run == 1 {
+		if err := workflow.UpsertTypedSearchAttributes(ctx, PatientIDKey.ValueSet(a.st.PatientID),
+			NeedsAttentionKey.ValueSet(false)); err != nil {
+			return a.st, fmt.Errorf("upsert search attributes: %w", err)
+		}
 	}
 	if err := a.planRun(ctx); err != nil {
 		return a.st, err
