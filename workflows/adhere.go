@@ -3,6 +3,7 @@ package workflows
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
@@ -122,8 +123,15 @@ func (j *journey) startAdherence(ctx workflow.Context, plan activities.Adherence
 
 // followAdherenceAlerts raises the journey's NeedsAttention when a course
 // alerts the care team, and clears it when the patient is back on track
-// (unless another course is still alerting).
+// (unless another course is still alerting). One listener serves the whole
+// journey, however often an adhere step runs, and it keeps listening after
+// the step: the courses go on.
 func (j *journey) followAdherenceAlerts(ctx workflow.Context, info *AdherenceInfo) {
+	j.adherenceStep = info
+	if j.adherenceAlerts != nil {
+		return
+	}
+	j.adherenceAlerts = []string{}
 	ch := workflow.GetSignalChannel(ctx, SignalAdherenceAlert)
 	workflow.Go(ctx, func(gctx workflow.Context) {
 		for {
@@ -131,15 +139,16 @@ func (j *journey) followAdherenceAlerts(ctx workflow.Context, info *AdherenceInf
 			if more := ch.Receive(gctx, &al); !more || gctx.Err() != nil {
 				return
 			}
-			info.Alerts = removeString(info.Alerts, al.AdherenceID)
+			j.adherenceAlerts = removeString(j.adherenceAlerts, al.AdherenceID)
 			if al.Raised {
-				info.Alerts = append(info.Alerts, al.AdherenceID)
+				j.adherenceAlerts = append(j.adherenceAlerts, al.AdherenceID)
 			}
+			j.adherenceStep.Alerts = append([]string{}, j.adherenceAlerts...)
 			var err error
 			switch {
 			case al.Raised:
 				err = j.setAttention(gctx, true, fmt.Sprintf("adherence: %d doses in a row not taken (%s); care team alerted", al.NotTakenInARow, al.AdherenceID))
-			case len(info.Alerts) == 0 && j.state.NeedsAttention:
+			case len(j.adherenceAlerts) == 0 && strings.HasPrefix(j.state.AttentionReason, "adherence:"):
 				err = j.setAttention(gctx, false, "")
 			}
 			if err != nil {

@@ -116,6 +116,8 @@ type journey struct {
 	refundShare        int    // percent of the payment to refund if the journey is cancelled
 	refundReason       string
 	measurements       map[string]inference.Quantity // from the consult, until the risk model has them
+	adherenceAlerts    []string                      // courses alerting now; nil until an adhere step listens
+	adherenceStep      *AdherenceInfo                // the latest adhere step's state
 }
 
 func newJourney(ctx workflow.Context, in JourneyInput) (*journey, error) {
