@@ -487,3 +487,34 @@ steps:
 		t.Errorf("reminders = %v, want 6 for %s only", steps, wantID)
 	}
 }
+
+// When the step's time limit runs out first, on_timeout applies and the
+// journey moves on; the course is not waited for.
+func TestAdhereStepTimeLimitLeavesTheCourseRunning(t *testing.T) {
+	plan := mustPlan(t, `id: adhere-short
+version: 1
+title: Adherence, short limit
+sources: [{id: ops, citation: Test policy}]
+steps:
+  - {id: adherence, type: adhere, time_limit: 1d, on_timeout: continue, next: end}
+`)
+	env, in := newJourneyEnv(t, plan)
+	env.RegisterWorkflowWithOptions(workflows.Adherence, workflow.RegisterOptions{Name: workflows.AdherenceWorkflowName})
+	env.RegisterActivity(&activities.Adherence{})
+	env.RegisterActivity(&activities.Messaging{})
+	env.OnActivity(adherenceActs.AdherencePlan, mock.Anything, mock.Anything).Return(activities.AdherencePlanResult{
+		PrescriptionID: rxID, TimeZone: kolkata, Items: []activities.AdherenceItem{{Position: 0, Frequency: "once daily", DurationDays: 30, Quantity: 30}}}, nil)
+	env.OnActivity(messagingActs.SendSMS, mock.Anything, mock.Anything).Return(activities.SendSMSResult{Status: activities.SMSSent}, nil)
+	env.ExecuteWorkflow(workflows.Journey, in)
+	if err := env.GetWorkflowError(); err != nil {
+		t.Fatalf("journey failed: %v", err)
+	}
+	var st workflows.JourneyState
+	if err := env.GetWorkflowResult(&st); err != nil {
+		t.Fatal(err)
+	}
+	last := st.Steps[len(st.Steps)-1]
+	if last.Result != "timed_out" || st.Status != workflows.StatusCompleted || last.EndedAt.Sub(last.StartedAt) != 24*time.Hour {
+		t.Errorf("step ended %s after %s, journey %s; want timed_out after 24h, completed", last.Result, last.EndedAt.Sub(last.StartedAt), st.Status)
+	}
+}
