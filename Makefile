@@ -56,10 +56,14 @@ $(MODELS_VENV)/.requirements: models/requirements.txt
 bench: tools build ## Journeys per second and latency on the local dev server, beside a one-activity workflow
 	$(CAREPATH) stack exec -- $(GO) run ./bench/journeys -n 200 -concurrency 50
 
+ADHERENCE_N ?= 200
+bench-adherence: tools build ## Concurrent adherence courses on one dev server and one worker: memory, on-time reminders per second, beside a bare timer loop
+	$(CAREPATH) stack exec -- $(GO) run ./bench/adherence -n $(ADHERENCE_N) -interval 5s -doses 12 -doses-per-run 4
+
 clean: ## Remove build output (keeps .data, the local services' state)
 	rm -rf bin knowledge/neo4j-launcher/target
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
-.PHONY: run test seed migrate lint build tools test-tools models bench-models bench clean help
+.PHONY: run test seed migrate lint build tools test-tools models bench-models bench bench-adherence clean help

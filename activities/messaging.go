@@ -143,6 +143,9 @@ var smsTemplates = map[string]smsTemplate{
 	"prescription_delivered": {"CarePath: your prescription has been delivered. Details: {link}", []string{"at", "link"}},
 	"prescription_rerouted":  {"CarePath: the pharmacy could not fill your prescription; we are sending it to another one. Details: {link}", []string{"at", "link"}},
 	"prescription_delayed":   {"CarePath: no pharmacy could fill your prescription yet; our care team will contact you. Details: {link}", []string{"at", "link"}},
+	// Adherence: the dose's time, never what the medicine is.
+	"medication_reminder": {"CarePath: time for your {time} dose. Tell us you took or skipped it: {link}", []string{"at", "link"}},
+	"refill_reminder":     {"CarePath: your medicine runs out around {date}. Request a refill: {link}", []string{"at", "link"}},
 }
 
 // SMSTemplateIDs lists the templates SendSMS knows, sorted.

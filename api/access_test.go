@@ -88,6 +88,9 @@ var allowedCallers = map[string][]string{
 	"GET /api/v1/patients/:id/journeys":                 {"patient", "doctor", "dietitian", "coordinator", "admin"},
 	"POST /api/v1/journeys/:id/lab-results":             {"doctor", "coordinator", "admin", "integrator"},
 	"POST /api/book/labtest/":                           {"patient", "coordinator", "admin", "integrator"},
+	"GET /api/v1/adherence/:id":                         {"patient", "doctor", "dietitian", "coordinator", "admin"},
+	"POST /api/v1/adherence/:id/doses":                  {"patient", "coordinator", "admin"},
+	"POST /api/v1/adherence/:id/refills":                {"patient", "coordinator", "admin"},
 	"GET /api/v1/models":                                {"patient", "other-patient", "doctor", "other-doctor", "dietitian", "other-dietitian", "pharmacist", "coordinator", "other-coordinator", "admin", "integrator"},
 	"POST /api/v1/models/:call":                         {"doctor", "other-doctor", "dietitian", "other-dietitian", "admin", "integrator"},
 	`POST /api/v1/knowledge/interactions\:check`:        {"doctor", "other-doctor", "dietitian", "other-dietitian", "pharmacist", "admin", "integrator"},
@@ -185,6 +188,7 @@ func TestEveryRouteAsEveryRole(t *testing.T) {
 	// A journey of the target patient that never exists: an allowed update
 	// reaches Temporal and gets 404, changing nothing.
 	journey := workflows.JourneyWorkflowID(target, "access-probe", 10000)
+	course := workflows.AdherenceWorkflowID(target, uuid.NewString(), 0)
 
 	routes := router.Routes()
 	if len(routes) == 0 {
@@ -200,6 +204,9 @@ func TestEveryRouteAsEveryRole(t *testing.T) {
 		path := strings.ReplaceAll(r.Path, `\:`, ":")
 		if strings.HasPrefix(path, "/api/v1/journeys/:id") {
 			path = strings.Replace(path, ":id", journey, 1)
+		}
+		if strings.HasPrefix(path, "/api/v1/adherence/:id") {
+			path = strings.Replace(path, ":id", course, 1)
 		}
 		path = strings.NewReplacer(":id", target, ":code", "I10", ":call", "no-such-model:predict").Replace(path)
 		body := `{}`

@@ -35,6 +35,7 @@ type harness struct {
 	deps        *platform.Deps
 	store       *store.Store
 	auth        *auth.Service
+	taskQueue   string
 }
 
 // harnessAdmin is who h.do acts as: an admin passes every access rule, so
@@ -80,7 +81,7 @@ func newHarness(t *testing.T, mutate func(*config.Config)) *harness {
 			PharmacySecret: cfg.PharmacyWebhookSecret},
 	}))
 	t.Cleanup(srv.Close)
-	return &harness{srv: srv, deps: deps, store: deps.Store, auth: authSvc}
+	return &harness{srv: srv, deps: deps, store: deps.Store, auth: authSvc, taskQueue: taskQueue}
 }
 
 // enrolPathway is the smallest journey: enrol, wait a moment, finish.

@@ -525,3 +525,82 @@ func (s *Store) PharmacyEventRecorded(ctx context.Context, eventID string) (bool
 	}
 	return ok, nil
 }
+
+// PatientTimezone is the patient's IANA time zone (patient.timezone).
+func (s *Store) PatientTimezone(ctx context.Context, patientID string) (string, error) {
+	var tz string
+	err := s.Pool.QueryRow(ctx, `SELECT timezone FROM patient WHERE id = $1`, patientID).Scan(&tz)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", fmt.Errorf("store: time zone of patient %s: %w", patientID, ErrPatientNotFound)
+	}
+	if err != nil {
+		return "", fmt.Errorf("store: time zone of patient %s: %w", patientID, err)
+	}
+	return tz, nil
+}
+
+// RefillRequest is a refill of one medication request.
+type RefillRequest struct {
+	PrescriptionID string
+	Position       int
+	Number         int // 1 for the first refill
+	PatientID      string
+	RequestedBy    string
+	RequestedRole  string
+	RequestedAt    time.Time
+}
+
+// ErrNoRefillsLeft is returned when a refill would exceed the refills the
+// prescriber allowed.
+var ErrNoRefillsLeft = errors.New("no refills left")
+
+// RecordRefillRequest stores a refill request once: the same number again
+// changes nothing. A number above medication_request.refills, or for a
+// medication request of an unsigned prescription, is refused.
+func (s *Store) RecordRefillRequest(ctx context.Context, r RefillRequest) error {
+	if r.Number < 1 {
+		return fmt.Errorf("store: refill request: number must be 1 or more: %w", ErrInvalid)
+	}
+	tag, err := s.Pool.Exec(ctx, `
+		INSERT INTO refill_request (prescription_id, position, number, patient_id, requested_by, requested_role, requested_at)
+		SELECT mr.prescription_id, mr.position, $3, p.patient_id, $4, $5, $6
+		FROM medication_request mr
+		JOIN prescription p ON p.id = mr.prescription_id AND p.status = 'signed' AND p.patient_id = $7
+		WHERE mr.prescription_id = $1 AND mr.position = $2 AND mr.refills >= $3
+		ON CONFLICT (prescription_id, position, number) DO NOTHING`,
+		r.PrescriptionID, r.Position, r.Number, r.RequestedBy, r.RequestedRole, r.RequestedAt, r.PatientID)
+	if err != nil {
+		return fmt.Errorf("store: refill request %s/%d: %w", r.PrescriptionID, r.Position, err)
+	}
+	if tag.RowsAffected() == 1 {
+		return nil
+	}
+	var exists bool
+	if err := s.Pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM refill_request WHERE prescription_id = $1 AND position = $2 AND number = $3)`,
+		r.PrescriptionID, r.Position, r.Number).Scan(&exists); err != nil {
+		return fmt.Errorf("store: refill request %s/%d: %w", r.PrescriptionID, r.Position, err)
+	}
+	if exists {
+		return nil // recorded by an earlier attempt
+	}
+	return fmt.Errorf("store: refill %d of %s/%d: %w", r.Number, r.PrescriptionID, r.Position, ErrNoRefillsLeft)
+}
+
+// RefillRequests lists a medication request's refill requests, by number.
+func (s *Store) RefillRequests(ctx context.Context, prescriptionID string, position int) ([]RefillRequest, error) {
+	rows, err := s.Pool.Query(ctx, `
+		SELECT prescription_id::text, position, number, patient_id::text, requested_by, requested_role, requested_at
+		FROM refill_request WHERE prescription_id = $1 AND position = $2 ORDER BY number`, prescriptionID, position)
+	if err != nil {
+		return nil, fmt.Errorf("store: refill requests of %s/%d: %w", prescriptionID, position, err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (RefillRequest, error) {
+		var q RefillRequest
+		err := r.Scan(&q.PrescriptionID, &q.Position, &q.Number, &q.PatientID, &q.RequestedBy, &q.RequestedRole, &q.RequestedAt)
+		return q, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: refill requests of %s/%d: %w", prescriptionID, position, err)
+	}
+	return out, nil
+}

@@ -60,6 +60,7 @@ func NewJourneyWorker(c client.Client, taskQueue string, deps Deps) worker.Worke
 // worker, or a test environment).
 func Register(r worker.Registry, deps Deps) {
 	r.RegisterWorkflowWithOptions(workflows.Journey, workflow.RegisterOptions{Name: workflows.JourneyWorkflowName})
+	r.RegisterWorkflowWithOptions(workflows.Adherence, workflow.RegisterOptions{Name: workflows.AdherenceWorkflowName})
 	r.RegisterActivity(&activities.Journeys{Store: deps.Store})
 	r.RegisterActivity(&activities.Inference{Models: deps.Models})
 	r.RegisterActivity(&activities.Knowledge{Graph: deps.Knowledge})
@@ -69,6 +70,7 @@ func Register(r worker.Registry, deps Deps) {
 	r.RegisterActivity(&activities.Prescriptions{Store: deps.Store, Signer: deps.PrescriptionSigner})
 	r.RegisterActivity(&activities.Pharmacy{Store: deps.Store, BaseURL: deps.PharmacyAPIBase})
 	r.RegisterActivity(&activities.Labs{Store: deps.Store})
+	r.RegisterActivity(&activities.Adherence{Store: deps.Store})
 }
 
 // DepsFromConfig builds the activities' clients from the configuration:

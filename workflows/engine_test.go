@@ -208,7 +208,7 @@ title: Later
 sources: [{id: ops, citation: Test policy}]
 steps:
   - {id: settle, type: wait, time_limit: 1h, on_timeout: continue, next: rx}
-  - {id: rx, type: adhere, time_limit: 1d, on_timeout: cancel, next: end}
+  - {id: rx, type: diet, time_limit: 1d, on_timeout: cancel, next: end}
 `)
 	env, in := newJourneyEnv(t, plan)
 	env.ExecuteWorkflow(workflows.Journey, in)

@@ -126,6 +126,8 @@ type journey struct {
 	consultLabTests    []string                      // LOINC codes the consult ordered
 	followUpDays       int                           // the consult's follow-up interval, if the doctor gave one
 	labAlert           string                        // why a critical lab result raised NeedsAttention
+	adherenceAlerts    []string                      // courses alerting now; nil until an adhere step listens
+	adherenceStep      *AdherenceInfo                // the latest adhere step's state
 }
 
 func newJourney(ctx workflow.Context, in JourneyInput) (*journey, error) {
@@ -307,6 +309,8 @@ func (j *journey) runStep(ctx workflow.Context, step pathways.PlanStep) (stepRes
 		return j.runLabOrder(ctx, step)
 	case "follow_up":
 		return j.runFollowUp(ctx, step)
+	case "adhere":
+		return j.runAdhere(ctx, step)
 	default:
 		return stepResult{}, temporal.NewNonRetryableApplicationError(
 			fmt.Sprintf("step %q has type %q, which this version of the engine cannot run yet; the journey stops here rather than skip it", step.ID, step.Type),

@@ -42,14 +42,16 @@ func TestRecordedHistoriesReplay(t *testing.T) {
 		t.Fatal(err)
 	}
 	replayer.RegisterWorkflowWithOptions(workflows.Journey, workflow.RegisterOptions{Name: workflows.JourneyWorkflowName})
+	replayer.RegisterWorkflowWithOptions(workflows.Adherence, workflow.RegisterOptions{Name: workflows.AdherenceWorkflowName})
 	for _, f := range files {
 		t.Run(filepath.Base(f), func(t *testing.T) {
 			raw, err := os.ReadFile(f)
 			if err != nil {
 				t.Fatal(err)
 			}
-			// The journey checks its workflow ID against its input, so the
-			// replay runs under the recorded ID (kept beside the events).
+			// The journey and the adherence workflow check their workflow ID
+			// against their input, so the replay runs under the recorded ID
+			// (kept beside the events).
 			var meta struct {
 				WorkflowID string `json:"workflowId"`
 			}

@@ -1,0 +1,121 @@
+package api
+
+import (
+	"fmt"
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+	"go.temporal.io/sdk/client"
+
+	"github.com/carepath/carepath/workflows"
+)
+
+// Adherence routes: a medication course's state (with its adherence
+// percentage), the patient's answer to a dose, and a refill request. The
+// path's ID is the adherence workflow ID, which names the patient.
+const (
+	adherenceRoute       = "/api/v1/adherence/:id"
+	adherenceDosesRoute  = "/api/v1/adherence/:id/doses"
+	adherenceRefillRoute = "/api/v1/adherence/:id/refills"
+)
+
+// adherencePatient is the patient whose course the path names.
+func adherencePatient(c *gin.Context) (string, error) {
+	patientID, _, _, err := workflows.ParseAdherenceWorkflowID(c.Param("id"))
+	if err != nil {
+		return "", &notFoundError{detail: "no medication course has this ID"}
+	}
+	return patientID, nil
+}
+
+func (s *Server) adherenceRoutes(r *gin.Engine) {
+	r.GET(adherenceRoute, s.getAdherence)
+	r.POST(adherenceDosesRoute, s.reportDose)
+	r.POST(adherenceRefillRoute, s.requestRefill)
+}
+
+// getAdherence answers the course's state: doses taken, skipped and
+// missed, the adherence percentage, the open dose and the supply.
+func (s *Server) getAdherence(c *gin.Context) {
+	id := c.Param("id")
+	resp, err := s.temporal.QueryWorkflow(c.Request.Context(), id, "", workflows.QueryAdherence)
+	if err != nil {
+		s.writeError(c, fmt.Errorf("query %s on %s: %w", workflows.QueryAdherence, id, err))
+		return
+	}
+	var st workflows.AdherenceState
+	if err := resp.Get(&st); err != nil {
+		s.writeError(c, fmt.Errorf("query %s on %s: %w", workflows.QueryAdherence, id, err))
+		return
+	}
+	c.JSON(http.StatusOK, st)
+}
+
+type doseBody struct {
+	Dose   int    `json:"dose"`
+	Action string `json:"action"`
+}
+
+// reportDose sends the patient's answer (taken or skipped) to a dose. It
+// answers 202: the course applies it to the dose open when it arrives, and
+// the GET shows the result.
+func (s *Server) reportDose(c *gin.Context) {
+	actor, err := actorFrom(c)
+	if err != nil {
+		s.writeError(c, err)
+		return
+	}
+	var body doseBody
+	if err := decodeStrict(c.Request.Body, &body); err != nil {
+		s.writeError(c, err)
+		return
+	}
+	var fields []FieldError
+	if body.Action != workflows.DoseTaken && body.Action != workflows.DoseSkipped {
+		fields = append(fields, FieldError{Pointer: "/action", Detail: "must be taken or skipped"})
+	}
+	if body.Dose < 0 {
+		fields = append(fields, FieldError{Pointer: "/dose", Detail: "must be a dose number, or 0 (or absent) for the dose open now"})
+	}
+	if len(fields) > 0 {
+		s.writeError(c, &invalidError{fields: fields})
+		return
+	}
+	id := c.Param("id")
+	report := workflows.DoseReport{Actor: actor, Dose: body.Dose, Action: body.Action}
+	if err := s.temporal.SignalWorkflow(c.Request.Context(), id, "", workflows.SignalDoseReport, report); err != nil {
+		s.writeError(c, fmt.Errorf("%s to %s: %w", workflows.SignalDoseReport, id, err))
+		return
+	}
+	c.JSON(http.StatusAccepted, gin.H{"accepted": true})
+}
+
+// requestRefill asks for the next refill. The course's validator refuses
+// when the prescription has no refill left or one is already pending (409).
+func (s *Server) requestRefill(c *gin.Context) {
+	actor, err := actorFrom(c)
+	if err != nil {
+		s.writeError(c, err)
+		return
+	}
+	var body struct{}
+	if err := decodeStrict(c.Request.Body, &body); err != nil {
+		s.writeError(c, err)
+		return
+	}
+	id := c.Param("id")
+	handle, err := s.temporal.UpdateWorkflow(c.Request.Context(), client.UpdateWorkflowOptions{
+		WorkflowID: id, UpdateName: workflows.UpdateRequestRefill, WaitForStage: client.WorkflowUpdateStageCompleted,
+		Args: []any{workflows.RefillRequest{Actor: actor}},
+	})
+	if err != nil {
+		s.writeError(c, fmt.Errorf("%s on %s: %w", workflows.UpdateRequestRefill, id, err))
+		return
+	}
+	var st workflows.AdherenceState
+	if err := handle.Get(c.Request.Context(), &st); err != nil {
+		s.writeError(c, fmt.Errorf("%s on %s: %w", workflows.UpdateRequestRefill, id, err))
+		return
+	}
+	c.JSON(http.StatusOK, st)
+}
