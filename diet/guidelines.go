@@ -46,12 +46,12 @@ type Source struct {
 }
 
 type conditionTargets struct {
-	Name          string `yaml:"name"`
-	CarbShare     *Cited `yaml:"carbohydrate_share"`
-	ProteinShare  *Cited `yaml:"protein_share"`
-	FatShare      *Cited `yaml:"fat_share"`
-	FibrePer1000  *Cited `yaml:"fibre_per_1000kcal"`
-	SodiumMg      *Cited `yaml:"sodium_mg"`
+	Name         string `yaml:"name"`
+	CarbShare    *Cited `yaml:"carbohydrate_share"`
+	ProteinShare *Cited `yaml:"protein_share"`
+	FatShare     *Cited `yaml:"fat_share"`
+	FibrePer1000 *Cited `yaml:"fibre_per_1000kcal"`
+	SodiumMg     *Cited `yaml:"sodium_mg"`
 }
 
 type energyRef struct {
@@ -63,9 +63,9 @@ type guidelineFile struct {
 	Sources []Source `yaml:"sources"`
 	Energy  struct {
 		Source, Ref string
-		Female      energyRef `yaml:"female"`
-		Male        energyRef `yaml:"male"`
-		Tolerance   struct{ Value float64 }             `yaml:"tolerance"`
+		Female      energyRef               `yaml:"female"`
+		Male        energyRef               `yaml:"male"`
+		Tolerance   struct{ Value float64 } `yaml:"tolerance"`
 	} `yaml:"energy"`
 	General        conditionTargets            `yaml:"general"`
 	Conditions     map[string]conditionTargets `yaml:"conditions"`
