@@ -158,6 +158,8 @@ type Patient struct {
 
 // Adjustment is what revisions have changed so far.
 type Adjustment struct {
+	// EnergyKcal replaces the reference energy (a dietitian's amendment).
+	EnergyKcal   float64 `json:"energy_kcal,omitempty"`
 	EnergyFactor float64 `json:"energy_factor,omitempty"` // 0 means 1
 	// CarbohydrateSteps counts the glucose revisions.
 	CarbohydrateSteps int `json:"carbohydrate_steps,omitempty"`
@@ -196,7 +198,11 @@ var ErrConflictingTargets = errors.New("the conditions' targets conflict")
 // holds), energy for the patient's sex and weight, and the revisions' adjustments.
 func (gl *Guidelines) TargetsFor(p Patient, adj Adjustment) (Targets, error) {
 	t := Targets{Conditions: []string{}}
-	t.EnergyKcal = gl.energy(p) * adj.factor()
+	base := gl.energy(p)
+	if adj.EnergyKcal > 0 {
+		base = adj.EnergyKcal
+	}
+	t.EnergyKcal = math.Round(base * adj.factor())
 	tol := gl.g.Energy.Tolerance.Value
 	t.Energy = Target{Range: Range{Min: t.EnergyKcal * (1 - tol), Max: t.EnergyKcal * (1 + tol)}, Unit: "kcal", Source: gl.g.Energy.Source, Ref: gl.g.Energy.Ref}
 
