@@ -41,7 +41,6 @@ type GenerateDietPlanInput struct {
 	PatientID  string          `json:"patient_id"`
 	Trigger    string          `json:"trigger"` // initial, glucose, weight_gain, weight_loss, review_interval, amendment
 	Adjustment diet.Adjustment `json:"adjustment"`
-	WeightKg   float64         `json:"weight_kg,omitempty"` // the latest weight reading, if any
 	// ExcludeFoods are IFCT codes the dietitian's amendments left out.
 	ExcludeFoods []string `json:"exclude_foods,omitempty"`
 }
@@ -49,15 +48,17 @@ type GenerateDietPlanInput struct {
 // DietPlanSummary is what the journey keeps of a revision: no meals, no
 // food names.
 type DietPlanSummary struct {
-	PlanID     string       `json:"plan_id"`
-	Revision   int          `json:"revision"`
-	Status     string       `json:"status"` // awaiting_review or infeasible
-	Trigger    string       `json:"trigger"`
-	Targets    diet.Targets `json:"targets"`
-	Totals     diet.Nutrients
-	Infeasible string   `json:"infeasible,omitempty"`
-	Excluded   int      `json:"excluded_foods"`
-	Restricted []string `json:"restricted_items"` // knowledge graph foods the plan respects
+	PlanID   string       `json:"plan_id"`
+	Revision int          `json:"revision"`
+	Status   string       `json:"status"` // awaiting_review or infeasible
+	Trigger  string       `json:"trigger"`
+	Targets  diet.Targets `json:"targets"`
+	// Adjustment is what the revisions have changed so far, for the next one.
+	Adjustment diet.Adjustment `json:"adjustment"`
+	Totals     diet.Nutrients  `json:"totals"`
+	Infeasible string          `json:"infeasible,omitempty"`
+	Excluded   int             `json:"excluded_foods"`
+	Restricted []string        `json:"restricted_items"` // knowledge graph foods the plan respects
 	// Complete is false when a medicine's name could not be resolved, so
 	// its food interactions may be missing: the dietitian checks by hand.
 	Complete bool `json:"complete"`
@@ -68,7 +69,9 @@ type DietPlanSummary struct {
 // the reason; the journey asks the dietitian to amend it.
 func (a *Diet) GenerateDietPlan(ctx context.Context, in GenerateDietPlanInput) (DietPlanSummary, error) {
 	if existing, err := a.Store.DietPlanRevision(ctx, in.JourneyID, in.Step, in.Revision); err == nil {
-		return summarize(existing, true), nil // written by an earlier attempt
+		s := summarize(existing, true) // written by an earlier attempt
+		s.Adjustment = a.Guidelines.Revise(in.Adjustment, in.Trigger)
+		return s, nil
 	}
 	profile, err := a.Store.PatientDietProfile(ctx, in.PatientID)
 	if err != nil {
@@ -79,9 +82,6 @@ func (a *Diet) GenerateDietPlan(ctx context.Context, in GenerateDietPlanInput) (
 		return DietPlanSummary{}, err
 	}
 	patient := diet.Patient{Sex: profile.Sex, WeightKg: profile.Preference.WeightKg, Conditions: profile.Conditions}
-	if in.WeightKg > 0 {
-		patient.WeightKg = in.WeightKg
-	}
 	var exclusions []diet.Exclusion
 	for _, r := range restrictions {
 		switch r.Advice {
@@ -99,7 +99,8 @@ func (a *Diet) GenerateDietPlan(ctx context.Context, in GenerateDietPlanInput) (
 		Allergies: a.allergyClasses(profile.Allergies), ExcludeFoods: append(slices.Clone(profile.Preference.ExcludeFoods), in.ExcludeFoods...)}
 	rec := store.DietPlan{JourneyID: in.JourneyID, Step: in.Step, Revision: in.Revision, PatientID: in.PatientID,
 		Trigger: in.Trigger, Exclusions: exclusions}
-	targets, err := a.Guidelines.TargetsFor(patient, in.Adjustment)
+	adj := a.Guidelines.Revise(in.Adjustment, in.Trigger)
+	targets, err := a.Guidelines.TargetsFor(patient, adj)
 	switch {
 	case errors.Is(err, diet.ErrConflictingTargets):
 		rec.Infeasible = err.Error()
@@ -115,7 +116,9 @@ func (a *Diet) GenerateDietPlan(ctx context.Context, in GenerateDietPlanInput) (
 	if err != nil {
 		return DietPlanSummary{}, dietError("generate diet plan", err)
 	}
-	return summarize(saved, complete), nil
+	s := summarize(saved, complete)
+	s.Adjustment = adj
+	return s, nil
 }
 
 // plan runs the planner over the stored foods; an infeasible plan is
@@ -179,23 +182,17 @@ func summarize(p store.DietPlan, complete bool) DietPlanSummary {
 }
 
 // ReviewDietPlanInput records the dietitian's review of a revision.
-// ReplacesPlanID names the revision an amendment replaced.
 type ReviewDietPlanInput struct {
-	PlanID         string    `json:"plan_id"`
-	ReplacesPlanID string    `json:"replaces_plan_id,omitempty"`
-	ActorID        string    `json:"actor_id"`
-	Action         string    `json:"action"`
-	Reason         string    `json:"reason,omitempty"`
-	ReviewedAt     time.Time `json:"reviewed_at"`
+	PlanID     string    `json:"plan_id"`
+	ActorID    string    `json:"actor_id"`
+	Action     string    `json:"action"`
+	Reason     string    `json:"reason,omitempty"`
+	ReviewedAt time.Time `json:"reviewed_at"`
 }
 
-// ReviewDietPlan puts the reviewed revision in force.
+// ReviewDietPlan puts the reviewed revision in force; the revisions before
+// it (the one an amendment replaced among them) are superseded.
 func (a *Diet) ReviewDietPlan(ctx context.Context, in ReviewDietPlanInput) error {
-	if in.ReplacesPlanID != "" {
-		if err := a.Store.SupersedeDietPlan(ctx, in.ReplacesPlanID); err != nil {
-			return dietError("review diet plan", err)
-		}
-	}
 	_, err := a.Store.ReviewDietPlan(ctx, store.DietReview{PlanID: in.PlanID, ActorID: in.ActorID, Action: in.Action,
 		Reason: in.Reason, Reviewed: in.ReviewedAt})
 	return dietError("review diet plan", err)

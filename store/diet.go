@@ -307,15 +307,6 @@ func (s *Store) ReviewDietPlan(ctx context.Context, r DietReview) (DietPlan, err
 	return p, nil
 }
 
-// SupersedeDietPlan marks a revision that was never approved as
-// superseded (an amendment replaced it).
-func (s *Store) SupersedeDietPlan(ctx context.Context, planID string) error {
-	if _, err := s.Pool.Exec(ctx, `UPDATE diet_plan SET status = 'superseded' WHERE id = $1 AND status IN ('awaiting_review', 'infeasible')`, planID); err != nil {
-		return fmt.Errorf("store: supersede diet plan: %w", err)
-	}
-	return nil
-}
-
 // MealSlots are the slots a meal is logged in.
 var MealSlots = []string{"breakfast", "lunch", "snack", "dinner"}
 

@@ -287,6 +287,8 @@ func (j *journey) runStep(ctx workflow.Context, step pathways.PlanStep) (stepRes
 		return j.runPrescribe(ctx, step)
 	case "fulfil":
 		return j.runFulfil(ctx, step)
+	case "diet":
+		return j.runDiet(ctx, step)
 	default:
 		return stepResult{}, temporal.NewNonRetryableApplicationError(
 			fmt.Sprintf("step %q has type %q, which this version of the engine cannot run yet; the journey stops here rather than skip it", step.ID, step.Type),
