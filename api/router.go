@@ -98,6 +98,7 @@ func NewRouter(o Options) *gin.Engine {
 	r.POST("/api/v1/journeys/:id/consult/close", s.closeConsult)
 	r.GET(prescriptionRoute, s.getPrescription)
 	r.POST(prescriptionReviewRoute, s.reviewPrescription)
+	s.dietRoutes(r)
 	r.GET("/api/v1/patients/:id/journeys", s.listPatientJourneys)
 	r.GET("/api/v1/models", s.listModels)
 	r.POST(modelCallRoute, s.modelCall) // POST /api/v1/models/{name}:predict

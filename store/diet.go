@@ -447,3 +447,20 @@ func IntakeLines(n diet.Nutrients, t diet.Targets) []IntakeLine {
 		line("fibre", n.FibreG, t.Fibre), line("sodium", n.SodiumMg, t.Sodium),
 	}
 }
+
+// KnownFoodCodes says which of codes are foods of the composition table.
+func (s *Store) KnownFoodCodes(ctx context.Context, codes []string) (map[string]bool, error) {
+	rows, err := s.Pool.Query(ctx, `SELECT code FROM food_composition WHERE code = ANY($1)`, codes)
+	if err != nil {
+		return nil, fmt.Errorf("store: known food codes: %w", err)
+	}
+	found, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("store: known food codes: %w", err)
+	}
+	out := make(map[string]bool, len(found))
+	for _, c := range found {
+		out[c] = true
+	}
+	return out, nil
+}

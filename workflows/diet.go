@@ -97,6 +97,7 @@ type DayIntake struct {
 
 // DietPlanInfo is the diet step's state.
 type DietPlanInfo struct {
+	Step             string         `json:"step"`
 	Status           string         `json:"status"` // generating, awaiting_review, in_force, ended
 	PlanID           string         `json:"plan_id"`
 	Revision         int            `json:"revision"`
@@ -234,7 +235,7 @@ func (j *journey) runDiet(ctx workflow.Context, step pathways.PlanStep) (stepRes
 	if err != nil {
 		return stepResult{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf("step %s: %v", step.ID, err), ErrTypeInvalidInput, err)
 	}
-	dr := &dietRun{role: "dietitian", settings: settings, info: DietPlanInfo{Status: "generating", Revisions: []DietRevision{}, Intake: []DayIntake{}, Restricted: []string{}}}
+	dr := &dietRun{role: "dietitian", settings: settings, info: DietPlanInfo{Step: step.ID, Status: "generating", Revisions: []DietRevision{}, Intake: []DayIntake{}, Restricted: []string{}}}
 	if step.Approval != nil {
 		dr.role = step.Approval.Role
 	}
