@@ -323,7 +323,26 @@ func (gl *Guidelines) lowerCarbohydrate(carb, prot, fat *Cited, steps int) {
 	carb.Ref += fmt.Sprintf("; lowered %d step(s) after glucose above target", steps)
 }
 
-// RevisionFactors are the energy factors for a weight revision.
-func (gl *Guidelines) RevisionFactors() (gain, loss float64) {
-	return gl.g.Revision.WeightGain.EnergyFactor, gl.g.Revision.WeightLoss.EnergyFactor
+// Revision triggers that change the targets.
+const (
+	TriggerGlucose    = "glucose"
+	TriggerWeightGain = "weight_gain"
+	TriggerWeightLoss = "weight_loss"
+)
+
+// Revise returns the adjustment after a revision for trigger: glucose
+// above target lowers the carbohydrate share one step; weight change past
+// the pathway's limit moves energy by the revision factor. Other triggers
+// (the review interval, an amendment) leave it as it is.
+func (gl *Guidelines) Revise(adj Adjustment, trigger string) Adjustment {
+	r := gl.g.Revision
+	switch trigger {
+	case TriggerGlucose:
+		adj.CarbohydrateSteps++
+	case TriggerWeightGain:
+		adj.EnergyFactor = adj.factor() * r.WeightGain.EnergyFactor
+	case TriggerWeightLoss:
+		adj.EnergyFactor = adj.factor() * r.WeightLoss.EnergyFactor
+	}
+	return adj
 }
