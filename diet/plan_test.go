@@ -69,7 +69,7 @@ func TestTargetsPerCondition(t *testing.T) {
 	if t2d.EnergyKcal != 1660 || t2d.CarbohydrateShare != (Range{0.45, 0.55}) || t2d.Protein.Source != "ada-soc-2025-s5" {
 		t.Errorf("E11 targets = %+v", t2d)
 	}
-	if t2d.Sodium.Max != 2000 || t2d.Sodium.Source != "who-sodium-2012" {
+	if t2d.Sodium.Max != 2000 || t2d.Sodium.Source != "icmr-nin-rda-2020" || t2d.Fibre.Min != 20*1.66 {
 		t.Errorf("sodium = %+v, want the stricter general 2000 mg", t2d.Sodium)
 	}
 	both, err := gl.TargetsFor(Patient{Sex: "male", WeightKg: 78, Conditions: []string{"I10", "E11"}}, Adjustment{})
