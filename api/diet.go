@@ -256,11 +256,8 @@ func (s *Server) getIntake(c *gin.Context) {
 		s.writeError(c, &notFoundError{detail: "no journey has this ID"})
 		return
 	}
-	date := c.Query("date")
-	if date == "" {
-		date = time.Now().Format(time.DateOnly)
-	}
-	if _, err := time.Parse(time.DateOnly, date); err != nil {
+	date := c.Query("date") // empty: today in the patient's time zone
+	if _, err := time.Parse(time.DateOnly, date); date != "" && err != nil {
 		s.writeError(c, &invalidError{fields: []FieldError{{Pointer: "date", Detail: "must be a date, YYYY-MM-DD"}}})
 		return
 	}

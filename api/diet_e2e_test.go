@@ -124,6 +124,13 @@ func TestDietPlanThroughTheAPI(t *testing.T) {
 		t.Errorf("intake: %d %s", resp.StatusCode, raw)
 	}
 
+	if resp, raw := h.doAs(t, http.MethodGet, base+"/diet/intake", "", patient, auth.RolePatient); resp.StatusCode != http.StatusOK || !strings.Contains(string(raw), `"meals":0`) {
+		t.Errorf("intake today: %d %s", resp.StatusCode, raw)
+	}
+	if resp, raw := h.doAs(t, http.MethodGet, base+"/diet/intake?date=2-March", "", patient, auth.RolePatient); resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(string(raw), `"date"`) {
+		t.Errorf("intake on a bad date: %d %s", resp.StatusCode, raw)
+	}
+
 	// Three high glucose readings: the plan is revised and waits for the dietitian again.
 	if resp, raw := h.doAs(t, http.MethodPost, base+"/readings", `{"reading_id":"r0","kind":"glucose","value":190,"unit":"kg","at":"2026-03-02T08:00:00Z"}`, patient, auth.RolePatient); resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(string(raw), "/unit") {
 		t.Errorf("bad reading: %d %s", resp.StatusCode, raw)

@@ -397,7 +397,8 @@ type Intake struct {
 }
 
 // DailyIntake sums the meals logged on date (YYYY-MM-DD, in the patient's
-// time zone) and compares them with the approved plan's targets.
+// time zone; empty: today there) and compares them with the approved
+// plan's targets.
 func (s *Store) DailyIntake(ctx context.Context, journeyID, date string) (Intake, error) {
 	plan, err := s.CurrentDietPlan(ctx, journeyID)
 	if err != nil {
@@ -411,7 +412,10 @@ func (s *Store) DailyIntake(ctx context.Context, journeyID, date string) (Intake
 	if err != nil {
 		return Intake{}, fmt.Errorf("store: daily intake: time zone: %w", err)
 	}
-	day, err := time.ParseInLocation("2006-01-02", date, loc)
+	if date == "" {
+		date = time.Now().In(loc).Format(time.DateOnly)
+	}
+	day, err := time.ParseInLocation(time.DateOnly, date, loc)
 	if err != nil {
 		return Intake{}, fmt.Errorf("store: daily intake: date must be YYYY-MM-DD: %w", ErrInvalid)
 	}
