@@ -57,7 +57,12 @@ type dietWorld struct {
 
 func newDietWorld(t *testing.T) *dietWorld {
 	t.Helper()
-	env, in := newJourneyEnv(t, mustPlan(t, dietPathway))
+	return newDietWorldOn(t, dietPathway)
+}
+
+func newDietWorldOn(t *testing.T, src string) *dietWorld {
+	t.Helper()
+	env, in := newJourneyEnv(t, mustPlan(t, src))
 	w := &dietWorld{env: env, in: in, infeasible: map[int]bool{}}
 	env.RegisterActivity(&activities.Diet{})
 	env.OnActivity(dietActs.GenerateDietPlan, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.GenerateDietPlanInput) (activities.DietPlanSummary, error) {
@@ -284,5 +289,26 @@ func TestDietMealLogAndIntake(t *testing.T) {
 	}
 	if lines["energy"].Intake != 450 || lines["energy"].Status != "below" || lines["sodium"].Status != "within" || lines["energy"].Target.Min != 1577 {
 		t.Errorf("lines %+v", lines)
+	}
+}
+
+func TestDietReviewIntervalRevisesAndNeedsApprovalAgain(t *testing.T) {
+	src := strings.Replace(dietPathway, "weight_change_limit: 5}", "weight_change_limit: 5, review_interval: 4d}", 1)
+	w := newDietWorldOn(t, src)
+	w.review(time.Hour, approve("plan-1"))
+	// The review at day 4 (plus the hour) is never approved: the coordinator is
+	// alerted, the earlier plan stays in force, and the stage runs to day 10.
+	var pending workflows.DietPlanInfo
+	w.dietInfo(t, 4*day+2*time.Hour, &pending)
+	w.env.ExecuteWorkflow(workflows.Journey, w.in)
+	st := result(t, w.env)
+	if len(w.generated) < 2 || w.generated[1].Trigger != "review_interval" {
+		t.Fatalf("generated %+v", w.generated)
+	}
+	if pending.Status != store.DietAwaitingReview || pending.Revision != 2 || pending.InForce != 1 {
+		t.Errorf("at the review: %+v", pending)
+	}
+	if len(w.reviewed) != 1 || stepIDs(st) != "diet=timed_out" || st.NeedsAttention {
+		t.Errorf("reviewed %+v, steps %s, attention %v", w.reviewed, stepIDs(st), st.NeedsAttention)
 	}
 }
