@@ -92,10 +92,15 @@ var routePolicies = map[string]routePolicy{
 	"POST /api/v1/journeys/:id/consult/close": {roles: []string{auth.RoleDoctor}, patient: journeyPatient},
 	"GET " + prescriptionRoute:                {roles: careRoles, patient: journeyPatient},
 	"POST " + prescriptionReviewRoute:         {roles: []string{auth.RoleDoctor}, patient: journeyPatient},
+	"GET " + dietRoute:                        {roles: careRoles, patient: journeyPatient},
+	"POST " + dietReviewRoute:                 {roles: []string{auth.RoleDietitian}, patient: journeyPatient},
+	"POST " + dietMealsRoute:                  {roles: patientActors, patient: journeyPatient},
+	"GET " + dietIntakeRoute:                  {roles: careRoles, patient: journeyPatient},
+	"POST " + journeyReadingsRt:               {roles: careRoles, patient: journeyPatient},
+	"GET /api/v1/patients/:id/journeys":       {roles: careRoles, patient: pathPatient},
 	"GET " + adherenceRoute:                   {roles: careRoles, patient: adherencePatient},
 	"POST " + adherenceDosesRoute:             {roles: patientActors, patient: adherencePatient},
 	"POST " + adherenceRefillRoute:            {roles: patientActors, patient: adherencePatient},
-	"GET /api/v1/patients/:id/journeys":       {roles: careRoles, patient: pathPatient},
 	// Lab partners hold labs:write; the journey's doctor and the care team
 	// may enter a result by hand.
 	"POST " + labResultsRoute:                           {roles: labReporters, scope: auth.ScopeLabsWrite, patient: journeyPatient},

@@ -109,6 +109,9 @@ func testCatalog(t *testing.T) *pathways.Catalog {
 	if err := os.WriteFile(filepath.Join(dir, "general-consult.v900.yaml"), []byte(testenv.QuickConsultPathway(t)), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	if err := os.WriteFile(filepath.Join(dir, "diet-check.v1.yaml"), []byte(dietCheckPathway), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	c, err := pathways.LoadCatalog(dir)
 	if err != nil {
 		t.Fatal(err)

@@ -116,6 +116,7 @@ func NewRouter(o Options) *gin.Engine {
 	r.POST(prescriptionReviewRoute, s.reviewPrescription)
 	r.POST(labResultsRoute, s.recordLabResult)
 	s.adherenceRoutes(r)
+	s.dietRoutes(r)
 	r.GET("/api/v1/patients/:id/journeys", s.listPatientJourneys)
 	r.GET("/api/v1/models", s.listModels)
 	r.POST(modelCallRoute, s.modelCall) // POST /api/v1/models/{name}:predict

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -156,6 +157,29 @@ type FoodItem struct {
 	Sources        []string
 }
 
+// FoodLink ties a food of the interaction rules to the IFCT 2017 food
+// groups and foods it covers, so the diet planner can leave them out.
+type FoodLink struct {
+	Food    string
+	Groups  []IFCTRef
+	Foods   []IFCTRef
+	Sources []string
+	Ref     string
+}
+
+// IFCTRef is an IFCT 2017 food group (its letter) or food (its code), with
+// its name in the table.
+type IFCTRef struct{ Code, Name string }
+
+func ifctRefs(cell string) []IFCTRef {
+	var out []IFCTRef
+	for _, item := range list(cell) {
+		code, name, _ := strings.Cut(item, " ")
+		out = append(out, IFCTRef{Code: code, Name: name})
+	}
+	return out
+}
+
 // FoodRule is a food-drug or herb-drug rule.
 type FoodRule struct {
 	Subject    string   `yaml:"subject"`
@@ -218,6 +242,7 @@ type Dataset struct {
 	Contraindications []ContraindicationRule
 	Foods             []FoodItem
 	FoodRules         []FoodRule
+	FoodLinks         []FoodLink
 	Treatments        []TreatmentRule
 	Duplicates        []DuplicateRule
 }
@@ -307,6 +332,11 @@ func ReadDataset(fsys fs.FS) (*Dataset, error) {
 				Synonyms: list(r["synonyms"]), Sources: list(r["sources"])})
 			return nil
 		}},
+		{"food_ifct.csv", "food,ifct_groups,ifct_codes,sources,source_ref", func(r map[string]string) error {
+			d.FoodLinks = append(d.FoodLinks, FoodLink{Food: r["food"], Groups: ifctRefs(r["ifct_groups"]),
+				Foods: ifctRefs(r["ifct_codes"]), Sources: list(r["sources"]), Ref: r["source_ref"]})
+			return nil
+		}},
 		{"duplicate_therapy.csv", "class,severity,note,sources,source_ref", func(r map[string]string) error {
 			a, b, _ := strings.Cut(r["class"], "|")
 			if b == "" {
@@ -375,6 +405,11 @@ func readCSV(file string, raw []byte, header string, row func(map[string]string)
 	}
 	return nil
 }
+
+var (
+	ifctGroup = regexp.MustCompile(`^[A-U]$`)
+	ifctCode  = regexp.MustCompile(`^[A-U][0-9]{3}$`)
+)
 
 // list splits a semicolon-separated cell.
 func list(cell string) []string {
@@ -608,6 +643,23 @@ func (d *Dataset) Validate() error {
 		}
 		foods[f.ID] = f
 		cited("foods.csv "+f.ID, f.Sources, "-", false)
+	}
+	for _, l := range d.FoodLinks {
+		where := "food_ifct.csv " + l.Food
+		if f, ok := foods[l.Food]; !ok || f.Kind != "food" {
+			bad("%s: unknown food", where)
+		}
+		for _, g := range l.Groups {
+			if !ifctGroup.MatchString(g.Code) || g.Name == "" {
+				bad("%s: group %q must be an IFCT group letter and its name", where, g.Code)
+			}
+		}
+		for _, f := range l.Foods {
+			if !ifctCode.MatchString(f.Code) || f.Name == "" {
+				bad("%s: food %q must be an IFCT code and its name", where, f.Code)
+			}
+		}
+		cited(where, l.Sources, l.Ref, true)
 	}
 	for i, r := range d.FoodRules {
 		where := fmt.Sprintf("food_interactions.yaml #%d (%s)", i+1, r.Subject)

@@ -109,3 +109,63 @@ func (e *evaluator) diet() []DietAdvice {
 	})
 	return out
 }
+
+// FoodRestriction is a regimen's advice on one food with the IFCT 2017
+// food groups and foods it covers: what the diet planner leaves out
+// (avoid, limit) or keeps steady.
+type FoodRestriction struct {
+	DietAdvice
+	IFCTGroups []string `json:"ifct_groups"` // group letters, e.g. C
+	IFCTFoods  []string `json:"ifct_foods"`  // food codes, e.g. E056
+}
+
+// FoodRestrictions is the diet planner's query: the foods (not herbs) a
+// regimen asks to avoid, limit, keep steady, separate or monitor, each with
+// the IFCT 2017 groups and foods it maps to. Unresolved drug names are
+// returned so the caller can say the restrictions are incomplete.
+func (g *Graph) FoodRestrictions(ctx context.Context, drugs []string) ([]FoodRestriction, []NameResolution, error) {
+	advice, names, err := g.DietForRegimen(ctx, drugs)
+	if err != nil {
+		return nil, nil, err
+	}
+	var items []string
+	for _, a := range advice {
+		if a.Kind == "food" {
+			items = append(items, a.Item)
+		}
+	}
+	links := map[string]*FoodRestriction{}
+	if len(items) > 0 {
+		recs, err := g.read(ctx, "food restrictions", `MATCH (f:Food)-[:INCLUDES_IFCT]->(x:IFCT) WHERE f.id IN $items
+			RETURN f.id AS item, x.kind AS kind, x.code AS code ORDER BY item, code`, map[string]any{"items": items})
+		if err != nil {
+			return nil, nil, fmt.Errorf("knowledge: food restrictions: %w", err)
+		}
+		for _, rec := range recs {
+			r := rec.AsMap()
+			item := str(r["item"])
+			l, ok := links[item]
+			if !ok {
+				l = &FoodRestriction{}
+				links[item] = l
+			}
+			if str(r["kind"]) == "group" {
+				l.IFCTGroups = append(l.IFCTGroups, str(r["code"]))
+			} else {
+				l.IFCTFoods = append(l.IFCTFoods, str(r["code"]))
+			}
+		}
+	}
+	out := make([]FoodRestriction, 0, len(items))
+	for _, a := range advice {
+		if a.Kind != "food" {
+			continue
+		}
+		fr := FoodRestriction{DietAdvice: a, IFCTGroups: []string{}, IFCTFoods: []string{}}
+		if l, ok := links[a.Item]; ok {
+			fr.IFCTGroups, fr.IFCTFoods = append(fr.IFCTGroups, l.IFCTGroups...), append(fr.IFCTFoods, l.IFCTFoods...)
+		}
+		out = append(out, fr)
+	}
+	return out, names, nil
+}

@@ -655,3 +655,43 @@ func TestConcurrentChecks(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+func TestFoodRestrictionsLinkIFCT(t *testing.T) {
+	g, _ := graph(t)
+	got, names, err := g.FoodRestrictions(ctx(t), []string{"warfarin", "simvastatin", "metronidazole", "phenelzine"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(names) != 4 {
+		t.Fatalf("names %+v", names)
+	}
+	by := map[string]knowledge.FoodRestriction{}
+	for _, r := range got {
+		if r.Kind != "food" {
+			t.Errorf("%s is a %s; restrictions list foods only", r.Item, r.Kind)
+		}
+		by[r.Item] = r
+	}
+	for _, want := range []struct {
+		item, advice string
+		groups       []string
+		foods        []string
+	}{
+		{"grapefruit", "avoid", []string{}, []string{"E056"}},
+		{"vitamin-k-foods", "keep-steady", []string{"C"}, []string{}},
+		{"tyramine-foods", "avoid", []string{}, []string{}},
+		{"alcohol", "avoid", []string{}, []string{"K001"}},
+	} {
+		r, ok := by[want.item]
+		if !ok {
+			t.Errorf("no restriction on %s (got %v)", want.item, got)
+			continue
+		}
+		if r.Advice != want.advice || fmt.Sprint(r.IFCTGroups) != fmt.Sprint(want.groups) || fmt.Sprint(r.IFCTFoods) != fmt.Sprint(want.foods) {
+			t.Errorf("%s: %s groups %v foods %v, want %s %v %v", want.item, r.Advice, r.IFCTGroups, r.IFCTFoods, want.advice, want.groups, want.foods)
+		}
+		if len(r.Because) == 0 || len(r.Because[0].Evidence) == 0 {
+			t.Errorf("%s has no sourced reason", want.item)
+		}
+	}
+}

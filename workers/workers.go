@@ -15,6 +15,7 @@ import (
 
 	"github.com/carepath/carepath/activities"
 	"github.com/carepath/carepath/config"
+	"github.com/carepath/carepath/diet"
 	"github.com/carepath/carepath/inference"
 	"github.com/carepath/carepath/knowledge"
 	"github.com/carepath/carepath/platform"
@@ -42,6 +43,9 @@ type Deps struct {
 	// PharmacyAPIBase is the pharmacy partner network (PHARMACY_API_BASE).
 	PrescriptionSigner *activities.PrescriptionSigner
 	PharmacyAPIBase    string
+	// DietGuidelines are the sourced targets and meal rules the diet plans
+	// use (diet.LoadGuidelines).
+	DietGuidelines *diet.Guidelines
 }
 
 // NewJourneyWorker returns a worker for the journey task queue with every
@@ -71,6 +75,7 @@ func Register(r worker.Registry, deps Deps) {
 	r.RegisterActivity(&activities.Pharmacy{Store: deps.Store, BaseURL: deps.PharmacyAPIBase})
 	r.RegisterActivity(&activities.Labs{Store: deps.Store})
 	r.RegisterActivity(&activities.Adherence{Store: deps.Store})
+	r.RegisterActivity(&activities.Diet{Store: deps.Store, Graph: deps.Knowledge, Guidelines: deps.DietGuidelines})
 }
 
 // DepsFromConfig builds the activities' clients from the configuration:
@@ -94,9 +99,13 @@ func DepsFromConfig(cfg config.Config, s *store.Store, models *inference.Registr
 	if err != nil {
 		return Deps{}, err
 	}
+	guidelines, err := diet.LoadGuidelines()
+	if err != nil {
+		return Deps{}, err
+	}
 	return Deps{Store: s, Models: models, Stripe: platform.NewStripe(cfg), Twilio: twilio,
 		SMSFrom: cfg.TwilioFromNumber, PublicBaseURL: cfg.PublicBaseURL, Knowledge: knowledge.New(driver),
-		PrescriptionSigner: signer, PharmacyAPIBase: cfg.PharmacyAPIBase}, nil
+		PrescriptionSigner: signer, PharmacyAPIBase: cfg.PharmacyAPIBase, DietGuidelines: guidelines}, nil
 }
 
 // slotHorizonDays is how far ahead bookable slots are kept open.

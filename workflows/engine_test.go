@@ -201,23 +201,6 @@ func TestCancelUpdateFromThePatientEndsTheJourney(t *testing.T) {
 	}
 }
 
-func TestAStepTypeTheEngineCannotRunStopsTheJourney(t *testing.T) {
-	plan := mustPlan(t, `id: later
-version: 1
-title: Later
-sources: [{id: ops, citation: Test policy}]
-steps:
-  - {id: settle, type: wait, time_limit: 1h, on_timeout: continue, next: rx}
-  - {id: rx, type: diet, time_limit: 1d, on_timeout: cancel, next: end}
-`)
-	env, in := newJourneyEnv(t, plan)
-	env.ExecuteWorkflow(workflows.Journey, in)
-	var appErr *temporal.ApplicationError
-	if err := env.GetWorkflowError(); !errors.As(err, &appErr) || appErr.Type() != workflows.ErrTypeStepNotImplemented || !strings.Contains(appErr.Error(), `"rx"`) {
-		t.Fatalf("want %s naming the step, got %v", workflows.ErrTypeStepNotImplemented, err)
-	}
-}
-
 func TestBranchThatCannotBeEvaluatedFailsLoudly(t *testing.T) {
 	plan := mustPlan(t, `id: risky
 version: 1

@@ -108,16 +108,6 @@ func (j *journey) followUpInterval(step pathways.PlanStep) (FollowUpInfo, time.D
 	return fu, interval, nil
 }
 
-func number(v any) (float64, bool) {
-	switch x := v.(type) {
-	case float64:
-		return x, true
-	case int:
-		return float64(x), true
-	}
-	return 0, false
-}
-
 func formatDays(d time.Duration) string {
 	if d%(24*time.Hour) == 0 {
 		return strconv.Itoa(int(d/(24*time.Hour))) + "d"

@@ -311,6 +311,8 @@ func (j *journey) runStep(ctx workflow.Context, step pathways.PlanStep) (stepRes
 		return j.runFollowUp(ctx, step)
 	case "adhere":
 		return j.runAdhere(ctx, step)
+	case "diet":
+		return j.runDiet(ctx, step)
 	default:
 		return stepResult{}, temporal.NewNonRetryableApplicationError(
 			fmt.Sprintf("step %q has type %q, which this version of the engine cannot run yet; the journey stops here rather than skip it", step.ID, step.Type),

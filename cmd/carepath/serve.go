@@ -9,6 +9,7 @@ import (
 
 	"github.com/carepath/carepath/api"
 	"github.com/carepath/carepath/config"
+	"github.com/carepath/carepath/diet"
 	"github.com/carepath/carepath/internal/httpserve"
 	"github.com/carepath/carepath/knowledge"
 	"github.com/carepath/carepath/pathways"
@@ -134,10 +135,26 @@ func runSeed(ctx context.Context, cfg config.Config, logger *slog.Logger) error 
 		return err
 	}
 	logger.Info("Demo data loaded", "counts", counts.String())
+	foods, err := seedFoods(ctx, s)
+	if err != nil {
+		return err
+	}
+	logger.Info("Food composition table loaded", "source", "IFCT 2017", "foods", foods)
 	users, err := seedDemoUsers(ctx, cfg, s)
 	if err != nil {
 		return err
 	}
 	logger.Info("Demo sign-in credentials loaded", "users", users.Users, "clients", users.Clients)
 	return nil
+}
+
+// seedFoods loads the Indian Food Composition Tables 2017 from the pinned
+// npm package's index.csv (fetched by scripts/ifct.sh; IFCT_CSV overrides
+// the path) into PostgreSQL.
+func seedFoods(ctx context.Context, s *store.Store) (int, error) {
+	foods, err := diet.LoadIFCT(diet.DefaultIFCTPath())
+	if err != nil {
+		return 0, err
+	}
+	return s.SeedFoods(ctx, foods)
 }

@@ -140,6 +140,13 @@ func migrateAndSeed(ctx context.Context, cfg config.Config, logger *slog.Logger)
 		}
 		fmt.Printf("==> %-12s demo data loaded: %s\n", "seed", counts)
 	}
+	// The food composition table is upserted every time too: loading it
+	// again changes nothing.
+	foods, err := seedFoods(ctx, s)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("==> %-12s food composition (IFCT 2017): %d foods\n", "seed", foods)
 	// Demo sign-in users are upserted every time, so a database seeded
 	// before they existed gets them too.
 	users, err := seedDemoUsers(ctx, cfg, s)

@@ -1,0 +1,236 @@
+package activities
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/carepath/carepath/diet"
+	"github.com/carepath/carepath/knowledge"
+	"github.com/carepath/carepath/store"
+)
+
+// Application error types of the diet activities.
+const (
+	// ErrTypeDietPlanNotFound: no such diet plan revision awaits review.
+	ErrTypeDietPlanNotFound = "DietPlanNotFound"
+	// ErrTypeInvalidMeal: the logged meal names an unknown food or an impossible amount.
+	ErrTypeInvalidMeal = "InvalidMeal"
+)
+
+// Diet makes and records diet plans: the patient's conditions, medicines
+// and preferences from PostgreSQL, the food-drug interactions from the
+// knowledge graph, IFCT 2017 foods from PostgreSQL, and the planner in
+// package diet. Plans support the dietitian, who approves each revision.
+type Diet struct {
+	Store      *store.Store
+	Graph      *knowledge.Graph
+	Guidelines *diet.Guidelines
+}
+
+// GenerateDietPlanInput asks for revision Revision of a journey step's plan.
+type GenerateDietPlanInput struct {
+	JourneyID  string          `json:"journey_id"`
+	Step       string          `json:"step"`
+	Revision   int             `json:"revision"`
+	PatientID  string          `json:"patient_id"`
+	Trigger    string          `json:"trigger"` // initial, glucose, weight_gain, weight_loss, review_interval, amendment
+	Adjustment diet.Adjustment `json:"adjustment"`
+	// ExcludeFoods are IFCT codes the dietitian's amendments left out.
+	ExcludeFoods []string `json:"exclude_foods,omitempty"`
+}
+
+// DietPlanSummary is what the journey keeps of a revision: no meals, no
+// food names.
+type DietPlanSummary struct {
+	PlanID   string       `json:"plan_id"`
+	Revision int          `json:"revision"`
+	Status   string       `json:"status"` // awaiting_review or infeasible
+	Trigger  string       `json:"trigger"`
+	Targets  diet.Targets `json:"targets"`
+	// Adjustment is what the revisions have changed so far, for the next one.
+	Adjustment diet.Adjustment `json:"adjustment"`
+	Totals     diet.Nutrients  `json:"totals"`
+	Infeasible string          `json:"infeasible,omitempty"`
+	Excluded   int             `json:"excluded_foods"`
+	Restricted []string        `json:"restricted_items"` // knowledge graph foods the plan respects
+	// Complete is false when a medicine's name could not be resolved, so
+	// its food interactions may be missing: the dietitian checks by hand.
+	Complete bool `json:"complete"`
+}
+
+// GenerateDietPlan makes one revision and stores it for the dietitian's
+// review. A plan that cannot meet the targets is stored as infeasible with
+// the reason; the journey asks the dietitian to amend it.
+func (a *Diet) GenerateDietPlan(ctx context.Context, in GenerateDietPlanInput) (DietPlanSummary, error) {
+	if existing, err := a.Store.DietPlanRevision(ctx, in.JourneyID, in.Step, in.Revision); err == nil {
+		s := summarize(existing, true) // written by an earlier attempt
+		s.Adjustment = a.Guidelines.Revise(in.Adjustment, in.Trigger)
+		return s, nil
+	}
+	profile, err := a.Store.PatientDietProfile(ctx, in.PatientID)
+	if err != nil {
+		return DietPlanSummary{}, dietError("generate diet plan", err)
+	}
+	restrictions, complete, err := a.restrictions(ctx, profile.ActiveDrugs)
+	if err != nil {
+		return DietPlanSummary{}, err
+	}
+	patient := diet.Patient{Sex: profile.Sex, WeightKg: profile.Preference.WeightKg, Conditions: profile.Conditions}
+	var exclusions []diet.Exclusion
+	for _, r := range restrictions {
+		switch r.Advice {
+		case "avoid", "limit":
+			rules := make([]string, 0, len(r.Because))
+			for _, b := range r.Because {
+				rules = append(rules, b.RuleID)
+			}
+			exclusions = append(exclusions, diet.Exclusion{Item: r.Item, Advice: r.Advice, Groups: r.IFCTGroups, Codes: r.IFCTFoods, Rules: rules})
+		case "keep-steady":
+			patient.SteadyVitaminK = patient.SteadyVitaminK || r.Item == "vitamin-k-foods"
+		}
+	}
+	prefs := diet.Preferences{Diet: profile.Preference.Diet, Cuisine: profile.Preference.Cuisine,
+		Allergies: a.allergyClasses(profile.Allergies), ExcludeFoods: append(slices.Clone(profile.Preference.ExcludeFoods), in.ExcludeFoods...)}
+	rec := store.DietPlan{JourneyID: in.JourneyID, Step: in.Step, Revision: in.Revision, PatientID: in.PatientID,
+		Trigger: in.Trigger, Exclusions: exclusions}
+	adj := a.Guidelines.Revise(in.Adjustment, in.Trigger)
+	targets, err := a.Guidelines.TargetsFor(patient, adj)
+	switch {
+	case errors.Is(err, diet.ErrConflictingTargets):
+		rec.Infeasible = err.Error()
+	case err != nil:
+		return DietPlanSummary{}, temporal.NewNonRetryableApplicationError("generate diet plan: targets: "+err.Error(), ErrTypeInvalidInput, nil)
+	default:
+		rec.Targets = targets
+		if err := a.plan(ctx, &rec, prefs, exclusions); err != nil {
+			return DietPlanSummary{}, err
+		}
+	}
+	saved, err := a.Store.SaveDietPlan(ctx, rec)
+	if err != nil {
+		return DietPlanSummary{}, dietError("generate diet plan", err)
+	}
+	s := summarize(saved, complete)
+	s.Adjustment = adj
+	return s, nil
+}
+
+// plan runs the planner over the stored foods; an infeasible plan is
+// recorded with its reason rather than failing the activity.
+func (a *Diet) plan(ctx context.Context, rec *store.DietPlan, prefs diet.Preferences, exclusions []diet.Exclusion) error {
+	foods, err := a.Store.Foods(ctx)
+	if err != nil {
+		return fmt.Errorf("generate diet plan: %w", err)
+	}
+	p, err := a.Guidelines.MakePlan(diet.Request{Foods: foods, Targets: rec.Targets, Prefs: prefs, Exclusions: exclusions})
+	if errors.Is(err, diet.ErrInfeasible) {
+		rec.Infeasible = err.Error()
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("generate diet plan: %w", err)
+	}
+	rec.Plan = &p
+	return nil
+}
+
+// restrictions asks the knowledge graph about the patient's medicines.
+func (a *Diet) restrictions(ctx context.Context, drugs []string) ([]knowledge.FoodRestriction, bool, error) {
+	if len(drugs) == 0 {
+		return nil, true, nil
+	}
+	rs, names, err := a.Graph.FoodRestrictions(ctx, drugs)
+	if err != nil {
+		return nil, false, knowledgeActivityError("diet restrictions", err)
+	}
+	complete := true
+	for _, n := range names {
+		complete = complete && n.Status == knowledge.Resolved
+	}
+	return rs, complete, nil
+}
+
+// allergyClasses keeps the patient's allergies that name a food allergen
+// class the planner knows (milk, egg, peanut, ...).
+func (a *Diet) allergyClasses(substances []string) []string {
+	var out []string
+	for _, s := range substances {
+		key := strings.ReplaceAll(strings.ToLower(strings.TrimSpace(s)), " ", "-")
+		if _, ok := a.Guidelines.Meals.Allergens[key]; ok {
+			out = append(out, key)
+		}
+	}
+	return out
+}
+
+func summarize(p store.DietPlan, complete bool) DietPlanSummary {
+	s := DietPlanSummary{PlanID: p.ID, Revision: p.Revision, Status: p.Status, Trigger: p.Trigger, Targets: p.Targets,
+		Infeasible: p.Infeasible, Restricted: []string{}, Complete: complete}
+	if p.Plan != nil {
+		s.Totals, s.Excluded = p.Plan.Totals, len(p.Plan.Excluded)
+	}
+	for _, e := range p.Exclusions {
+		s.Restricted = append(s.Restricted, e.Item)
+	}
+	return s
+}
+
+// ReviewDietPlanInput records the dietitian's review of a revision.
+type ReviewDietPlanInput struct {
+	PlanID     string    `json:"plan_id"`
+	ActorID    string    `json:"actor_id"`
+	Action     string    `json:"action"`
+	Reason     string    `json:"reason,omitempty"`
+	ReviewedAt time.Time `json:"reviewed_at"`
+}
+
+// ReviewDietPlan puts the reviewed revision in force; the revisions before
+// it (the one an amendment replaced among them) are superseded.
+func (a *Diet) ReviewDietPlan(ctx context.Context, in ReviewDietPlanInput) error {
+	_, err := a.Store.ReviewDietPlan(ctx, store.DietReview{PlanID: in.PlanID, ActorID: in.ActorID, Action: in.Action,
+		Reason: in.Reason, Reviewed: in.ReviewedAt})
+	return dietError("review diet plan", err)
+}
+
+// RecordMealInput is a meal the patient logged.
+type RecordMealInput struct {
+	JourneyID string           `json:"journey_id"`
+	PatientID string           `json:"patient_id"`
+	ClientID  string           `json:"client_id"`
+	EatenAt   time.Time        `json:"eaten_at"`
+	Slot      string           `json:"slot"`
+	Items     []store.MealItem `json:"items"`
+}
+
+// RecordMeal stores the meal with its nutrients and returns them.
+func (a *Diet) RecordMeal(ctx context.Context, in RecordMealInput) (diet.Nutrients, error) {
+	m, err := a.Store.RecordMeal(ctx, store.MealLog{JourneyID: in.JourneyID, PatientID: in.PatientID, ClientID: in.ClientID,
+		EatenAt: in.EatenAt, Slot: in.Slot, Items: in.Items})
+	if errors.Is(err, store.ErrInvalid) {
+		return diet.Nutrients{}, temporal.NewNonRetryableApplicationError("record meal: "+err.Error(), ErrTypeInvalidMeal, nil)
+	}
+	if err != nil {
+		return diet.Nutrients{}, dietError("record meal", err)
+	}
+	return m.Totals, nil
+}
+
+// dietError marks what retrying cannot fix; messages carry no free text.
+func dietError(op string, err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, store.ErrInvalid):
+		return temporal.NewNonRetryableApplicationError(op+": invalid", ErrTypeInvalidInput, nil)
+	case errors.Is(err, store.ErrNotFound):
+		return temporal.NewNonRetryableApplicationError(op+": "+err.Error(), ErrTypeDietPlanNotFound, nil)
+	default:
+		return fmt.Errorf("%s: %w", op, err)
+	}
+}
