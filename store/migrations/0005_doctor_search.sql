@@ -2,8 +2,10 @@
 -- document per practitioner, and a table of the words patients use for each
 -- specialty, with full-text (tsvector + GIN) and trigram (pg_trgm) indexes.
 
--- pg_trgm is a trusted extension: the database owner may create it.
-CREATE EXTENSION IF NOT EXISTS pg_trgm;
+-- pg_trgm is a trusted extension: the database owner may create it. It lives
+-- in public, and its operator class is named there, so a migration run with
+-- another schema first on the search_path finds it too.
+CREATE EXTENSION IF NOT EXISTS pg_trgm WITH SCHEMA public;
 
 -- Profile figures are loaded with the directory (store.Seed computes the demo
 -- ones from the row's position); nothing computes them at request time.
@@ -21,7 +23,7 @@ ALTER TABLE practitioner
         setweight(to_tsvector('english', qualification), 'B')) STORED;
 
 CREATE INDEX practitioner_search_doc ON practitioner USING gin (search_doc);
-CREATE INDEX practitioner_name_trgm ON practitioner USING gin (name gin_trgm_ops);
+CREATE INDEX practitioner_name_trgm ON practitioner USING gin (name public.gin_trgm_ops);
 CREATE INDEX practitioner_city_specialty ON practitioner (lower(city), specialty_code);
 CREATE INDEX practitioner_languages ON practitioner USING gin (languages);
 
@@ -37,7 +39,7 @@ CREATE TABLE specialty_term (
     PRIMARY KEY (specialty_code, term)
 );
 CREATE INDEX specialty_term_doc ON specialty_term USING gin (term_doc);
-CREATE INDEX specialty_term_trgm ON specialty_term USING gin (term gin_trgm_ops);
+CREATE INDEX specialty_term_trgm ON specialty_term USING gin (term public.gin_trgm_ops);
 
 CREATE FUNCTION specialty_term_sync() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
