@@ -79,7 +79,18 @@ var routePolicies = map[string]routePolicy{
 	"POST " + interactionsCheckRoute:                    {roles: append([]string{auth.RolePharmacist}, clinicians...), scope: auth.ScopeKnowledgeRead},
 	"GET /api/v1/knowledge/drugs":                       {roles: everyone, scope: auth.ScopeKnowledgeRead},
 	"GET /api/v1/knowledge/conditions/:code/treatments": {roles: everyone, scope: auth.ScopeKnowledgeRead},
+	// The doctor directory holds practitioners' public profiles and no
+	// patient's data: every signed-in role may search it (integrators with
+	// directory:read). It is not anonymous, so scraping it is tied to an
+	// account (and to its rate limit).
+	"GET /api/v1/doctors":          directoryPolicy,
+	"GET /api/v1/doctors/suggest":  directoryPolicy,
+	"GET " + healthLinkSuggestPath: directoryPolicy,
+	"GET " + healthLinkSearchPath:  directoryPolicy,
+	"GET " + healthLinkViewPath:    directoryPolicy,
 }
+
+var directoryPolicy = routePolicy{roles: everyone, scope: auth.ScopeDirectoryRead}
 
 // policies is routePolicies keyed as gin's FullPath reports a route: a
 // literal colon is escaped when registered (interactions\:check) and

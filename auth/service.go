@@ -40,6 +40,8 @@ const (
 	ScopeKnowledgeRead = "knowledge:read"
 	ScopeJourneysRead  = "journeys:read"
 	ScopeJourneysWrite = "journeys:write"
+	// ScopeDirectoryRead: search doctors and read their profiles.
+	ScopeDirectoryRead = "directory:read"
 )
 
 // Errors callers map to statuses.
