@@ -56,6 +56,9 @@ $(MODELS_VENV)/.requirements: models/requirements.txt
 bench: tools build ## Journeys per second and latency on the local dev server, beside a one-activity workflow
 	$(CAREPATH) stack exec -- $(GO) run ./bench/journeys -n 200 -concurrency 50
 
+bench-search: tools build ## Doctor search on 100,000 generated doctors: p50/p99 beside a primary-key lookup and the same searches without indexes
+	$(CAREPATH) stack exec --only postgres -- $(GO) run ./bench/doctorsearch
+
 clean: ## Remove build output (keeps .data, the local services' state)
 	rm -rf bin knowledge/neo4j-launcher/target
 

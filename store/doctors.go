@@ -25,14 +25,13 @@ import (
 var ErrInvalidCursor = errors.New("invalid cursor")
 
 // Scores of a text match, highest first. A specialty matched through one of
-// its terms scores by how the term matched; a doctor matched by name scores
-// up to nameMatchMax by trigram word similarity.
+// its terms scores by how the term matched; a doctor by how their name (or
+// qualification) matched. The same scale serves both.
 const (
-	scoreExactTerm     = 100 // the whole term: "teeth", "dentist"
+	scoreExactTerm     = 100 // the whole term or name word: "teeth", "dentist", "Sharma"
 	scoreAllWords      = 90  // every word, stemmed: "pain" in "tooth pain"
-	scorePrefix        = 80  // partial text: "denti", "tooth p"
-	scoreFuzzyMax      = 60  // a misspelling: "dentst"
-	nameMatchMax       = 100 // "Sharma" in "Dr. Anita Sharma"
+	scorePrefix        = 80  // partial text: "denti", "tooth p", "Shar"
+	scoreFuzzyMax      = 60  // a misspelling: "dentst", "Shrama"
 	scoreQualification = 50  // a word of the qualification: "MBBS"
 )
 
@@ -115,8 +114,14 @@ func (s *Store) SuggestSpecialties(ctx context.Context, text, city string, limit
 		return matches, err
 	}
 	if city != "" {
+		codes := make([]string, len(matches))
+		for i, m := range matches {
+			codes[i] = m.Code
+		}
+		// One index probe per suggested specialty.
 		var inCity []string
-		rows, err := s.Pool.Query(ctx, `SELECT DISTINCT specialty_code FROM practitioner WHERE active AND lower(city) = lower($1)`, city)
+		rows, err := s.Pool.Query(ctx, `SELECT code FROM unnest($2::text[]) AS code WHERE EXISTS (SELECT 1 FROM practitioner p
+			WHERE lower(p.city) = lower($1) AND p.specialty_code = code AND p.active)`, city, codes)
 		if err != nil {
 			return nil, fmt.Errorf("store: suggest specialties: %w", err)
 		}
@@ -205,10 +210,11 @@ func (s DoctorSort) String() string {
 	return s.Key
 }
 
-// sortColumns are the columns each sort orders by after its own, before
-// the ID that makes the order total. They follow the sort's direction.
+// sortColumns are the columns each sort orders by, before the ID that makes
+// the order total. All of them, the ID too, follow the sort's direction, so
+// a B-tree index scanned either way serves both directions.
 var sortColumns = map[string][]string{
-	"relevance":      {"relevance", "recommendation_percent"},
+	"relevance":      {"relevance", "recommendation_percent", "reviews_count"},
 	"experience":     {"years_experience"},
 	"fee":            {"consult_fee_minor"},
 	"recommendation": {"recommendation_percent", "reviews_count"},
@@ -267,7 +273,7 @@ func (a *sqlArgs) add(v any) string {
 }
 
 // doctorColumns are the columns scanDoctor reads, from the inner query.
-const doctorColumns = `p.id::text, p.name, p.specialty_code, sp.name AS specialty_name, p.qualification,
+const doctorColumns = `p.id, p.name, p.specialty_code, sp.name AS specialty_name, p.qualification,
 	p.years_experience, p.languages, p.city, p.organization_id::text, p.consult_fee_minor, p.currency,
 	p.recommendation_percent, p.reviews_count, p.patients_count, p.wait_time_minutes, p.summary, p.profile_photo_url`
 
@@ -327,25 +333,70 @@ func (s *Store) SearchDoctors(ctx context.Context, q DoctorQuery) (DoctorPage, e
 	return page, nil
 }
 
-// doctorSearchSQL builds the search: an inner query that filters and scores,
-// and an outer one that applies the cursor, orders and limits.
+// doctorSearchSQL builds the search. Without text it is one query over the
+// practitioner table. With text, doctors come from two disjoint streams: the
+// doctors whose name or qualification matches, and the others of each
+// specialty the text leads to. Within a specialty every doctor of the second
+// stream has the same relevance, so the stream reads them in the sort's order
+// from an index and stops after the page: a search for "dentist" among
+// 100,000 doctors never reads all 7,000 dentists.
 func doctorSearchSQL(q DoctorQuery, matches []SpecialtyMatch, cols []string, after *doctorCursor) (string, []any) {
 	var args sqlArgs
-	from := "practitioner p JOIN specialty sp ON sp.code = p.specialty_code"
-	where := []string{"p.active"}
-	relevance := "0"
-	if q.Text != "" {
+	filters := doctorFilters(&args, q)
+	dir := "ASC"
+	if q.Sort.Desc {
+		dir = "DESC"
+	}
+	orderBy := func(alias string, skipRelevance bool) string {
+		var order []string
+		for _, c := range append(slices.Clone(cols), "id") {
+			if !(skipRelevance && c == "relevance") {
+				order = append(order, alias+c+" "+dir)
+			}
+		}
+		return strings.Join(order, ", ")
+	}
+	keyset := func(prefix string, relevance string) string { return "true" }
+	if after != nil {
+		keyset = keysetCondition(&args, cols, q.Sort.Desc, *after)
+	}
+	// The streams carry only what orders them; the page's doctors are read
+	// in full at the end.
+	const keys = "p.id, p.recommendation_percent, p.reviews_count, p.years_experience, p.consult_fee_minor"
+	const base = "FROM practitioner p"
+	var source string
+	if q.Text == "" {
+		source = fmt.Sprintf("SELECT %s, 0 AS relevance %s WHERE %s", keys, base, strings.Join(filters, " AND "))
+	} else {
 		codes, scores := make([]string, len(matches)), make([]int32, len(matches))
 		for i, m := range matches {
 			codes[i], scores[i] = m.Code, int32(m.Score)
 		}
-		text, codesArg, tsq := args.add(q.Text), args.add(codes), "websearch_to_tsquery('english', "+args.add(q.Text)+")"
-		from += fmt.Sprintf(" LEFT JOIN unnest(%s::text[], %s::int[]) AS m(code, score) ON m.code = p.specialty_code", codesArg, args.add(scores))
-		where = append(where, fmt.Sprintf("(p.specialty_code = ANY(%s::text[]) OR %s <%% p.name OR p.search_doc @@ %s)", codesArg, text, tsq))
-		relevance = fmt.Sprintf(`greatest(coalesce(m.score, 0), CASE
-			WHEN %[1]s <%% p.name THEN round(%[2]d * word_similarity(%[1]s, p.name))::int
-			WHEN p.search_doc @@ %[3]s THEN %[4]d ELSE 0 END)`, text, nameMatchMax, tsq, scoreQualification)
+		textMatch, textScore := textCondition(&args, q.Text, matches)
+		codesArg, scoresArg := args.add(codes), args.add(scores)
+		pageEnd := args.add(q.Offset + q.Limit + 1)
+		bySpecialty := fmt.Sprintf(`SELECT b.* FROM unnest(%[1]s::text[], %[2]s::int[]) AS m(code, score)
+			CROSS JOIN LATERAL (SELECT %[3]s, m.score AS relevance %[4]s
+				WHERE p.specialty_code = m.code AND NOT %[9]s AND %[5]s AND %[6]s ORDER BY %[7]s LIMIT %[8]s) b`,
+			codesArg, scoresArg, keys, base, strings.Join(filters, " AND "), keyset("p.", "m.score"),
+			orderBy("p.", true), pageEnd, textMatch)
+		byText := fmt.Sprintf(`SELECT %s, greatest(coalesce(m.score, 0), %s) AS relevance %s
+			LEFT JOIN unnest(%s::text[], %s::int[]) AS m(code, score) ON m.code = p.specialty_code
+			WHERE %s AND %s`,
+			keys, textScore, base, codesArg, scoresArg, textMatch, strings.Join(filters, " AND "))
+		source = bySpecialty + " UNION ALL " + byText
 	}
+	sql := fmt.Sprintf(`SELECT %[1]s, d.relevance FROM (
+			SELECT d.* FROM (%[2]s) d WHERE %[3]s ORDER BY %[4]s LIMIT %[5]s OFFSET %[6]s) d
+		JOIN practitioner p ON p.id = d.id JOIN specialty sp ON sp.code = p.specialty_code
+		ORDER BY %[4]s`,
+		doctorColumns, source, keyset("d.", "d.relevance"), orderBy("d.", false), args.add(q.Limit+1), args.add(q.Offset))
+	return sql, args
+}
+
+// doctorFilters are the search's conditions on p, the practitioner.
+func doctorFilters(args *sqlArgs, q DoctorQuery) []string {
+	where := []string{"p.active"}
 	if q.Specialty != "" {
 		where = append(where, "p.specialty_code = "+args.add(q.Specialty))
 	}
@@ -372,56 +423,92 @@ func doctorSearchSQL(q DoctorQuery, matches []SpecialtyMatch, cols []string, aft
 	if q.Language != "" {
 		where = append(where, "p.languages @> ARRAY["+args.add(languageName(q.Language))+"::text]")
 	}
-
-	order := make([]string, 0, len(cols)+1)
-	dir := "ASC"
-	if q.Sort.Desc {
-		dir = "DESC"
-	}
-	for _, c := range cols {
-		order = append(order, "d."+c+" "+dir)
-	}
-	order = append(order, "d.id ASC")
-	keyset := "true"
-	if after != nil {
-		keyset = keysetCondition(&args, cols, q.Sort.Desc, *after)
-	}
-	sql := fmt.Sprintf(`SELECT d.* FROM (
-		SELECT %s, %s AS relevance
-		FROM %s
-		WHERE %s) d
-	WHERE %s
-	ORDER BY %s
-	LIMIT %s OFFSET %s`,
-		doctorColumns, relevance, from, strings.Join(where, " AND "), keyset, strings.Join(order, ", "),
-		args.add(q.Limit+1), args.add(q.Offset))
-	return sql, args
+	return where
 }
 
-// keysetCondition is "the row comes after the cursor" in the search's order:
-// (a, b, id) after (va, vb, vid) is a past va, or a = va and b past vb, or
-// a = va, b = vb and id > vid.
-func keysetCondition(args *sqlArgs, cols []string, desc bool, after doctorCursor) string {
+// textCondition matches text against doctors' names and qualifications
+// through the full-text index: every word, each also as a prefix ("Shar"
+// finds Sharma). Only when the text leads to no specialty does it fall back
+// to trigram similarity, for a misspelt name: a trigram test on every
+// doctor of a matched specialty would cost more than the rest of the search.
+// It returns the condition and the doctor's text score.
+func textCondition(args *sqlArgs, text string, matches []SpecialtyMatch) (cond, score string) {
+	words := tsWords(text)
+	if len(words) == 0 {
+		return "false", "0"
+	}
+	query := func(suffix string) string {
+		parts := make([]string, len(words))
+		for i, w := range words {
+			parts[i] = w + suffix
+		}
+		return "to_tsquery('simple', " + args.add(strings.Join(parts, " & ")) + ")"
+	}
+	// Weight A is the name (see search_doc in 0005_doctor_search.sql).
+	exactName, prefixName, anyPrefix := query(":A"), query(":*A"), query(":*")
+	cond = "p.search_doc @@ " + anyPrefix
+	score = fmt.Sprintf(`CASE WHEN p.search_doc @@ %s THEN %d WHEN p.search_doc @@ %s THEN %d
+		WHEN p.search_doc @@ %s THEN %d ELSE 0 END`,
+		exactName, scoreExactTerm, prefixName, scorePrefix, anyPrefix, scoreQualification)
+	if len(matches) == 0 {
+		t := args.add(text)
+		cond = fmt.Sprintf("(%s OR %s <%% p.name)", cond, t)
+		score = fmt.Sprintf("greatest(%s, CASE WHEN %s <%% p.name THEN round(%d * word_similarity(%s, p.name))::int ELSE 0 END)",
+			score, t, scoreFuzzyMax, t)
+	}
+	return cond, score
+}
+
+// tsWords are text's words with everything but letters and digits removed,
+// safe to join into a to_tsquery expression.
+func tsWords(text string) []string {
+	var words []string
+	for _, f := range strings.Fields(text) {
+		w := strings.Map(func(r rune) rune {
+			if unicode.IsLetter(r) || unicode.IsDigit(r) {
+				return unicode.ToLower(r)
+			}
+			return -1
+		}, f)
+		if w != "" {
+			words = append(words, w)
+		}
+	}
+	return words
+}
+
+// keysetCondition returns "the row comes after the cursor" for a column
+// prefix ("p." or "d.") and the expression relevance has there. Every
+// column of a sort, the ID included, runs in the sort's direction, so the
+// condition is one row comparison, which a B-tree index can serve.
+func keysetCondition(args *sqlArgs, cols []string, desc bool, after doctorCursor) func(prefix, relevance string) string {
 	past := ">"
 	if desc {
 		past = "<"
 	}
-	var terms, equal []string
-	for i, c := range cols {
-		v := args.add(after.Keys[i])
-		terms = append(terms, "("+strings.Join(append(slices.Clone(equal), "d."+c+" "+past+" "+v), " AND ")+")")
-		equal = append(equal, "d."+c+" = "+v)
+	values := make([]string, 0, len(cols)+1)
+	for i := range cols {
+		values = append(values, args.add(after.Keys[i]))
 	}
-	id := args.add(after.ID)
-	terms = append(terms, "("+strings.Join(append(equal, "d.id > "+id+"::text"), " AND ")+")")
-	return "(" + strings.Join(terms, " OR ") + ")"
+	values = append(values, args.add(after.ID)+"::uuid")
+	return func(prefix, relevance string) string {
+		exprs := make([]string, 0, len(cols)+1)
+		for _, c := range append(slices.Clone(cols), "id") {
+			if c == "relevance" {
+				exprs = append(exprs, relevance)
+			} else {
+				exprs = append(exprs, prefix+c)
+			}
+		}
+		return "(" + strings.Join(exprs, ", ") + ") " + past + " (" + strings.Join(values, ", ") + ")"
+	}
 }
 
 // sortValues are a doctor's values of a sort's columns.
 func sortValues(key string, d Doctor) []int {
 	switch key {
 	case "relevance":
-		return []int{d.Relevance, d.RecommendationPercent}
+		return []int{d.Relevance, d.RecommendationPercent, d.ReviewsCount}
 	case "experience":
 		return []int{d.YearsExperience}
 	case "fee":

@@ -177,7 +177,8 @@ func TestSearchDoctorsBySynonymAndCity(t *testing.T) {
 func TestSearchDoctorsByName(t *testing.T) {
 	ctx, s := seededStore(t)
 	var name string
-	if err := s.Pool.QueryRow(ctx, `SELECT name FROM practitioner WHERE specialty_code = 'cardiology' ORDER BY id LIMIT 1`).Scan(&name); err != nil {
+	if err := s.Pool.QueryRow(ctx, `SELECT name FROM practitioner
+		WHERE length(split_part(name, ' ', 3)) >= 6 ORDER BY id LIMIT 1`).Scan(&name); err != nil {
 		t.Fatal(err)
 	}
 	last := name[strings.LastIndex(name, " ")+1:]
@@ -188,6 +189,18 @@ func TestSearchDoctorsByName(t *testing.T) {
 	for _, d := range page.Doctors[:1] {
 		if !strings.Contains(d.Name, last) || d.Relevance != 100 {
 			t.Errorf("search %q: first %s (relevance %d)", last, d.Name, d.Relevance)
+		}
+	}
+	// Part of the name (full-text prefix), and a misspelling (trigrams).
+	misspelt := last[:len(last)-2] + last[len(last)-1:] // "Agarwal" → "Agarwl"
+	for text, relevance := range map[string]int{last[:4]: 80, misspelt: 0} {
+		page := search(ctx, t, s, store.DoctorQuery{Text: text})
+		if len(page.Doctors) == 0 || !strings.Contains(page.Doctors[0].Name, last) {
+			t.Errorf("search %q: %d doctors, want %s first", text, len(page.Doctors), last)
+			continue
+		}
+		if got := page.Doctors[0].Relevance; (relevance != 0 && got != relevance) || got == 0 {
+			t.Errorf("search %q: relevance %d, want %d", text, got, relevance)
 		}
 	}
 }
