@@ -1,17 +1,22 @@
 package api_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"math"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/santhosh-tekuri/jsonschema/v6"
 
 	"github.com/carepath/carepath/api"
 	"github.com/carepath/carepath/internal/testenv"
@@ -30,6 +35,39 @@ func directoryServer(t *testing.T) *httptest.Server {
 	srv := httptest.NewServer(authedRouter(t, api.Options{Logger: testenv.Logger(t), Store: s}))
 	t.Cleanup(srv.Close)
 	return srv
+}
+
+var (
+	openAPISchemas     *jsonschema.Compiler
+	openAPISchemasOnce sync.Once
+)
+
+// conformsTo checks body against a response schema of openapi.json, so the
+// document and the handlers cannot drift apart.
+func conformsTo(t *testing.T, schema string, body any) {
+	t.Helper()
+	openAPISchemasOnce.Do(func() {
+		raw, err := os.ReadFile("openapi.json")
+		if err != nil {
+			t.Fatal(err)
+		}
+		doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(raw))
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := jsonschema.NewCompiler()
+		if err := c.AddResource("openapi.json", doc); err != nil {
+			t.Fatal(err)
+		}
+		openAPISchemas = c
+	})
+	sch, err := openAPISchemas.Compile("openapi.json#/components/schemas/" + schema)
+	if err != nil {
+		t.Fatalf("compile %s: %v", schema, err)
+	}
+	if err := sch.Validate(body); err != nil {
+		t.Errorf("response does not match schema %s: %v", schema, err)
+	}
 }
 
 // getJSON calls path and decodes the JSON body, checking that its media
@@ -51,6 +89,9 @@ func getJSON(t *testing.T, srv *httptest.Server, path string) (int, map[string]a
 	}
 	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, wantType) {
 		t.Errorf("GET %s: %d with Content-Type %q, want %s", path, resp.StatusCode, ct, wantType)
+	}
+	if resp.StatusCode >= 400 {
+		conformsTo(t, "Problem", body)
 	}
 	return resp.StatusCode, body
 }
@@ -167,6 +208,7 @@ func TestHealthLinkSuggestionContract(t *testing.T) {
 	if status != http.StatusOK {
 		t.Fatalf("status %d: %v", status, body)
 	}
+	conformsTo(t, "HealthLinkSuggestions", body)
 	results := object(t, "body", body, "results")
 	matches := array(t, "results.matches", object(t, "results", results["results"], "matches")["matches"])
 	if len(matches) == 0 {
@@ -205,6 +247,7 @@ func TestHealthLinkSearchDoctorsContract(t *testing.T) {
 	if status != http.StatusOK {
 		t.Fatalf("status %d: %v", status, body)
 	}
+	conformsTo(t, "HealthLinkDoctorList", body)
 	doctors := array(t, "doctors", object(t, "body", body, "doctors")["doctors"])
 	if len(doctors) == 0 {
 		t.Fatal("no dentist in Bengaluru")
@@ -250,6 +293,7 @@ func TestHealthLinkViewDoctorContract(t *testing.T) {
 	if status != http.StatusOK {
 		t.Fatalf("status %d: %v", status, body)
 	}
+	conformsTo(t, "HealthLinkDoctorProfile", body)
 	d := object(t, "doctor", object(t, "body", body, "doctor")["doctor"], "id", "profile_photo_url", "doctor_name",
 		"specialization", "qualifications", "experience_years", "city", "available_timings", "available_days",
 		"consultation_fees", "summary", "wait_time", "recommendation_percent", "patients_count", "reviews_count")
@@ -298,6 +342,7 @@ func TestV1DoctorsSearch(t *testing.T) {
 	if status != http.StatusOK {
 		t.Fatalf("status %d: %v", status, body)
 	}
+	conformsTo(t, "DoctorList", body)
 	items := array(t, "items", object(t, "body", body, "items", "next_cursor")["items"])
 	if len(items) == 0 {
 		t.Fatal("no doctors")
@@ -356,6 +401,7 @@ func TestV1DoctorsSearch(t *testing.T) {
 	if status != http.StatusOK {
 		t.Fatalf("suggest: %d %v", status, body)
 	}
+	conformsTo(t, "SpecialtySuggestions", body)
 	sug := array(t, "items", object(t, "body", body, "items")["items"])
 	if len(sug) == 0 {
 		t.Fatal("no suggestion for teeth")
