@@ -24,13 +24,16 @@ ALTER TABLE practitioner
 
 CREATE INDEX practitioner_search_doc ON practitioner USING gin (search_doc);
 CREATE INDEX practitioner_name_trgm ON practitioner USING gin (name public.gin_trgm_ops);
-CREATE INDEX practitioner_city_specialty ON practitioner (lower(city), specialty_code);
--- A search reads doctors in its sort's order (store.SearchDoctors): within a
--- specialty the text leads to, or within a city. Scanned forwards or
--- backwards, each index serves both directions of its sort.
+-- A search reads doctors in its sort's order (store.SearchDoctors) and stops
+-- after the page: within a specialty the text leads to, within a city, or
+-- both. Scanned forwards or backwards, each index serves both directions of
+-- its sort. The directory is read far more often than it is written.
 CREATE INDEX practitioner_specialty_by_recommendation ON practitioner (specialty_code, recommendation_percent, reviews_count, id);
 CREATE INDEX practitioner_specialty_by_experience ON practitioner (specialty_code, years_experience, id);
 CREATE INDEX practitioner_specialty_by_fee ON practitioner (specialty_code, consult_fee_minor, id);
+CREATE INDEX practitioner_city_specialty_by_recommendation ON practitioner (lower(city), specialty_code, recommendation_percent, reviews_count, id);
+CREATE INDEX practitioner_city_specialty_by_experience ON practitioner (lower(city), specialty_code, years_experience, id);
+CREATE INDEX practitioner_city_specialty_by_fee ON practitioner (lower(city), specialty_code, consult_fee_minor, id);
 CREATE INDEX practitioner_city_by_recommendation ON practitioner (lower(city), recommendation_percent, reviews_count, id);
 CREATE INDEX practitioner_city_by_experience ON practitioner (lower(city), years_experience, id);
 CREATE INDEX practitioner_city_by_fee ON practitioner (lower(city), consult_fee_minor, id);
