@@ -442,7 +442,7 @@ func textCondition(args *sqlArgs, text string, matches []SpecialtyMatch) (cond, 
 		for i, w := range words {
 			parts[i] = w + suffix
 		}
-		return "to_tsquery('simple', " + args.add(strings.Join(parts, " & ")) + ")"
+		return "(" + args.add(strings.Join(parts, " & ")) + "::tsquery)"
 	}
 	// Weight A is the name (see search_doc in 0005_doctor_search.sql).
 	exactName, prefixName, anyPrefix := query(":A"), query(":*A"), query(":*")
