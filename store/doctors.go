@@ -316,7 +316,8 @@ func (s *Store) SearchDoctors(ctx context.Context, q DoctorQuery) (DoctorPage, e
 	}
 	doctors, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Doctor, error) {
 		var d Doctor
-		err := scanDoctor(r, &d, &d.Relevance)
+		err := scanDoctor(r, &d, &d.Relevance, &d.AvailableDays)
+		slices.SortFunc(d.AvailableDays, mondayFirst)
 		return d, err
 	})
 	if err != nil {
@@ -326,9 +327,6 @@ func (s *Store) SearchDoctors(ctx context.Context, q DoctorQuery) (DoctorPage, e
 	if len(doctors) > q.Limit {
 		page.Doctors = doctors[:q.Limit]
 		page.NextCursor = encodeDoctorCursor(q.Sort, page.Doctors[q.Limit-1])
-	}
-	if err := s.fillAvailableDays(ctx, page.Doctors); err != nil {
-		return DoctorPage{}, err
 	}
 	return page, nil
 }
@@ -386,7 +384,8 @@ func doctorSearchSQL(q DoctorQuery, matches []SpecialtyMatch, cols []string, aft
 			keys, textScore, base, codesArg, scoresArg, textMatch, strings.Join(filters, " AND "))
 		source = bySpecialty + " UNION ALL " + byText
 	}
-	sql := fmt.Sprintf(`SELECT %[1]s, d.relevance FROM (
+	sql := fmt.Sprintf(`SELECT %[1]s, d.relevance,
+			ARRAY(SELECT DISTINCT s.weekday::int FROM schedule s WHERE s.practitioner_id = p.id) FROM (
 			SELECT d.* FROM (%[2]s) d WHERE %[3]s ORDER BY %[4]s LIMIT %[5]s OFFSET %[6]s) d
 		JOIN practitioner p ON p.id = d.id JOIN specialty sp ON sp.code = p.specialty_code
 		ORDER BY %[4]s`,
@@ -558,40 +557,6 @@ func languageName(v string) string {
 
 // mondayFirst orders weekdays (0 = Sunday) Monday to Sunday.
 func mondayFirst(a, b int) int { return (a+6)%7 - (b+6)%7 }
-
-// fillAvailableDays sets each doctor's consulting weekdays.
-func (s *Store) fillAvailableDays(ctx context.Context, doctors []Doctor) error {
-	if len(doctors) == 0 {
-		return nil
-	}
-	ids := make([]string, len(doctors))
-	for i, d := range doctors {
-		ids[i] = d.ID
-	}
-	rows, err := s.Pool.Query(ctx, `
-		SELECT practitioner_id::text, array_agg(DISTINCT weekday::int)
-		FROM schedule WHERE practitioner_id = ANY($1::uuid[]) GROUP BY practitioner_id`, ids)
-	if err != nil {
-		return fmt.Errorf("store: available days: %w", err)
-	}
-	days := map[string][]int{}
-	var id string
-	var wd []int
-	if _, err := pgx.ForEachRow(rows, []any{&id, &wd}, func() error {
-		slices.SortFunc(wd, mondayFirst)
-		days[id] = slices.Clone(wd)
-		return nil
-	}); err != nil {
-		return fmt.Errorf("store: available days: %w", err)
-	}
-	for i := range doctors {
-		doctors[i].AvailableDays = days[doctors[i].ID]
-		if doctors[i].AvailableDays == nil {
-			doctors[i].AvailableDays = []int{}
-		}
-	}
-	return nil
-}
 
 // GetDoctor returns an active doctor's profile and weekly sessions, or
 // ErrNotFound (also for an ID that is not a UUID).
