@@ -278,39 +278,48 @@ func TestSearchDoctorsSorts(t *testing.T) {
 	}
 }
 
-// Walking a search page by page with its cursors yields every doctor once,
-// in the order of one big page.
+// checkPages walks a search page by page with its cursors and checks that
+// it yields every doctor once, in the order of one big page.
+func checkPages(ctx context.Context, t *testing.T, s *store.Store, text, sortV string) {
+	t.Helper()
+	sort, _ := store.ParseDoctorSort(sortV)
+	want := search(ctx, t, s, store.DoctorQuery{Text: text, Sort: sort, Limit: 1000})
+	if len(want.Doctors) < 10 || want.NextCursor != "" {
+		t.Fatalf("%q %s: %d doctors in one page, next %q", text, sortV, len(want.Doctors), want.NextCursor)
+	}
+	var got []string
+	q := store.DoctorQuery{Text: text, Sort: sort, Limit: 7}
+	for range 1000 {
+		page := search(ctx, t, s, q)
+		for _, d := range page.Doctors {
+			got = append(got, d.ID)
+		}
+		if page.NextCursor == "" {
+			break
+		}
+		q.Cursor = page.NextCursor
+	}
+	var wantIDs []string
+	for _, d := range want.Doctors {
+		wantIDs = append(wantIDs, d.ID)
+	}
+	if !slices.Equal(got, wantIDs) {
+		t.Errorf("%q %s: pages give %d doctors, one page %d, or in another order", text, sortV, len(got), len(wantIDs))
+	}
+	// Offset paging (HealthLink's page numbers) agrees too.
+	second := search(ctx, t, s, store.DoctorQuery{Text: text, Sort: sort, Limit: 7, Offset: 7})
+	if len(second.Doctors) == 0 || second.Doctors[0].ID != wantIDs[7] {
+		t.Errorf("%q %s: offset 7 starts elsewhere", text, sortV)
+	}
+}
+
 func TestSearchDoctorsCursorPagination(t *testing.T) {
 	ctx, s := seededStore(t)
-	for _, sortV := range []string{"-relevance", "fee", "-experience", "recommendation"} {
-		sort, _ := store.ParseDoctorSort(sortV)
-		want := search(ctx, t, s, store.DoctorQuery{Text: "pain", Sort: sort, Limit: 200})
-		if len(want.Doctors) < 10 || want.NextCursor != "" {
-			t.Fatalf("%s: %d doctors in one page, next %q", sortV, len(want.Doctors), want.NextCursor)
-		}
-		var got []string
-		q := store.DoctorQuery{Text: "pain", Sort: sort, Limit: 7}
-		for range 100 {
-			page := search(ctx, t, s, q)
-			for _, d := range page.Doctors {
-				got = append(got, d.ID)
-			}
-			if page.NextCursor == "" {
-				break
-			}
-			q.Cursor = page.NextCursor
-		}
-		var wantIDs []string
-		for _, d := range want.Doctors {
-			wantIDs = append(wantIDs, d.ID)
-		}
-		if !slices.Equal(got, wantIDs) {
-			t.Errorf("%s: pages give %d doctors, one page %d, or in another order", sortV, len(got), len(wantIDs))
-		}
-		// Offset paging (HealthLink's page numbers) agrees too.
-		second := search(ctx, t, s, store.DoctorQuery{Text: "pain", Sort: sort, Limit: 7, Offset: 7})
-		if len(second.Doctors) == 0 || second.Doctors[0].ID != wantIDs[7] {
-			t.Errorf("%s: offset 7 starts elsewhere", sortV)
+	// "pain" reads doctors by specialty, "dr" by name (every name has "Dr."
+	// but a dietitian's), "" with no text at all.
+	for _, text := range []string{"pain", "dr", ""} {
+		for _, sortV := range []string{"-relevance", "fee", "-experience", "recommendation"} {
+			checkPages(ctx, t, s, text, sortV)
 		}
 	}
 	first := search(ctx, t, s, store.DoctorQuery{Text: "pain", Limit: 2})
