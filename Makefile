@@ -59,6 +59,8 @@ bench: tools build ## Journeys per second and latency on the local dev server, b
 ADHERENCE_N ?= 200
 bench-adherence: tools build ## Concurrent adherence courses on one dev server and one worker: memory, on-time reminders per second, beside a bare timer loop
 	$(CAREPATH) stack exec -- $(GO) run ./bench/adherence -n $(ADHERENCE_N) -interval 5s -doses 12 -doses-per-run 4
+bench-search: tools build ## Doctor search on 100,000 generated doctors: p50/p99 beside a primary-key lookup and the same searches without indexes
+	$(CAREPATH) stack exec --only postgres -- $(GO) run ./bench/doctorsearch
 
 clean: ## Remove build output (keeps .data, the local services' state)
 	rm -rf bin knowledge/neo4j-launcher/target

@@ -121,6 +121,15 @@ var routePolicies = map[string]routePolicy{
 	"POST " + hlAcceptPath:   {roles: []string{auth.RoleDoctor}, object: appointmentOwner("request_id", true)},
 	"POST " + hlRejectPath:   {roles: []string{auth.RoleDoctor}, object: appointmentOwner("request_id", true)},
 	"POST " + hlPurchasePath: {roles: patientActors, object: paramPatient},
+	// The doctor directory holds practitioners' public profiles and no
+	// patient's data: every signed-in role may search it (integrators with
+	// directory:read). It is not anonymous, so scraping it is tied to an
+	// account (and to its rate limit).
+	"GET /api/v1/doctors":          directoryPolicy,
+	"GET /api/v1/doctors/suggest":  directoryPolicy,
+	"GET " + healthLinkSuggestPath: directoryPolicy,
+	"GET " + healthLinkSearchPath:  directoryPolicy,
+	"GET " + healthLinkViewPath:    directoryPolicy,
 }
 
 // bookingPatient is who a booking is for: a patient books for themselves;
@@ -170,6 +179,8 @@ func paramPatient(_ *Server, c *gin.Context, _ auth.Principal) (objectOwner, err
 	values, _ := requestParams(c)
 	return objectOwner{patientID: values["patient_id"]}, nil
 }
+
+var directoryPolicy = routePolicy{roles: everyone, scope: auth.ScopeDirectoryRead}
 
 // policies is routePolicies keyed as gin's FullPath reports a route: a
 // literal colon is escaped when registered (interactions\:check) and

@@ -111,7 +111,17 @@ var allowedCallers = map[string][]string{
 	"POST /api/accept/appointment/request/": {"doctor", "other-doctor"},
 	"POST /api/reject/appointment/request/": {"doctor", "other-doctor"},
 	"POST /api/purchase/medicine/":          {"patient", "other-patient", "coordinator", "other-coordinator", "admin"},
+	"GET /api/v1/doctors":                   directoryCallers,
+	"GET /api/v1/doctors/suggest":           directoryCallers,
+	"GET /api/top/suggestion.json":          directoryCallers,
+	"GET /api/search/doctors/":              directoryCallers,
+	"GET /api/view/doctor/":                 directoryCallers,
 }
+
+// directoryCallers may search the doctor directory: every signed-in caller
+// (integrators with directory:read).
+var directoryCallers = []string{"patient", "other-patient", "doctor", "other-doctor", "dietitian", "other-dietitian",
+	"pharmacist", "coordinator", "other-coordinator", "admin", "integrator"}
 
 // TestEveryRouteAsEveryRole calls every route of the router as every kind
 // of caller and checks the access decision: denied is 401 for anonymous
@@ -187,7 +197,7 @@ func TestEveryRouteAsEveryRole(t *testing.T) {
 		"coordinator":         testenv.Token(t, a, auth.RoleCoordinator, coordinator),
 		"other-coordinator":   testenv.Token(t, a, auth.RoleCoordinator, otherCoordinator),
 		"admin":               testenv.Token(t, a, auth.RoleAdmin, uuid.NewString()),
-		"integrator":          testenv.Token(t, a, auth.RoleIntegrator, "acme-labs", auth.ScopeModelsPredict, auth.ScopeKnowledgeRead, auth.ScopeLabsWrite),
+		"integrator":          testenv.Token(t, a, auth.RoleIntegrator, "acme-labs", auth.ScopeModelsPredict, auth.ScopeKnowledgeRead, auth.ScopeLabsWrite, auth.ScopeDirectoryRead),
 		"integrator-no-scope": testenv.Token(t, a, auth.RoleIntegrator, "acme-labs"),
 	}
 	// A journey of the target patient that never exists: an allowed update

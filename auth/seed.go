@@ -111,7 +111,7 @@ func (s *Service) SeedDemo(ctx context.Context) (SeedCounts, error) {
 		return c, fmt.Errorf("seed demo users: care team: %w", err)
 	}
 	if err := s.UpsertClient(ctx, DemoIntegratorClientID, "Demo integrator", DemoIntegratorSecret,
-		[]string{ScopeModelsPredict, ScopeKnowledgeRead, ScopeLabsWrite}); err != nil {
+		[]string{ScopeModelsPredict, ScopeKnowledgeRead, ScopeLabsWrite, ScopeDirectoryRead}); err != nil {
 		return c, fmt.Errorf("seed demo users: %w", err)
 	}
 	c.Clients++

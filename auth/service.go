@@ -43,6 +43,8 @@ const (
 	// ScopeLabsWrite lets a laboratory partner book tests and report results
 	// for the patients it serves (any patient: the scope is the relation).
 	ScopeLabsWrite = "labs:write"
+	// ScopeDirectoryRead: search doctors and read their profiles.
+	ScopeDirectoryRead = "directory:read"
 )
 
 // Errors callers map to statuses.

@@ -53,7 +53,7 @@ type seedSpecialty struct {
 var seedSpecialties = []seedSpecialty{
 	{"general_medicine", "General Physician", []string{"fever", "cold", "cough", "flu", "body ache", "headache", "tiredness", "weakness", "check-up"},
 		"MBBS, MD (General Medicine)", 50000, 15, "Dr."},
-	{"dentistry", "Dentist", []string{"teeth", "tooth", "tooth pain", "toothache", "gums", "bleeding gums", "cavity", "braces"},
+	{"dentistry", "Dentist", []string{"teeth", "tooth", "tooth pain", "toothache", "dental", "gums", "bleeding gums", "cavity", "braces"},
 		"BDS, MDS (Conservative Dentistry)", 60000, 30, "Dr."},
 	{"cardiology", "Cardiologist", []string{"heart", "chest pain", "palpitations", "blood pressure", "hypertension", "breathlessness"},
 		"MBBS, MD (Medicine), DM (Cardiology)", 120000, 20, "Dr."},
@@ -395,6 +395,7 @@ func buildSeed() *seedBatch {
 			fee := sp.baseFee + c.feeExtra + (years/10)*10000
 			b.add(key, upsertPractitioner, id, name, gender, sp.code, sp.qualification, years,
 				[]string{"English", "Hindi", c.language}, clinicIDs[c.name][i%2], c.name, fee, seedCurrency)
+			b.addProfile(key+" profile", id.String(), seedProfile(i, id.String(), name, sp.name, c.name, years))
 
 			for _, wd := range seedWeekdays(i) {
 				sess := seedSessions[(i+wd)%len(seedSessions)]

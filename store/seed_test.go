@@ -20,6 +20,7 @@ var seedTables = []struct{ name, key string }{
 	{"patient", "id"},
 	{"lab_test", "loinc_code"},
 	{"product", "sku"},
+	{"specialty_term", "specialty_code, t.term"},
 }
 
 type tableState struct {
