@@ -79,6 +79,9 @@ var routePolicies = map[string]routePolicy{
 	"POST " + interactionsCheckRoute:                    {roles: append([]string{auth.RolePharmacist}, clinicians...), scope: auth.ScopeKnowledgeRead},
 	"GET /api/v1/knowledge/drugs":                       {roles: everyone, scope: auth.ScopeKnowledgeRead},
 	"GET /api/v1/knowledge/conditions/:code/treatments": {roles: everyone, scope: auth.ScopeKnowledgeRead},
+
+	"GET " + accessLogRoute:   {roles: []string{auth.RolePatient, auth.RoleAdmin}, patient: pathPatient},
+	"GET " + auditVerifyRoute: {roles: []string{auth.RoleAdmin}},
 }
 
 // policies is routePolicies keyed as gin's FullPath reports a route: a
@@ -94,7 +97,8 @@ var policies = func() map[string]routePolicy {
 
 // authorize is the one place every request's access is decided: it
 // verifies the bearer token, checks the route's roles and scope, and, for a
-// route about a patient's data, asks auth.CanSeePatient. Each decision is
+// route about a patient's data, asks auth.CanSeePatient and records the
+// decision and its outcome in the audit trail (audit.go). Each decision is
 // logged with the route and the subject's ID, never with health data.
 func (s *Server) authorize(c *gin.Context) {
 	route := c.FullPath()
@@ -141,31 +145,45 @@ func (s *Server) authorize(c *gin.Context) {
 		deny("missing scope")
 		return
 	}
-	reason := "role allowed"
+	reason, patientID := "role allowed", ""
 	if policy.patient != nil {
-		patientID, err := policy.patient(c)
+		var err error
+		patientID, err = policy.patient(c)
 		if err != nil {
 			s.writeError(c, err)
 			return
 		}
 		// A missing or malformed patient ID names nobody's data: the
 		// handler refuses the request as invalid.
-		if workflows.ValidPatientID(patientID) {
-			allowed, why, err := s.auth.CanSeePatient(ctx, p, patientID)
-			if err != nil {
-				s.writeError(c, err)
-				return
-			}
-			if !allowed {
-				deny(why)
-				return
-			}
-			reason = why
+		if !workflows.ValidPatientID(patientID) {
+			patientID = ""
 		}
 	}
-	s.logAccess(c, "allow", p.Subject, p.Role, reason)
+	if patientID == "" {
+		s.logAccess(c, "allow", p.Subject, p.Role, reason)
+		c.Set(principalCtxKey, p)
+		c.Next()
+		return
+	}
+	// A patient's data: decide, and record the decision in the audit trail.
+	purpose, err := purposeOf(c, p.Role)
+	if err != nil {
+		s.writeError(c, err)
+		return
+	}
+	allowed, why, err := s.auth.CanSeePatient(ctx, p, patientID)
+	if err != nil {
+		s.writeError(c, err)
+		return
+	}
+	if !allowed {
+		s.auditDenied(c, p, patientID, purpose, why)
+		deny(why)
+		return
+	}
+	s.logAccess(c, "allow", p.Subject, p.Role, why)
 	c.Set(principalCtxKey, p)
-	c.Next()
+	s.serveAudited(c, p, patientID, purpose, why)
 }
 
 func (s *Server) logAccess(c *gin.Context, decision, subject, role, reason string) {

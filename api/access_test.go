@@ -91,6 +91,8 @@ var allowedCallers = map[string][]string{
 	`POST /api/v1/knowledge/interactions\:check`:        {"doctor", "other-doctor", "dietitian", "other-dietitian", "pharmacist", "admin", "integrator"},
 	"GET /api/v1/knowledge/drugs":                       {"patient", "other-patient", "doctor", "other-doctor", "dietitian", "other-dietitian", "pharmacist", "coordinator", "other-coordinator", "admin", "integrator"},
 	"GET /api/v1/knowledge/conditions/:code/treatments": {"patient", "other-patient", "doctor", "other-doctor", "dietitian", "other-dietitian", "pharmacist", "coordinator", "other-coordinator", "admin", "integrator"},
+	"GET /api/v1/patients/:id/access-log":               {"patient", "admin"},
+	"GET /api/v1/admin/audit/verify":                    {"admin"},
 }
 
 // TestEveryRouteAsEveryRole calls every route of the router as every kind

@@ -49,6 +49,9 @@ type Options struct {
 	// Auth verifies access tokens and signs users in (auth.New). Without
 	// it every route but the public ones answers 503: closed by default.
 	Auth *auth.Service
+	// AuditHeadFile is where the API exports the audit chain head
+	// (CAREPATH_AUDIT_HEAD_FILE); the verify endpoint checks against it.
+	AuditHeadFile string
 }
 
 // Server holds the handlers' dependencies.
@@ -65,6 +68,7 @@ type Server struct {
 	webhooks      WebhookOptions
 	knowledge     *knowledge.Graph
 	auth          *auth.Service
+	auditHeadFile string
 }
 
 // maxBodyBytes bounds every request body; journey requests are tiny.
@@ -80,6 +84,7 @@ func NewRouter(o Options) *gin.Engine {
 	}
 	s.knowledge = o.Knowledge
 	s.auth = o.Auth
+	s.auditHeadFile = o.AuditHeadFile
 	r := gin.New()
 	r.ContextWithFallback = true
 	r.Use(s.recoverPanics, s.logRequests, s.authorize)
@@ -104,6 +109,8 @@ func NewRouter(o Options) *gin.Engine {
 	r.POST(interactionsCheckRoute, s.checkInteractions)
 	r.GET("/api/v1/knowledge/drugs", s.searchDrugs)
 	r.GET("/api/v1/knowledge/conditions/:code/treatments", s.conditionTreatments)
+	r.GET(accessLogRoute, s.patientAccessLog)
+	r.GET(auditVerifyRoute, s.verifyAudit)
 	s.codecRoutes(r)
 	s.webhookRoutes(r)
 	r.POST(pharmacyWebhookPath, s.pharmacyWebhook)

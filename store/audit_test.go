@@ -10,57 +10,10 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/carepath/carepath/internal/testenv"
 	"github.com/carepath/carepath/store"
 )
-
-// auditSchema gives a test its own audit chain: a fresh PostgreSQL schema
-// holding migration 0005's tables, and a store whose connections use it.
-// Tests that tamper with the chain must not break the shared one.
-func auditSchema(t testing.TB) (*store.Store, string) {
-	t.Helper()
-	ctx := context.Background()
-	shared := testenv.Store(t)
-	schema := "audit_test_" + strings.ReplaceAll(uuid.NewString()[:13], "-", "")
-	var sql string
-	ms, err := store.Migrations()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, m := range ms {
-		if m.Name == "audit" {
-			sql = m.SQL
-		}
-	}
-	if sql == "" {
-		t.Fatal("no audit migration")
-	}
-	if _, err := shared.Pool.Exec(ctx, `CREATE SCHEMA `+schema); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if _, err := shared.Pool.Exec(context.Background(), `DROP SCHEMA `+schema+` CASCADE`); err != nil {
-			t.Errorf("drop %s: %v", schema, err)
-		}
-	})
-	cfg, err := pgxpool.ParseConfig(testenv.Config(t).DatabaseURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.ConnConfig.RuntimeParams["search_path"] = schema
-	cfg.MaxConns = 16
-	pool, err := pgxpool.NewWithConfig(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
-	if _, err := pool.Exec(ctx, sql); err != nil {
-		t.Fatalf("audit migration in %s: %v", schema, err)
-	}
-	return &store.Store{Pool: pool}, schema
-}
 
 func appendN(t testing.TB, s *store.Store, n int) {
 	t.Helper()
@@ -97,7 +50,7 @@ func wantBroken(t *testing.T, r store.AuditReport, seq int64, problem string) {
 }
 
 func TestAuditChainIsValidAndRefusesUpdateAndDelete(t *testing.T) {
-	s, _ := auditSchema(t)
+	s := testenv.AuditSchema(t)
 	appendN(t, s, 5)
 	r := verify(t, s, nil)
 	if !r.Valid || r.Rows != 5 || r.Head.Seq != 5 {
@@ -113,7 +66,7 @@ func TestAuditChainIsValidAndRefusesUpdateAndDelete(t *testing.T) {
 }
 
 func TestAuditDetectsARowChangedWithTriggersDisabled(t *testing.T) {
-	s, _ := auditSchema(t)
+	s := testenv.AuditSchema(t)
 	appendN(t, s, 10)
 	ctx := context.Background()
 	if _, err := s.Pool.Exec(ctx, `ALTER TABLE audit_event DISABLE TRIGGER USER`); err != nil {
@@ -126,7 +79,7 @@ func TestAuditDetectsARowChangedWithTriggersDisabled(t *testing.T) {
 }
 
 func TestAuditDetectsARowChangedWithItsHashRecomputed(t *testing.T) {
-	s, _ := auditSchema(t)
+	s := testenv.AuditSchema(t)
 	appendN(t, s, 10)
 	ctx := context.Background()
 	if _, err := s.Pool.Exec(ctx, `ALTER TABLE audit_event DISABLE TRIGGER USER`); err != nil {
@@ -143,7 +96,7 @@ func TestAuditDetectsARowChangedWithItsHashRecomputed(t *testing.T) {
 }
 
 func TestAuditDetectsADeletedRow(t *testing.T) {
-	s, _ := auditSchema(t)
+	s := testenv.AuditSchema(t)
 	appendN(t, s, 10)
 	ctx := context.Background()
 	if _, err := s.Pool.Exec(ctx, `ALTER TABLE audit_event DISABLE TRIGGER USER`); err != nil {
@@ -156,7 +109,7 @@ func TestAuditDetectsADeletedRow(t *testing.T) {
 }
 
 func TestAuditDetectsDeletedNewestRows(t *testing.T) {
-	s, _ := auditSchema(t)
+	s := testenv.AuditSchema(t)
 	appendN(t, s, 10)
 	ctx := context.Background()
 	if _, err := s.Pool.Exec(ctx, `ALTER TABLE audit_event DISABLE TRIGGER USER`); err != nil {
@@ -175,7 +128,7 @@ func TestAuditDetectsDeletedNewestRows(t *testing.T) {
 // recomputed) is consistent inside the database; the exported heads
 // catch it.
 func TestAuditExportedHeadsCatchAWholeRewrite(t *testing.T) {
-	s, _ := auditSchema(t)
+	s := testenv.AuditSchema(t)
 	ctx := context.Background()
 	file := filepath.Join(t.TempDir(), "heads.jsonl")
 	appendN(t, s, 3)
@@ -218,7 +171,7 @@ func TestAuditExportedHeadsCatchAWholeRewrite(t *testing.T) {
 // Appends from many goroutines at once leave one unbroken chain with no
 // gaps: the head row lock serialises them.
 func TestAuditConcurrentAppendsLeaveAValidChain(t *testing.T) {
-	s, _ := auditSchema(t)
+	s := testenv.AuditSchema(t)
 	var wg sync.WaitGroup
 	errs := make(chan error, 200)
 	for i := 0; i < 200; i++ {
@@ -246,7 +199,7 @@ func TestAuditConcurrentAppendsLeaveAValidChain(t *testing.T) {
 //
 //	go test -run '^$' -bench AuditAppend ./store/
 func BenchmarkAuditAppend(b *testing.B) {
-	s, _ := auditSchema(b)
+	s := testenv.AuditSchema(b)
 	ctx := context.Background()
 	if _, err := s.Pool.Exec(ctx, `CREATE SEQUENCE plain_seq START 1000000000`); err != nil {
 		b.Fatal(err)

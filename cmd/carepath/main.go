@@ -9,6 +9,7 @@
 //	carepath stack up             start the whole local stack (what `make run` does)
 //	carepath stack exec -- CMD    run CMD with the local services up (what `make test` does)
 //	carepath codec keygen ID      print a new payload encryption key for CAREPATH_CODEC_KEYS
+//	carepath audit verify         check the audit trail's hash chain; name the first broken row
 //
 // Configuration comes from the environment; see package config.
 package main
@@ -38,6 +39,8 @@ commands:
   stack up            start every service of the local stack, then the worker and the API
   stack exec -- CMD   start the services CMD needs if they are not running, run CMD, stop them
   codec keygen ID     print a new payload encryption key ("ID:base64") for CAREPATH_CODEC_KEYS
+  audit verify        check the audit trail's hash chain and exported heads; exit 1 naming the
+                      first broken row
 
 Configuration comes from environment variables; see the README.
 `
@@ -79,6 +82,8 @@ func main() {
 		}
 	case "codec":
 		runErr = runCodec(os.Stdout, args)
+	case "audit":
+		runErr = runAudit(ctx, cfg, os.Stdout, args)
 	case "help", "-h", "--help":
 		fmt.Print(usage)
 	default:

@@ -47,12 +47,17 @@ func runAPI(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 			Webhooks:  api.WebhookOptionsFromConfig(cfg),
 			Knowledge: knowledge.New(deps.Neo4j),
 			Auth:      authSvc,
+
+			AuditHeadFile: cfg.AuditHeadFile,
 		}),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      60 * time.Second,
 	}
-	logger.Info("API listening", "addr", cfg.APIAddr)
+	// The audit chain head goes out of the database at intervals, so that a
+	// rewrite of the whole audit table is detectable (store.ExportAuditHead).
+	go deps.Store.ExportAuditHeads(ctx, cfg.AuditHeadFile, cfg.AuditHeadInterval, logger)
+	logger.Info("API listening", "addr", cfg.APIAddr, "audit_head_file", cfg.AuditHeadFile)
 	if err := httpserve.Run(ctx, srv, cfg.APIShutdownTimeout); err != nil {
 		return fmt.Errorf("api: %w", err)
 	}
