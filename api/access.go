@@ -26,6 +26,9 @@ var (
 	careRoles     = []string{auth.RolePatient, auth.RoleDoctor, auth.RoleDietitian, auth.RoleCoordinator, auth.RoleAdmin}
 	patientActors = []string{auth.RolePatient, auth.RoleCoordinator, auth.RoleAdmin}
 	clinicians    = []string{auth.RoleDoctor, auth.RoleDietitian, auth.RoleAdmin, auth.RoleIntegrator}
+	// recordAuthors write health records: the patient, and a doctor after a
+	// consult (the handler checks the encounter).
+	recordAuthors = []string{auth.RolePatient, auth.RoleDoctor}
 )
 
 // journeyPatient is the patient whose journey the path names; the journey
@@ -82,6 +85,15 @@ var routePolicies = map[string]routePolicy{
 
 	"GET " + accessLogRoute:   {roles: []string{auth.RolePatient, auth.RoleAdmin}, patient: pathPatient},
 	"GET " + auditVerifyRoute: {roles: []string{auth.RoleAdmin}},
+
+	"GET " + recordsRoute:         {roles: careRoles, patient: pathPatient},
+	"POST " + recordsRoute:        {roles: recordAuthors, patient: pathPatient},
+	"GET " + recordRoute:          {roles: careRoles, patient: pathPatient},
+	"PUT " + recordRoute:          {roles: recordAuthors, patient: pathPatient},
+	"DELETE " + recordRoute:       {roles: recordAuthors, patient: pathPatient},
+	"POST " + documentsRoute:      {roles: recordAuthors, patient: pathPatient},
+	"GET " + documentContentRoute: {roles: careRoles, patient: pathPatient},
+	"GET " + fhirExportRoute:      {roles: careRoles, patient: pathPatient},
 }
 
 // policies is routePolicies keyed as gin's FullPath reports a route: a

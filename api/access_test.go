@@ -93,6 +93,14 @@ var allowedCallers = map[string][]string{
 	"GET /api/v1/knowledge/conditions/:code/treatments": {"patient", "other-patient", "doctor", "other-doctor", "dietitian", "other-dietitian", "pharmacist", "coordinator", "other-coordinator", "admin", "integrator"},
 	"GET /api/v1/patients/:id/access-log":               {"patient", "admin"},
 	"GET /api/v1/admin/audit/verify":                    {"admin"},
+	"GET /api/v1/patients/:id/records":                  {"patient", "doctor", "dietitian", "coordinator", "admin"},
+	"POST /api/v1/patients/:id/records":                 {"patient", "doctor"},
+	"GET /api/v1/patients/:id/records/:rid":             {"patient", "doctor", "dietitian", "coordinator", "admin"},
+	"PUT /api/v1/patients/:id/records/:rid":             {"patient", "doctor"},
+	"DELETE /api/v1/patients/:id/records/:rid":          {"patient", "doctor"},
+	"POST /api/v1/patients/:id/documents":               {"patient", "doctor"},
+	"GET /api/v1/patients/:id/records/:rid/content":     {"patient", "doctor", "dietitian", "coordinator", "admin"},
+	"GET /api/v1/patients/:id/export/fhir":              {"patient", "doctor", "dietitian", "coordinator", "admin"},
 }
 
 // TestEveryRouteAsEveryRole calls every route of the router as every kind

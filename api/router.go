@@ -52,6 +52,9 @@ type Options struct {
 	// AuditHeadFile is where the API exports the audit chain head
 	// (CAREPATH_AUDIT_HEAD_FILE); the verify endpoint checks against it.
 	AuditHeadFile string
+	// Records holds the document object store and the master keys that
+	// seal documents (package vault).
+	Records RecordsOptions
 }
 
 // Server holds the handlers' dependencies.
@@ -69,6 +72,7 @@ type Server struct {
 	knowledge     *knowledge.Graph
 	auth          *auth.Service
 	auditHeadFile string
+	records       RecordsOptions
 }
 
 // maxBodyBytes bounds every request body; journey requests are tiny.
@@ -85,6 +89,7 @@ func NewRouter(o Options) *gin.Engine {
 	s.knowledge = o.Knowledge
 	s.auth = o.Auth
 	s.auditHeadFile = o.AuditHeadFile
+	s.records = o.Records
 	r := gin.New()
 	r.ContextWithFallback = true
 	r.Use(s.recoverPanics, s.logRequests, s.authorize)
@@ -111,6 +116,14 @@ func NewRouter(o Options) *gin.Engine {
 	r.GET("/api/v1/knowledge/conditions/:code/treatments", s.conditionTreatments)
 	r.GET(accessLogRoute, s.patientAccessLog)
 	r.GET(auditVerifyRoute, s.verifyAudit)
+	r.GET(recordsRoute, s.listRecords)
+	r.POST(recordsRoute, s.createRecord)
+	r.GET(recordRoute, s.getRecord)
+	r.PUT(recordRoute, s.updateRecord)
+	r.DELETE(recordRoute, s.deleteRecord)
+	r.POST(documentsRoute, s.uploadDocument)
+	r.GET(documentContentRoute, s.documentContent)
+	r.GET(fhirExportRoute, s.exportFHIR)
 	s.codecRoutes(r)
 	s.webhookRoutes(r)
 	r.POST(pharmacyWebhookPath, s.pharmacyWebhook)
