@@ -65,6 +65,11 @@
 //	                             it (default "$CAREPATH_DATA_DIR/audit/heads.jsonl"). Keep it out of the
 //	                             database's reach: it is what exposes a rewrite of the whole table.
 //	CAREPATH_AUDIT_HEAD_INTERVAL how often the head is exported (default "1m")
+//
+// Health record documents are sealed under per-record data keys wrapped by
+// a master key (package vault); see config/records.go for
+// CAREPATH_RECORDS_DIR, CAREPATH_RECORDS_KEYS and CAREPATH_RECORDS_ACTIVE_KEY.
+//
 //	CAREPATH_CODEC_TOKEN       bearer token the codec endpoints (/api/codec/encode,
 //	                           /api/codec/decode) require. Unset: they answer only
 //	                           loopback callers with CAREPATH_ENV=local, nobody otherwise.
@@ -129,6 +134,12 @@ type Config struct {
 	// CAREPATH_ENV=local (the API then refuses to start).
 	AuthMasterKey []byte
 	AuthAccessTTL time.Duration
+
+	// Health record documents (config/records.go): the object store folder
+	// and the master keys; RecordsKeys is empty when none is configured.
+	RecordsDir       string
+	RecordsKeys      []codec.Key
+	RecordsActiveKey string
 
 	// AuditHeadFile and AuditHeadInterval: the audit chain head export.
 	AuditHeadFile     string
@@ -211,6 +222,7 @@ func FromLookup(lookup func(string) (string, bool)) (Config, error) {
 	r.codec(&cfg)
 	r.authKeys(&cfg)
 	r.pharmacy(&cfg)
+	r.records(&cfg)
 	if err := cfg.LogLevel.UnmarshalText([]byte(r.str("LOG_LEVEL", "info"))); err != nil {
 		r.errs = append(r.errs, fmt.Errorf("LOG_LEVEL: %w", err))
 	}

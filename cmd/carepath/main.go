@@ -10,6 +10,7 @@
 //	carepath stack exec -- CMD    run CMD with the local services up (what `make test` does)
 //	carepath codec keygen ID      print a new payload encryption key for CAREPATH_CODEC_KEYS
 //	carepath audit verify         check the audit trail's hash chain; name the first broken row
+//	carepath records rotate-master-key  re-wrap document data keys under the active master key
 //
 // Configuration comes from the environment; see package config.
 package main
@@ -41,6 +42,9 @@ commands:
   codec keygen ID     print a new payload encryption key ("ID:base64") for CAREPATH_CODEC_KEYS
   audit verify        check the audit trail's hash chain and exported heads; exit 1 naming the
                       first broken row
+  records rotate-master-key
+                      re-wrap every document's data key under CAREPATH_RECORDS_ACTIVE_KEY
+                      (the documents themselves are not re-encrypted)
 
 Configuration comes from environment variables; see the README.
 `
@@ -82,6 +86,8 @@ func main() {
 		}
 	case "codec":
 		runErr = runCodec(os.Stdout, args)
+	case "records":
+		runErr = runRecords(ctx, cfg, os.Stdout, args)
 	case "audit":
 		runErr = runAudit(ctx, cfg, os.Stdout, args)
 	case "help", "-h", "--help":

@@ -36,6 +36,12 @@ func runAPI(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("api: %w", err)
 	}
+	records := api.RecordsOptions{}
+	if ring, objects, err := openRecords(cfg); err == nil {
+		records = api.RecordsOptions{Keyring: ring, Objects: objects}
+	} else {
+		logger.Warn("Document uploads disabled", "reason", err)
+	}
 	srv := &http.Server{
 		Addr: cfg.APIAddr,
 		Handler: api.NewRouter(api.Options{
@@ -49,6 +55,7 @@ func runAPI(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 			Auth:      authSvc,
 
 			AuditHeadFile: cfg.AuditHeadFile,
+			Records:       records,
 		}),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,

@@ -60,3 +60,35 @@ func AuditSchema(t testing.TB) *store.Store {
 	}
 	return &store.Store{Pool: pool}
 }
+
+// IsolatedTables gives a test private copies of tables (their columns,
+// defaults, checks and indexes, without foreign keys) in a fresh schema,
+// and a store and database URL whose connections see the copies first and
+// every other table of the shared test database after them. The schema is
+// dropped at the end of the test.
+func IsolatedTables(t testing.TB, tables ...string) (*store.Store, string) {
+	t.Helper()
+	ctx := context.Background()
+	shared := Store(t)
+	schema := "iso_test_" + strings.ReplaceAll(uuid.NewString(), "-", "")[:16]
+	if _, err := shared.Pool.Exec(ctx, `CREATE SCHEMA `+schema); err != nil {
+		t.Fatalf("testenv: create schema: %v", err)
+	}
+	t.Cleanup(func() {
+		if _, err := shared.Pool.Exec(context.Background(), `DROP SCHEMA `+schema+` CASCADE`); err != nil {
+			t.Errorf("testenv: drop schema %s: %v", schema, err)
+		}
+	})
+	for _, table := range tables {
+		if _, err := shared.Pool.Exec(ctx, `CREATE TABLE `+schema+`.`+table+` (LIKE public.`+table+` INCLUDING ALL)`); err != nil {
+			t.Fatalf("testenv: copy table %s: %v", table, err)
+		}
+	}
+	url := Config(t).DatabaseURL + "&search_path=" + schema + ",public"
+	s, err := store.Open(ctx, url)
+	if err != nil {
+		t.Fatalf("testenv: open isolated store: %v", err)
+	}
+	t.Cleanup(s.Close)
+	return s, url
+}
