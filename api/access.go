@@ -94,6 +94,8 @@ var routePolicies = map[string]routePolicy{
 	"POST " + documentsRoute:      {roles: recordAuthors, patient: pathPatient},
 	"GET " + documentContentRoute: {roles: careRoles, patient: pathPatient},
 	"GET " + fhirExportRoute:      {roles: careRoles, patient: pathPatient},
+	"POST " + keysRoute:           {roles: recordAuthors},
+	"GET " + recordVerifyRoute:    {roles: careRoles, patient: pathPatient},
 }
 
 // policies is routePolicies keyed as gin's FullPath reports a route: a

@@ -101,6 +101,8 @@ var allowedCallers = map[string][]string{
 	"POST /api/v1/patients/:id/documents":               {"patient", "doctor"},
 	"GET /api/v1/patients/:id/records/:rid/content":     {"patient", "doctor", "dietitian", "coordinator", "admin"},
 	"GET /api/v1/patients/:id/export/fhir":              {"patient", "doctor", "dietitian", "coordinator", "admin"},
+	"POST /api/v1/keys":                                 {"patient", "other-patient", "doctor", "other-doctor"},
+	"GET /api/v1/patients/:id/records/:rid/verify":      {"patient", "doctor", "dietitian", "coordinator", "admin"},
 }
 
 // TestEveryRouteAsEveryRole calls every route of the router as every kind

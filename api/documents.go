@@ -45,6 +45,9 @@ type documentMeta struct {
 	Title       string `json:"title"`
 	Date        string `json:"date"`
 	EncounterID string `json:"encounter_id"`
+	// Signature, when present, is the uploader's signature of the
+	// document (signatures.go); it is verified before anything is stored.
+	Signature *uploadSignature `json:"signature"`
 }
 
 func (s *Server) objects() vault.ObjectStore { return s.records.Objects }
@@ -67,7 +70,7 @@ func readUpload(c *gin.Context) (documentMeta, []byte, error) {
 	dec := json.NewDecoder(strings.NewReader(form.Value["metadata"][0]))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&meta); err != nil {
-		return meta, nil, &invalidError{fields: []FieldError{{Pointer: "/metadata", Detail: "must be a JSON object with title, date and, for doctors, encounter_id"}}}
+		return meta, nil, &invalidError{fields: []FieldError{{Pointer: "/metadata", Detail: "must be a JSON object with title, date, for doctors encounter_id, and optionally signature"}}}
 	}
 	if len(form.File["file"]) != 1 {
 		return meta, nil, &invalidError{fields: []FieldError{{Pointer: "/file", Detail: "send one file part"}}}
@@ -134,7 +137,16 @@ func (s *Server) uploadDocument(c *gin.Context) {
 		s.writeError(c, err)
 		return
 	}
-	saved, err := s.storeDocument(c, r, patientID, p.ActorID(), p.Role, encounter, data)
+	var sig *store.RecordSignature
+	if meta.Signature != nil {
+		checked, err := s.checkUploadSignature(c, meta.Signature, data, p.ActorID())
+		if err != nil {
+			s.writeError(c, err)
+			return
+		}
+		sig = &checked
+	}
+	saved, err := s.storeDocument(c, r, patientID, p.ActorID(), p.Role, encounter, data, sig)
 	if err != nil {
 		s.writeError(c, err)
 		return
@@ -145,7 +157,8 @@ func (s *Server) uploadDocument(c *gin.Context) {
 
 // storeDocument seals data, puts the object, then inserts the row; if the
 // row cannot be written the object is removed again.
-func (s *Server) storeDocument(c *gin.Context, r store.HealthRecord, patientID, authorID, role string, encounter *string, data []byte) (store.HealthRecord, error) {
+func (s *Server) storeDocument(c *gin.Context, r store.HealthRecord, patientID, authorID, role string, encounter *string, data []byte,
+	sig *store.RecordSignature) (store.HealthRecord, error) {
 	ctx := c.Request.Context()
 	r.ID, r.PatientID, r.AuthorID, r.AuthorRole, r.EncounterID = uuid.NewString(), patientID, authorID, role, encounter
 	ciphertext, sealed, err := s.records.Keyring.Seal(r.ID, data)
@@ -157,7 +170,13 @@ func (s *Server) storeDocument(c *gin.Context, r store.HealthRecord, patientID, 
 	if err := s.records.Objects.Put(ctx, key, ciphertext); err != nil {
 		return r, err
 	}
-	saved, err := s.store.InsertRecord(ctx, r)
+	var saved store.HealthRecord
+	if sig != nil {
+		sig.RecordID = r.ID
+		saved, err = s.store.InsertRecordWithSignature(ctx, r, *sig)
+	} else {
+		saved, err = s.store.InsertRecord(ctx, r)
+	}
 	if err != nil {
 		if delErr := s.records.Objects.Delete(ctx, key); delErr != nil {
 			s.logger.ErrorContext(ctx, "Sealed document object left behind", "record", r.ID, "error", delErr)

@@ -124,6 +124,8 @@ func NewRouter(o Options) *gin.Engine {
 	r.POST(documentsRoute, s.uploadDocument)
 	r.GET(documentContentRoute, s.documentContent)
 	r.GET(fhirExportRoute, s.exportFHIR)
+	r.POST(keysRoute, s.registerKey)
+	r.GET(recordVerifyRoute, s.verifyRecord)
 	s.codecRoutes(r)
 	s.webhookRoutes(r)
 	r.POST(pharmacyWebhookPath, s.pharmacyWebhook)

@@ -59,7 +59,11 @@ func scanRecord(row pgx.Row) (HealthRecord, error) {
 
 // InsertRecord stores a new record; r.ID must be set.
 func (s *Store) InsertRecord(ctx context.Context, r HealthRecord) (HealthRecord, error) {
-	row := s.Pool.QueryRow(ctx, `INSERT INTO health_record (id, patient_id, kind, effective_date, code_system, code, display,
+	return s.insertRecord(ctx, s.Pool, r)
+}
+
+func (s *Store) insertRecord(ctx context.Context, q querier, r HealthRecord) (HealthRecord, error) {
+	row := q.QueryRow(ctx, `INSERT INTO health_record (id, patient_id, kind, effective_date, code_system, code, display,
 		status, value, unit, ref_low, ref_high, note, encounter_id, author_id, author_role, content_type, size_bytes, object_key,
 		content_sha256, wrapped_key, master_key_id)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)
