@@ -19,6 +19,12 @@ type routePolicy struct {
 	// scope an integrator's token must hold (integrators must be in roles too).
 	scope   string
 	patient func(c *gin.Context) (string, error)
+	// category is the part of the record the route touches, for consents
+	// given per category (auth.CanSeePatientData); nil: the whole record.
+	category func(s *Server, c *gin.Context) string
+	// emergency marks the break-glass request itself: the caller needs no
+	// relation to the patient; the request is audited as such.
+	emergency bool
 }
 
 var (
@@ -29,6 +35,8 @@ var (
 	// recordAuthors write health records: the patient, and a doctor after a
 	// consult (the handler checks the encounter).
 	recordAuthors = []string{auth.RolePatient, auth.RoleDoctor}
+	// patientOwners manage who sees a record: the patient (and an admin).
+	patientOwners = []string{auth.RolePatient, auth.RoleAdmin}
 )
 
 // journeyPatient is the patient whose journey the path names; the journey
@@ -83,19 +91,25 @@ var routePolicies = map[string]routePolicy{
 	"GET /api/v1/knowledge/drugs":                       {roles: everyone, scope: auth.ScopeKnowledgeRead},
 	"GET /api/v1/knowledge/conditions/:code/treatments": {roles: everyone, scope: auth.ScopeKnowledgeRead},
 
-	"GET " + accessLogRoute:   {roles: []string{auth.RolePatient, auth.RoleAdmin}, patient: pathPatient},
+	"GET " + accessLogRoute:   {roles: patientOwners, patient: pathPatient},
 	"GET " + auditVerifyRoute: {roles: []string{auth.RoleAdmin}},
 
-	"GET " + recordsRoute:         {roles: careRoles, patient: pathPatient},
+	"GET " + recordsRoute:         {roles: careRoles, patient: pathPatient, category: listCategory},
 	"POST " + recordsRoute:        {roles: recordAuthors, patient: pathPatient},
-	"GET " + recordRoute:          {roles: careRoles, patient: pathPatient},
-	"PUT " + recordRoute:          {roles: recordAuthors, patient: pathPatient},
-	"DELETE " + recordRoute:       {roles: recordAuthors, patient: pathPatient},
-	"POST " + documentsRoute:      {roles: recordAuthors, patient: pathPatient},
-	"GET " + documentContentRoute: {roles: careRoles, patient: pathPatient},
+	"GET " + recordRoute:          {roles: careRoles, patient: pathPatient, category: recordCategory},
+	"PUT " + recordRoute:          {roles: recordAuthors, patient: pathPatient, category: recordCategory},
+	"DELETE " + recordRoute:       {roles: recordAuthors, patient: pathPatient, category: recordCategory},
+	"POST " + documentsRoute:      {roles: recordAuthors, patient: pathPatient, category: documentCategory},
+	"GET " + documentContentRoute: {roles: careRoles, patient: pathPatient, category: recordCategory},
 	"GET " + fhirExportRoute:      {roles: careRoles, patient: pathPatient},
 	"POST " + keysRoute:           {roles: recordAuthors},
-	"GET " + recordVerifyRoute:    {roles: careRoles, patient: pathPatient},
+	"GET " + recordVerifyRoute:    {roles: careRoles, patient: pathPatient, category: recordCategory},
+
+	"GET " + consentsRoute:      {roles: patientOwners, patient: pathPatient},
+	"POST " + consentsRoute:     {roles: patientOwners, patient: pathPatient},
+	"DELETE " + consentRoute:    {roles: patientOwners, patient: pathPatient},
+	"GET " + notificationsRoute: {roles: patientOwners, patient: pathPatient},
+	"POST " + breakGlassRoute:   {roles: []string{auth.RoleDoctor}, patient: pathPatient, emergency: true},
 }
 
 // policies is routePolicies keyed as gin's FullPath reports a route: a
@@ -180,15 +194,25 @@ func (s *Server) authorize(c *gin.Context) {
 		return
 	}
 	// A patient's data: decide, and record the decision in the audit trail.
-	purpose, err := purposeOf(c, p.Role)
+	purpose, err := purposeOf(c, p.Role, policy.emergency)
 	if err != nil {
 		s.writeError(c, err)
 		return
 	}
-	allowed, why, err := s.auth.CanSeePatient(ctx, p, patientID)
+	category := auth.ConsentAll
+	if policy.category != nil {
+		category = policy.category(s, c)
+	}
+	allowed, why, err := s.auth.CanSeePatientData(ctx, p, patientID, category)
+	if policy.emergency && err == nil && !allowed {
+		allowed, why = true, "break-glass request"
+	}
 	if err != nil {
 		s.writeError(c, err)
 		return
+	}
+	if why == "break-glass" && c.GetHeader(purposeHeader) == "" {
+		purpose = "ETREAT" // emergency access is emergency treatment unless stated otherwise
 	}
 	if !allowed {
 		s.auditDenied(c, p, patientID, purpose, why)

@@ -103,6 +103,11 @@ var allowedCallers = map[string][]string{
 	"GET /api/v1/patients/:id/export/fhir":              {"patient", "doctor", "dietitian", "coordinator", "admin"},
 	"POST /api/v1/keys":                                 {"patient", "other-patient", "doctor", "other-doctor"},
 	"GET /api/v1/patients/:id/records/:rid/verify":      {"patient", "doctor", "dietitian", "coordinator", "admin"},
+	"GET /api/v1/patients/:id/consents":                 {"patient", "admin"},
+	"POST /api/v1/patients/:id/consents":                {"patient", "admin"},
+	"DELETE /api/v1/patients/:id/consents/:cid":         {"patient", "admin"},
+	"GET /api/v1/patients/:id/notifications":            {"patient", "admin"},
+	"POST /api/v1/patients/:id/break-glass":             {"doctor", "other-doctor"},
 }
 
 // TestEveryRouteAsEveryRole calls every route of the router as every kind

@@ -233,3 +233,17 @@ func (s *Store) GetPatientDemographics(ctx context.Context, id string) (PatientD
 	}
 	return p, nil
 }
+
+// RecordKind returns the kind of the patient's record, or "" when there is
+// no such record.
+func (s *Store) RecordKind(ctx context.Context, patientID, id string) (string, error) {
+	var kind string
+	err := s.Pool.QueryRow(ctx, `SELECT kind FROM health_record WHERE id = $1::uuid AND patient_id = $2::uuid`, id, patientID).Scan(&kind)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("store: record kind %s: %w", id, err)
+	}
+	return kind, nil
+}
