@@ -110,6 +110,9 @@ var routePolicies = map[string]routePolicy{
 	"DELETE " + consentRoute:    {roles: patientOwners, patient: pathPatient},
 	"GET " + notificationsRoute: {roles: patientOwners, patient: pathPatient},
 	"POST " + breakGlassRoute:   {roles: []string{auth.RoleDoctor}, patient: pathPatient, emergency: true},
+
+	"GET " + healthLinkRecordsRoute:  {roles: careRoles, patient: queryPatient},
+	"GET " + healthLinkClinicalRoute: {roles: careRoles, patient: queryPatient},
 }
 
 // policies is routePolicies keyed as gin's FullPath reports a route: a

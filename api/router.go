@@ -131,6 +131,8 @@ func NewRouter(o Options) *gin.Engine {
 	r.DELETE(consentRoute, s.revokeConsent)
 	r.POST(breakGlassRoute, s.breakGlass)
 	r.GET(notificationsRoute, s.listNotifications)
+	r.GET(healthLinkRecordsRoute, s.healthLinkRecords)
+	r.GET(healthLinkClinicalRoute, s.healthLinkClinicalRecords)
 	s.codecRoutes(r)
 	s.webhookRoutes(r)
 	r.POST(pharmacyWebhookPath, s.pharmacyWebhook)

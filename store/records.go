@@ -247,3 +247,30 @@ func (s *Store) RecordKind(ctx context.Context, patientID, id string) (string, e
 	}
 	return kind, nil
 }
+
+// Consult is a finished encounter as the patient's record lists it.
+type Consult struct {
+	EncounterID      string
+	JourneyID        string
+	Start            time.Time
+	PractitionerName string
+	Specialty        string
+	Diagnoses        []string // the record's condition entries from the consult, else its ICD-10 codes
+}
+
+// PatientConsults lists the patient's finished consults, newest first.
+func (s *Store) PatientConsults(ctx context.Context, patientID string) ([]Consult, error) {
+	rows, err := s.Pool.Query(ctx, `SELECT e.id::text, e.journey_id, e.period_start, pr.name, sp.name,
+		COALESCE((SELECT array_agg(h.display ORDER BY h.created_at) FROM health_record h
+			WHERE h.encounter_id = e.id AND h.kind = 'condition' AND h.hidden_at IS NULL), e.diagnosis_codes)
+		FROM encounter e JOIN practitioner pr ON pr.id = e.practitioner_id JOIN specialty sp ON sp.code = pr.specialty_code
+		WHERE e.patient_id = $1::uuid ORDER BY e.period_start DESC, e.id`, patientID)
+	if err != nil {
+		return nil, fmt.Errorf("store: consults of %s: %w", patientID, err)
+	}
+	out, err := pgx.CollectRows(rows, pgx.RowToStructByPos[Consult])
+	if err != nil {
+		return nil, fmt.Errorf("store: consults of %s: %w", patientID, err)
+	}
+	return out, nil
+}
