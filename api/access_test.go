@@ -187,6 +187,10 @@ func TestEveryRouteAsEveryRole(t *testing.T) {
 	// reaches Temporal and gets 404, changing nothing.
 	journey := workflows.JourneyWorkflowID(target, "access-probe", 10000)
 
+	headBefore, err := s.AuditHeadNow(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
 	routes := router.Routes()
 	if len(routes) == 0 {
 		t.Fatal("router has no routes")
@@ -235,6 +239,7 @@ func TestEveryRouteAsEveryRole(t *testing.T) {
 			}
 		}
 	}
+	checkEveryPatientRouteAudited(t, s, routes, target, headBefore.Seq)
 	for key := range allowedCallers {
 		if !slices.ContainsFunc(routes, func(r gin.RouteInfo) bool { return r.Method+" "+r.Path == key }) {
 			t.Errorf("allowedCallers names %s, which the router does not serve", key)
@@ -253,4 +258,44 @@ func newCoordinator(t *testing.T, a *auth.Service, s *store.Store, city string) 
 		t.Fatal(err)
 	}
 	return id
+}
+
+// checkEveryPatientRouteAudited asserts that each route about one patient's
+// data left audit events for the target patient, allowed and denied:
+// the audit hook misses no route.
+func checkEveryPatientRouteAudited(t *testing.T, s *store.Store, routes gin.RoutesInfo, patientID string, after int64) {
+	t.Helper()
+	rows, err := s.Pool.Query(context.Background(), `SELECT route, array_agg(DISTINCT outcome) FROM audit_event
+		WHERE patient_id = $1 AND seq > $2 GROUP BY route`, patientID, after)
+	if err != nil {
+		t.Fatal(err)
+	}
+	audited := map[string][]string{}
+	for rows.Next() {
+		var route string
+		var outcomes []string
+		if err := rows.Scan(&route, &outcomes); err != nil {
+			t.Fatal(err)
+		}
+		audited[route] = outcomes
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range routes {
+		path := strings.ReplaceAll(r.Path, `\:`, ":")
+		aboutPatient := strings.HasPrefix(path, "/api/v1/patients/:id") || strings.HasPrefix(path, "/api/v1/journeys/:id") ||
+			strings.HasPrefix(path, "/api/patient/") || r.Method+" "+path == "POST /api/v1/journeys"
+		if !aboutPatient {
+			continue
+		}
+		// The break-glass request needs no relation, so it has no denials
+		// of its own (its role refusals come before the patient is known).
+		outcomes := audited[r.Method+" "+path]
+		emergency := strings.HasSuffix(path, "/break-glass")
+		allowedSeen := slices.ContainsFunc(outcomes, func(o string) bool { return o != "denied" })
+		if !allowedSeen || (!emergency && !slices.Contains(outcomes, "denied")) {
+			t.Errorf("%s %s: audit outcomes %v, want the relation denials and the allowed calls recorded", r.Method, path, outcomes)
+		}
+	}
 }
