@@ -169,10 +169,12 @@ func (s *Server) authorize(c *gin.Context) {
 		s.writeError(c, &forbiddenError{detail: "your role or relation to this patient does not allow this"})
 	}
 	if !slices.Contains(policy.roles, p.Role) {
+		s.auditRefusedRole(c, policy, p, "role not allowed on route")
 		deny("role not allowed on route")
 		return
 	}
 	if p.Role == auth.RoleIntegrator && (policy.scope == "" || !p.HasScope(policy.scope)) {
+		s.auditRefusedRole(c, policy, p, "missing scope")
 		deny("missing scope")
 		return
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/carepath/carepath/auth"
 	"github.com/carepath/carepath/store"
+	"github.com/carepath/carepath/workflows"
 )
 
 // The audit trail. authorize (access.go) hands every request on a route
@@ -100,6 +101,24 @@ func (s *Server) auditDenied(c *gin.Context, p auth.Principal, patientID, purpos
 	if _, err := s.store.AppendAudit(c.Request.Context(), s.auditEvent(c, p, patientID, purpose, reason, http.StatusForbidden)); err != nil {
 		s.logger.ErrorContext(c.Request.Context(), "Audit append failed for a denied request", "route", c.FullPath(), "error", err)
 	}
+}
+
+// auditRefusedRole records a refusal by role or scope on a route about a
+// patient, so the patient sees attempts by roles that may never see their
+// data too. A request naming no valid patient records nothing.
+func (s *Server) auditRefusedRole(c *gin.Context, policy routePolicy, p auth.Principal, reason string) {
+	if policy.patient == nil {
+		return
+	}
+	patientID, err := policy.patient(c)
+	if err != nil || !workflows.ValidPatientID(patientID) {
+		return
+	}
+	purpose := c.GetHeader(purposeHeader)
+	if !slices.Contains(purposes, purpose) {
+		purpose = defaultPurpose(p.Role)
+	}
+	s.auditDenied(c, p, patientID, purpose, reason)
 }
 
 // serveAudited runs the handler with its response held back, appends the
