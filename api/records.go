@@ -111,6 +111,7 @@ var (
 	recordKinds = []string{"condition", "allergy", "immunization", "observation"}
 	loincCode   = regexp.MustCompile(`^[0-9]{1,7}-[0-9]$`)
 	cvxCode     = regexp.MustCompile(`^[0-9]{1,3}$`)
+	snomedID    = regexp.MustCompile(`^[0-9]{6,18}$`) // SCTID: 6 to 18 digits
 	ucumUnit    = regexp.MustCompile(`^[!-~]{1,30}$`) // printable ASCII, no spaces, as UCUM codes are
 )
 
@@ -143,10 +144,13 @@ func validateRecord(in recordInput, today time.Time) (store.HealthRecord, error)
 	case "condition":
 		errs = append(errs, validateCondition(in, &r)...)
 	case "allergy":
-		errs = append(errs, validateStatus(in, &r)...)
+		errs = append(errs, validateStatus(&r)...)
 	case "immunization":
 		if in.CodeSystem != systemCVX || !cvxCode.MatchString(in.Code) {
 			bad("code", "must be a CVX vaccine code (code_system "+systemCVX+")")
+		}
+		if in.Status != "" {
+			bad("status", "only conditions and allergies carry a clinical status")
 		}
 	case "observation":
 		errs = append(errs, validateObservation(in, &r)...)
@@ -161,10 +165,10 @@ func validateRecord(in recordInput, today time.Time) (store.HealthRecord, error)
 }
 
 func validateCondition(in recordInput, r *store.HealthRecord) []FieldError {
-	errs := validateStatus(in, r)
+	errs := validateStatus(r)
 	switch {
 	case in.CodeSystem == systemICD10 && store.ValidICD10(in.Code):
-	case in.CodeSystem == systemSNOMED && regexp.MustCompile(`^[0-9]{6,18}$`).MatchString(in.Code):
+	case in.CodeSystem == systemSNOMED && snomedID.MatchString(in.Code):
 	default:
 		errs = append(errs, FieldError{Pointer: "/code", Detail: "must be an ICD-10 code (code_system " + systemICD10 + ") or a SNOMED CT concept ID (" + systemSNOMED + ")"})
 	}
@@ -173,7 +177,7 @@ func validateCondition(in recordInput, r *store.HealthRecord) []FieldError {
 
 // validateStatus defaults and checks the clinical status of conditions and
 // allergies.
-func validateStatus(in recordInput, r *store.HealthRecord) []FieldError {
+func validateStatus(r *store.HealthRecord) []FieldError {
 	if r.Status == "" {
 		r.Status = "active"
 	}
@@ -203,7 +207,10 @@ func validateObservation(in recordInput, r *store.HealthRecord) []FieldError {
 		}
 		r.RefLow, r.RefHigh = rr.Low, rr.High
 	}
-	r.Value, r.Unit, r.Status = in.Value, in.Unit, ""
+	if in.Status != "" {
+		errs = append(errs, FieldError{Pointer: "/status", Detail: "only conditions and allergies carry a clinical status"})
+	}
+	r.Value, r.Unit = in.Value, in.Unit
 	return errs
 }
 

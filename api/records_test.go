@@ -157,6 +157,7 @@ func TestRecordsEntriesAndLongitudinalView(t *testing.T) {
 		`{"kind":"condition","date":"2023-04-02","code_system":"http://hl7.org/fhir/sid/icd-10","code":"diabetes","display":"Diabetes"}`:                                      "/code",
 		`{"kind":"immunization","date":"2999-01-01","code_system":"http://hl7.org/fhir/sid/cvx","code":"208","display":"COVID-19"}`:                                           "/date",
 		`{"kind":"allergy","date":"2019-01-10","display":"Penicillin","value":3}`:                                                                                             "/value",
+		`{"kind":"immunization","date":"2021-06-01","code_system":"http://hl7.org/fhir/sid/cvx","code":"208","display":"COVID-19","status":"active"}`:                         "/status",
 		`{"kind":"gossip","date":"2019-01-10","display":"x"}`:                                                                                                                 "/kind",
 		`{"kind":"allergy","date":"2019-01-10","display":"Penicillin","colour":"red"}`:                                                                                        "/colour",
 		`{"kind":"observation","date":"2024-02-15","code_system":"http://loinc.org","code":"4548-4","display":"x","value":1,"unit":"%","reference_range":{"low":9,"high":1}}`: "/reference_range/low",
