@@ -103,6 +103,7 @@ var routePolicies = map[string]routePolicy{
 	"GET " + documentContentRoute: {roles: careRoles, patient: pathPatient, category: recordCategory},
 	"GET " + fhirExportRoute:      {roles: careRoles, patient: pathPatient},
 	"POST " + keysRoute:           {roles: recordAuthors},
+	"DELETE " + keyRoute:          {roles: recordAuthors},
 	"GET " + recordVerifyRoute:    {roles: careRoles, patient: pathPatient, category: recordCategory},
 
 	"GET " + consentsRoute:      {roles: patientOwners, patient: pathPatient},

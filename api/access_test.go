@@ -102,6 +102,7 @@ var allowedCallers = map[string][]string{
 	"GET /api/v1/patients/:id/records/:rid/content":     {"patient", "doctor", "dietitian", "coordinator", "admin"},
 	"GET /api/v1/patients/:id/export/fhir":              {"patient", "doctor", "dietitian", "coordinator", "admin"},
 	"POST /api/v1/keys":                                 {"patient", "other-patient", "doctor", "other-doctor"},
+	"DELETE /api/v1/keys/:kid":                          {"patient", "other-patient", "doctor", "other-doctor"},
 	"GET /api/v1/patients/:id/records/:rid/verify":      {"patient", "doctor", "dietitian", "coordinator", "admin"},
 	"GET /api/v1/patients/:id/consents":                 {"patient", "admin"},
 	"POST /api/v1/patients/:id/consents":                {"patient", "admin"},

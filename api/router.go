@@ -125,6 +125,7 @@ func NewRouter(o Options) *gin.Engine {
 	r.GET(documentContentRoute, s.documentContent)
 	r.GET(fhirExportRoute, s.exportFHIR)
 	r.POST(keysRoute, s.registerKey)
+	r.DELETE(keyRoute, s.revokeKey)
 	r.GET(recordVerifyRoute, s.verifyRecord)
 	r.GET(consentsRoute, s.listConsents)
 	r.POST(consentsRoute, s.grantConsent)

@@ -37,6 +37,7 @@ import (
 
 const (
 	keysRoute         = "/api/v1/keys"
+	keyRoute          = "/api/v1/keys/:kid"
 	recordVerifyRoute = "/api/v1/patients/:id/records/:rid/verify"
 )
 
@@ -191,6 +192,26 @@ func (s *Server) registerKey(c *gin.Context) {
 		return
 	}
 	c.JSON(http.StatusCreated, gin.H{"key_id": k.ID, "owner_id": k.OwnerID, "created_at": k.CreatedAt})
+}
+
+// revokeKey revokes one of the caller's keys: it signs no new upload, and
+// what it signed before still verifies.
+func (s *Server) revokeKey(c *gin.Context) {
+	if uuid.Validate(c.Param("kid")) != nil {
+		s.writeError(c, &notFoundError{detail: "you have no key with this ID"})
+		return
+	}
+	p, _ := principalFrom(c)
+	k, err := s.store.RevokePublicKey(c.Request.Context(), p.ActorID(), c.Param("kid"))
+	if errors.Is(err, store.ErrNotFound) {
+		s.writeError(c, &notFoundError{detail: "you have no key with this ID"})
+		return
+	}
+	if err != nil {
+		s.writeError(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"key_id": k.ID, "revoked_at": k.RevokedAt})
 }
 
 // verifyP1363 checks a 64-byte r || s signature over payload.

@@ -177,6 +177,20 @@ func TestSignedUploadsDetectEveryChange(t *testing.T) {
 	}
 	wantFailed(verify(doc.ID), "signature", "does not verify")
 
+	// A revoked key signs no new upload; what it signed still verifies.
+	doc = upload()
+	if code, _ := h.call(t, http.MethodDelete, "/api/v1/keys/"+reg.KeyID, "", auth.RolePatient, newPatient(t, h.store)); code != http.StatusNotFound {
+		t.Errorf("another user revoked the key: %d", code)
+	}
+	h.mustCall(t, http.StatusOK, http.MethodDelete, "/api/v1/keys/"+reg.KeyID, "", auth.RolePatient, patient)
+	if code, out := h.upload(t, patient, auth.RolePatient, patient, u.meta(t, pdfBytes, nil), pdfBytes); code != http.StatusUnprocessableEntity ||
+		!strings.Contains(string(out), "/metadata/signature/key_id") {
+		t.Errorf("upload with a revoked key: %d %s", code, out)
+	}
+	if v := verify(doc.ID); !v.Valid {
+		t.Errorf("a document signed before the revocation: %+v", v)
+	}
+
 	// An unsigned document reports signed: false.
 	code, out := h.upload(t, patient, auth.RolePatient, patient, `{"title":"Unsigned","date":"2024-01-20"}`, pdfBytes)
 	if code != http.StatusCreated {

@@ -92,3 +92,20 @@ func (s *Store) GetRecordSignature(ctx context.Context, recordID string) (Record
 	}
 	return g, nil
 }
+
+// RevokePublicKey marks the owner's key revoked: it signs no new upload;
+// signatures it made before stay verifiable. Revoking twice changes
+// nothing.
+func (s *Store) RevokePublicKey(ctx context.Context, ownerID, id string) (PublicKey, error) {
+	var k PublicKey
+	err := s.Pool.QueryRow(ctx, `UPDATE user_public_key SET revoked_at = COALESCE(revoked_at, now())
+		WHERE id = $1::uuid AND owner_id = $2 RETURNING id::text, owner_id, owner_role, spki, created_at, revoked_at`, id, ownerID).
+		Scan(&k.ID, &k.OwnerID, &k.OwnerRole, &k.SPKI, &k.CreatedAt, &k.RevokedAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return k, fmt.Errorf("store: public key %s: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return k, fmt.Errorf("store: revoke public key %s: %w", id, err)
+	}
+	return k, nil
+}
