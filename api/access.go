@@ -29,6 +29,12 @@ type routePolicy struct {
 	// onBehalf lets an integrator holding the route's scope act for the
 	// patient the request names (integrators see no patient otherwise).
 	onBehalf bool
+	// category is the part of the record the route touches, for consents
+	// given per category (auth.CanSeePatientData); nil: the whole record.
+	category func(s *Server, c *gin.Context) string
+	// emergency marks the break-glass request itself: the caller needs no
+	// relation to the patient; the request is audited as such.
+	emergency bool
 }
 
 // objectOwner is whose object a request touches.
@@ -45,6 +51,11 @@ var (
 	patientActors = []string{auth.RolePatient, auth.RoleCoordinator, auth.RoleAdmin}
 	clinicians    = []string{auth.RoleDoctor, auth.RoleDietitian, auth.RoleAdmin, auth.RoleIntegrator}
 	labReporters  = []string{auth.RoleDoctor, auth.RoleCoordinator, auth.RoleAdmin, auth.RoleIntegrator}
+	// recordAuthors write health records: the patient, and a doctor after a
+	// consult (the handler checks the encounter).
+	recordAuthors = []string{auth.RolePatient, auth.RoleDoctor}
+	// patientOwners manage who sees a record: the patient (and an admin).
+	patientOwners = []string{auth.RolePatient, auth.RoleAdmin}
 )
 
 // journeyPatient is the patient whose journey the path names; the journey
@@ -130,6 +141,29 @@ var routePolicies = map[string]routePolicy{
 	"GET " + healthLinkSuggestPath: directoryPolicy,
 	"GET " + healthLinkSearchPath:  directoryPolicy,
 	"GET " + healthLinkViewPath:    directoryPolicy,
+	"GET " + accessLogRoute:        {roles: patientOwners, patient: pathPatient},
+	"GET " + auditVerifyRoute:      {roles: []string{auth.RoleAdmin}},
+
+	"GET " + recordsRoute:         {roles: careRoles, patient: pathPatient, category: listCategory},
+	"POST " + recordsRoute:        {roles: recordAuthors, patient: pathPatient},
+	"GET " + recordRoute:          {roles: careRoles, patient: pathPatient, category: recordCategory},
+	"PUT " + recordRoute:          {roles: recordAuthors, patient: pathPatient, category: recordCategory},
+	"DELETE " + recordRoute:       {roles: recordAuthors, patient: pathPatient, category: recordCategory},
+	"POST " + documentsRoute:      {roles: recordAuthors, patient: pathPatient, category: documentCategory},
+	"GET " + documentContentRoute: {roles: careRoles, patient: pathPatient, category: recordCategory},
+	"GET " + fhirExportRoute:      {roles: careRoles, patient: pathPatient},
+	"POST " + keysRoute:           {roles: recordAuthors},
+	"DELETE " + keyRoute:          {roles: recordAuthors},
+	"GET " + recordVerifyRoute:    {roles: careRoles, patient: pathPatient, category: recordCategory},
+
+	"GET " + consentsRoute:      {roles: patientOwners, patient: pathPatient},
+	"POST " + consentsRoute:     {roles: patientOwners, patient: pathPatient},
+	"DELETE " + consentRoute:    {roles: patientOwners, patient: pathPatient},
+	"GET " + notificationsRoute: {roles: patientOwners, patient: pathPatient},
+	"POST " + breakGlassRoute:   {roles: []string{auth.RoleDoctor}, patient: pathPatient, emergency: true},
+
+	"GET " + healthLinkRecordsRoute:  {roles: careRoles, patient: queryPatient},
+	"GET " + healthLinkClinicalRoute: {roles: careRoles, patient: queryPatient},
 }
 
 // bookingPatient is who a booking is for: a patient books for themselves;
@@ -195,7 +229,8 @@ var policies = func() map[string]routePolicy {
 
 // authorize is the one place every request's access is decided: it
 // verifies the bearer token, checks the route's roles and scope, and, for a
-// route about a patient's data, asks auth.CanSeePatient. Each decision is
+// route about a patient's data, asks auth.CanSeePatient and records the
+// decision and its outcome in the audit trail (audit.go). Each decision is
 // logged with the route and the subject's ID, never with health data.
 func (s *Server) authorize(c *gin.Context) {
 	route := c.FullPath()
@@ -235,10 +270,12 @@ func (s *Server) authorize(c *gin.Context) {
 		s.writeError(c, &forbiddenError{detail: "your role or relation to this patient does not allow this"})
 	}
 	if !slices.Contains(policy.roles, p.Role) {
+		s.auditRefusedRole(c, policy, p, "role not allowed on route")
 		deny("role not allowed on route")
 		return
 	}
 	if p.Role == auth.RoleIntegrator && (policy.scope == "" || !p.HasScope(policy.scope)) {
+		s.auditRefusedRole(c, policy, p, "missing scope")
 		deny("missing scope")
 		return
 	}
@@ -253,31 +290,68 @@ func (s *Server) authorize(c *gin.Context) {
 		s.writeError(c, err)
 		return
 	}
-	allowed, reason, err := s.mayTouch(ctx, p, policy, owner)
+	// A missing or malformed ID names nobody's data: the handler refuses
+	// the request as invalid.
+	if !workflows.ValidPatientID(owner.patientID) {
+		owner.patientID = ""
+	}
+	c.Set(ownerCtxKey, owner)
+	if owner.patientID == "" {
+		allowed, reason, err := s.mayTouch(ctx, p, policy, owner, auth.ConsentAll)
+		if err != nil {
+			s.writeError(c, err)
+			return
+		}
+		if !allowed {
+			deny(reason)
+			return
+		}
+		s.logAccess(c, "allow", p.Subject, p.Role, reason)
+		c.Set(principalCtxKey, p)
+		c.Next()
+		return
+	}
+	// A patient's data: decide, and record the decision in the audit trail.
+	purpose, err := purposeOf(c, p.Role, policy.emergency)
 	if err != nil {
 		s.writeError(c, err)
 		return
 	}
-	if !allowed {
-		deny(reason)
+	category := auth.ConsentAll
+	if policy.category != nil {
+		category = policy.category(s, c)
+	}
+	allowed, why, err := s.mayTouch(ctx, p, policy, owner, category)
+	if policy.emergency && err == nil && !allowed {
+		allowed, why = true, "break-glass request"
+	}
+	if err != nil {
+		s.writeError(c, err)
 		return
 	}
-	c.Set(ownerCtxKey, owner)
-	s.logAccess(c, "allow", p.Subject, p.Role, reason)
+	if why == "break-glass" && c.GetHeader(purposeHeader) == "" {
+		purpose = "ETREAT" // emergency access is emergency treatment unless stated otherwise
+	}
+	if !allowed {
+		s.auditDenied(c, p, owner.patientID, purpose, why)
+		deny(why)
+		return
+	}
+	s.logAccess(c, "allow", p.Subject, p.Role, why)
 	c.Set(principalCtxKey, p)
-	c.Next()
+	s.serveAudited(c, p, owner.patientID, purpose, why)
 }
 
 // mayTouch applies the object-level rules to whose object the request
-// names. A missing or malformed ID names nobody's data: the handler refuses
-// the request as invalid.
-func (s *Server) mayTouch(ctx context.Context, p auth.Principal, policy routePolicy, o objectOwner) (bool, string, error) {
+// names: the patient's data (in the consented category) and the
+// practitioner's own business.
+func (s *Server) mayTouch(ctx context.Context, p auth.Principal, policy routePolicy, o objectOwner, category string) (bool, string, error) {
 	reason := "role allowed"
-	if workflows.ValidPatientID(o.patientID) {
+	if o.patientID != "" {
 		if policy.onBehalf && p.Role == auth.RoleIntegrator {
 			reason = "integrator on behalf of the patient"
 		} else {
-			allowed, why, err := s.auth.CanSeePatient(ctx, p, o.patientID)
+			allowed, why, err := s.auth.CanSeePatientData(ctx, p, o.patientID, category)
 			if err != nil || !allowed {
 				return false, why, err
 			}

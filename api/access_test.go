@@ -103,19 +103,39 @@ var allowedCallers = map[string][]string{
 	"GET /api/v1/knowledge/conditions/:code/treatments": {"patient", "other-patient", "doctor", "other-doctor", "dietitian", "other-dietitian", "pharmacist", "coordinator", "other-coordinator", "admin", "integrator"},
 	// HealthLink: the probe names no object (an empty body), so every
 	// caller of an allowed role passes; the handlers' tests check relations.
-	"POST /api/book/appointment/":           {"patient", "other-patient", "coordinator", "other-coordinator", "admin"},
-	"POST /api/cancel/appointment/":         {"patient", "other-patient", "coordinator", "other-coordinator"},
-	"GET /api/doctor/earnings/":             {"doctor", "other-doctor", "admin"},
-	"POST /api/withdraw/earnings/":          {"doctor", "other-doctor"},
-	"GET /api/doctor/appointment/requests/": {"doctor", "other-doctor", "coordinator", "other-coordinator", "admin"},
-	"POST /api/accept/appointment/request/": {"doctor", "other-doctor"},
-	"POST /api/reject/appointment/request/": {"doctor", "other-doctor"},
-	"POST /api/purchase/medicine/":          {"patient", "other-patient", "coordinator", "other-coordinator", "admin"},
-	"GET /api/v1/doctors":                   directoryCallers,
-	"GET /api/v1/doctors/suggest":           directoryCallers,
-	"GET /api/top/suggestion.json":          directoryCallers,
-	"GET /api/search/doctors/":              directoryCallers,
-	"GET /api/view/doctor/":                 directoryCallers,
+	"POST /api/book/appointment/":                   {"patient", "other-patient", "coordinator", "other-coordinator", "admin"},
+	"POST /api/cancel/appointment/":                 {"patient", "other-patient", "coordinator", "other-coordinator"},
+	"GET /api/doctor/earnings/":                     {"doctor", "other-doctor", "admin"},
+	"POST /api/withdraw/earnings/":                  {"doctor", "other-doctor"},
+	"GET /api/doctor/appointment/requests/":         {"doctor", "other-doctor", "coordinator", "other-coordinator", "admin"},
+	"POST /api/accept/appointment/request/":         {"doctor", "other-doctor"},
+	"POST /api/reject/appointment/request/":         {"doctor", "other-doctor"},
+	"POST /api/purchase/medicine/":                  {"patient", "other-patient", "coordinator", "other-coordinator", "admin"},
+	"GET /api/v1/doctors":                           directoryCallers,
+	"GET /api/v1/doctors/suggest":                   directoryCallers,
+	"GET /api/top/suggestion.json":                  directoryCallers,
+	"GET /api/search/doctors/":                      directoryCallers,
+	"GET /api/view/doctor/":                         directoryCallers,
+	"GET /api/v1/patients/:id/access-log":           {"patient", "admin"},
+	"GET /api/v1/admin/audit/verify":                {"admin"},
+	"GET /api/v1/patients/:id/records":              {"patient", "doctor", "dietitian", "coordinator", "admin"},
+	"POST /api/v1/patients/:id/records":             {"patient", "doctor"},
+	"GET /api/v1/patients/:id/records/:rid":         {"patient", "doctor", "dietitian", "coordinator", "admin"},
+	"PUT /api/v1/patients/:id/records/:rid":         {"patient", "doctor"},
+	"DELETE /api/v1/patients/:id/records/:rid":      {"patient", "doctor"},
+	"POST /api/v1/patients/:id/documents":           {"patient", "doctor"},
+	"GET /api/v1/patients/:id/records/:rid/content": {"patient", "doctor", "dietitian", "coordinator", "admin"},
+	"GET /api/v1/patients/:id/export/fhir":          {"patient", "doctor", "dietitian", "coordinator", "admin"},
+	"POST /api/v1/keys":                             {"patient", "other-patient", "doctor", "other-doctor"},
+	"DELETE /api/v1/keys/:kid":                      {"patient", "other-patient", "doctor", "other-doctor"},
+	"GET /api/v1/patients/:id/records/:rid/verify":  {"patient", "doctor", "dietitian", "coordinator", "admin"},
+	"GET /api/v1/patients/:id/consents":             {"patient", "admin"},
+	"POST /api/v1/patients/:id/consents":            {"patient", "admin"},
+	"DELETE /api/v1/patients/:id/consents/:cid":     {"patient", "admin"},
+	"GET /api/v1/patients/:id/notifications":        {"patient", "admin"},
+	"POST /api/v1/patients/:id/break-glass":         {"doctor", "other-doctor"},
+	"GET /api/patient/records/":                     {"patient", "doctor", "dietitian", "coordinator", "admin"},
+	"GET /api/patient/clinical/records/":            {"patient", "doctor", "dietitian", "coordinator", "admin"},
 }
 
 // directoryCallers may search the doctor directory: every signed-in caller
@@ -205,6 +225,10 @@ func TestEveryRouteAsEveryRole(t *testing.T) {
 	journey := workflows.JourneyWorkflowID(target, "access-probe", 10000)
 	course := workflows.AdherenceWorkflowID(target, uuid.NewString(), 0)
 
+	headBefore, err := s.AuditHeadNow(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
 	routes := router.Routes()
 	if len(routes) == 0 {
 		t.Fatal("router has no routes")
@@ -224,6 +248,9 @@ func TestEveryRouteAsEveryRole(t *testing.T) {
 			path = strings.Replace(path, ":id", course, 1)
 		}
 		path = strings.NewReplacer(":id", target, ":code", "I10", ":call", "no-such-model:predict").Replace(path)
+		if strings.HasPrefix(path, "/api/patient/") {
+			path += "?patient_id=" + target // HealthLink routes name the patient in the query
+		}
 		body := `{}`
 		if key == "POST /api/v1/journeys" || key == "POST /api/book/labtest/" {
 			body = fmt.Sprintf(`{"patient_id":%q,"pathway_id":"access-probe"}`, target)
@@ -253,6 +280,7 @@ func TestEveryRouteAsEveryRole(t *testing.T) {
 			}
 		}
 	}
+	checkEveryPatientRouteAudited(t, s, routes, target, headBefore.Seq)
 	for key := range allowedCallers {
 		if !slices.ContainsFunc(routes, func(r gin.RouteInfo) bool { return r.Method+" "+r.Path == key }) {
 			t.Errorf("allowedCallers names %s, which the router does not serve", key)
@@ -271,4 +299,41 @@ func newCoordinator(t *testing.T, a *auth.Service, s *store.Store, city string) 
 		t.Fatal(err)
 	}
 	return id
+}
+
+// checkEveryPatientRouteAudited asserts that each route about one patient's
+// data left audit events for the target patient, allowed and denied (by
+// relation or by role): the audit hook misses no route.
+func checkEveryPatientRouteAudited(t *testing.T, s *store.Store, routes gin.RoutesInfo, patientID string, after int64) {
+	t.Helper()
+	rows, err := s.Pool.Query(context.Background(), `SELECT route, array_agg(DISTINCT outcome) FROM audit_event
+		WHERE patient_id = $1 AND seq > $2 GROUP BY route`, patientID, after)
+	if err != nil {
+		t.Fatal(err)
+	}
+	audited := map[string][]string{}
+	for rows.Next() {
+		var route string
+		var outcomes []string
+		if err := rows.Scan(&route, &outcomes); err != nil {
+			t.Fatal(err)
+		}
+		audited[route] = outcomes
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range routes {
+		path := strings.ReplaceAll(r.Path, `\:`, ":")
+		aboutPatient := strings.HasPrefix(path, "/api/v1/patients/:id") || strings.HasPrefix(path, "/api/v1/journeys/:id") ||
+			strings.HasPrefix(path, "/api/patient/") || r.Method+" "+path == "POST /api/v1/journeys"
+		if !aboutPatient {
+			continue
+		}
+		outcomes := audited[r.Method+" "+path]
+		allowedSeen := slices.ContainsFunc(outcomes, func(o string) bool { return o != "denied" })
+		if !allowedSeen || !slices.Contains(outcomes, "denied") {
+			t.Errorf("%s %s: audit outcomes %v, want the relation denials and the allowed calls recorded", r.Method, path, outcomes)
+		}
+	}
 }

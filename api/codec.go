@@ -87,6 +87,9 @@ func bodyLimit(path string) int64 {
 	if strings.HasPrefix(path, codecPathPrefix) {
 		return maxCodecBodyBytes
 	}
+	if strings.HasPrefix(path, "/api/v1/patients/") && strings.HasSuffix(path, "/documents") {
+		return maxDocumentBytes + 64<<10 // the document and its multipart framing
+	}
 	return maxBodyBytes
 }
 

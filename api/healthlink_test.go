@@ -592,19 +592,27 @@ func TestHealthLinkPurchaseMedicine(t *testing.T) {
 // patient, as the prescribe step leaves it.
 func signPrescription(t *testing.T, s *store.Store, patient, drug string) {
 	t.Helper()
-	ctx := context.Background()
 	var practitioner string
-	if err := s.Pool.QueryRow(ctx, `SELECT id::text FROM practitioner ORDER BY id LIMIT 1`).Scan(&practitioner); err != nil {
+	if err := s.Pool.QueryRow(context.Background(), `SELECT id::text FROM practitioner ORDER BY id LIMIT 1`).Scan(&practitioner); err != nil {
 		t.Fatal(err)
 	}
-	rx, err := s.CreatePrescription(ctx, store.NewPrescription{JourneyID: "test:healthlink:" + uuid.NewString(), Step: "prescribe", Version: 1,
+	signPrescriptionFor(t, s, "test:healthlink:"+uuid.NewString(), patient, practitioner, drug)
+}
+
+// signPrescriptionFor stores a signed one-item prescription of drug for the
+// patient on that journey. The signature is a placeholder: these tests
+// read prescriptions, they do not verify them.
+func signPrescriptionFor(t *testing.T, s *store.Store, journey, patient, practitioner, drug string) {
+	t.Helper()
+	ctx := context.Background()
+	rx, err := s.CreatePrescription(ctx, store.NewPrescription{JourneyID: journey, Step: "prescribe", Version: 1,
 		PatientID: patient, PractitionerID: practitioner, Items: []store.MedicationItem{{Drug: drug, Dose: "500 mg", Route: "oral",
 			Frequency: "twice daily", DurationDays: 30, Quantity: 60}}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.SignPrescription(ctx, rx.ID, store.Review{ActorID: practitioner, Action: "approve", ReviewedAt: time.Now()},
-		store.Signature{Canonical: "{}", SHA256: strings.Repeat("a", 64), Signature: []byte("test"), KeyID: "test"}); err != nil {
+		store.Signature{PrescriptionID: rx.ID, Canonical: "{}", SHA256: strings.Repeat("a", 64), Signature: []byte("test"), KeyID: "test"}); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -54,6 +54,12 @@ type Options struct {
 	// RateLimit holds the Redis client and limits (api/ratelimit.go);
 	// without a client nothing is limited.
 	RateLimit RateLimitOptions
+	// AuditHeadFile is where the API exports the audit chain head
+	// (CAREPATH_AUDIT_HEAD_FILE); the verify endpoint checks against it.
+	AuditHeadFile string
+	// Records holds the document object store and the master keys that
+	// seal documents (package vault).
+	Records RecordsOptions
 }
 
 // Server holds the handlers' dependencies.
@@ -72,6 +78,8 @@ type Server struct {
 	auth          *auth.Service
 	limiter       *limiter
 	rateLimits    config.RateLimits
+	auditHeadFile string
+	records       RecordsOptions
 }
 
 // maxBodyBytes bounds every request body; journey requests are tiny.
@@ -91,6 +99,8 @@ func NewRouter(o Options) *gin.Engine {
 		s.limiter = &limiter{redis: o.RateLimit.Redis, prefix: cmp.Or(o.RateLimit.KeyPrefix, "ratelimit:")}
 		s.rateLimits = o.RateLimit.Limits
 	}
+	s.auditHeadFile = o.AuditHeadFile
+	s.records = o.Records
 	r := gin.New()
 	r.ContextWithFallback = true
 	// The client address is the peer's unless a trusted proxy forwards it.
@@ -126,6 +136,26 @@ func NewRouter(o Options) *gin.Engine {
 	r.GET("/api/v1/doctors", s.listDoctors)
 	r.GET("/api/v1/doctors/suggest", s.suggestDoctors)
 	s.healthLinkSearchRoutes(r)
+	r.GET(accessLogRoute, s.patientAccessLog)
+	r.GET(auditVerifyRoute, s.verifyAudit)
+	r.GET(recordsRoute, s.listRecords)
+	r.POST(recordsRoute, s.createRecord)
+	r.GET(recordRoute, s.getRecord)
+	r.PUT(recordRoute, s.updateRecord)
+	r.DELETE(recordRoute, s.deleteRecord)
+	r.POST(documentsRoute, s.uploadDocument)
+	r.GET(documentContentRoute, s.documentContent)
+	r.GET(fhirExportRoute, s.exportFHIR)
+	r.POST(keysRoute, s.registerKey)
+	r.DELETE(keyRoute, s.revokeKey)
+	r.GET(recordVerifyRoute, s.verifyRecord)
+	r.GET(consentsRoute, s.listConsents)
+	r.POST(consentsRoute, s.grantConsent)
+	r.DELETE(consentRoute, s.revokeConsent)
+	r.POST(breakGlassRoute, s.breakGlass)
+	r.GET(notificationsRoute, s.listNotifications)
+	r.GET(healthLinkRecordsRoute, s.healthLinkRecords)
+	r.GET(healthLinkClinicalRoute, s.healthLinkClinicalRecords)
 	s.codecRoutes(r)
 	s.webhookRoutes(r)
 	r.POST(pharmacyWebhookPath, s.pharmacyWebhook)

@@ -9,10 +9,24 @@ import (
 
 func newFamily() uuid.UUID { return uuid.New() }
 
+// validPatientAndPractitioner checks the IDs a practitioner's access rule
+// needs.
+func validPatientAndPractitioner(p Principal, patientID string) (bool, string) {
+	if uuid.Validate(patientID) != nil {
+		return false, "not a patient ID"
+	}
+	if uuid.Validate(p.PractitionerID) != nil {
+		return false, "no practitioner linked"
+	}
+	return true, ""
+}
+
 // CanSeePatient is the object-level rule for a patient's data:
 //   - a patient sees only their own;
 //   - a doctor or dietitian sees a patient they have an appointment with
-//     (any status but cancelled) or whose active consent names them;
+//     (any status but cancelled), whose active consent to the whole record
+//     names them or their organisation, or under a running break-glass
+//     access (CanSeePatientData, which also decides per category);
 //   - a coordinator sees patients of their care team: an appointment with a
 //     team practitioner, or a patient living in a team city;
 //   - an admin sees everyone (the audit trail, a later issue, records it);
@@ -34,15 +48,7 @@ func (s *Service) CanSeePatient(ctx context.Context, p Principal, patientID stri
 		}
 		return false, "another patient's data", nil
 	case RoleDoctor, RoleDietitian:
-		if p.PractitionerID == "" {
-			return false, "no practitioner linked", nil
-		}
-		q = `SELECT CASE
-			WHEN EXISTS (SELECT 1 FROM appointment WHERE patient_id = $1 AND practitioner_id = $2 AND status <> 'cancelled') THEN 'appointment'
-			WHEN EXISTS (SELECT 1 FROM consent WHERE patient_id = $1 AND practitioner_id = $2 AND status = 'active'
-				AND (expires_at IS NULL OR expires_at > now())) THEN 'consent'
-			ELSE '' END`
-		arg = p.PractitionerID
+		return s.CanSeePatientData(ctx, p, patientID, ConsentAll)
 	case RoleCoordinator:
 		if uuid.Validate(p.Subject) != nil {
 			return false, "no care team", nil

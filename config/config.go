@@ -70,6 +70,16 @@
 //	                           one. Unset with CAREPATH_ENV=local: a fixed local-only key. Unset
 //	                           elsewhere: the API refuses to start.
 //	CAREPATH_AUTH_ACCESS_TTL   lifetime of access tokens (default "15m")
+//	CAREPATH_AUDIT_HEAD_FILE     where the API appends the audit chain head (JSON lines) at intervals;
+//	                             `carepath audit verify` and the admin endpoint check the chain against
+//	                             it (default "$CAREPATH_DATA_DIR/audit/heads.jsonl"). Keep it out of the
+//	                             database's reach: it is what exposes a rewrite of the whole table.
+//	CAREPATH_AUDIT_HEAD_INTERVAL how often the head is exported (default "1m")
+//
+// Health record documents are sealed under per-record data keys wrapped by
+// a master key (package vault); see config/records.go for
+// CAREPATH_RECORDS_DIR, CAREPATH_RECORDS_KEYS and CAREPATH_RECORDS_ACTIVE_KEY.
+//
 //	CAREPATH_CODEC_TOKEN       bearer token the codec endpoints (/api/codec/encode,
 //	                           /api/codec/decode) require. Unset: they answer only
 //	                           loopback callers with CAREPATH_ENV=local, nobody otherwise.
@@ -134,6 +144,16 @@ type Config struct {
 	// CAREPATH_ENV=local (the API then refuses to start).
 	AuthMasterKey []byte
 	AuthAccessTTL time.Duration
+
+	// Health record documents (config/records.go): the object store folder
+	// and the master keys; RecordsKeys is empty when none is configured.
+	RecordsDir       string
+	RecordsKeys      []codec.Key
+	RecordsActiveKey string
+
+	// AuditHeadFile and AuditHeadInterval: the audit chain head export.
+	AuditHeadFile     string
+	AuditHeadInterval time.Duration
 
 	// Pharmacy partner network and prescription signing (config/pharmacy.go).
 	PharmacyAPIBase         string
@@ -208,11 +228,15 @@ func FromLookup(lookup func(string) (string, bool)) (Config, error) {
 		TwilioAPIBase:       r.str("TWILIO_API_BASE", DefaultTwilioAPIBase),
 		TwilioFromNumber:    r.str("TWILIO_FROM_NUMBER", DefaultTwilioFromNumber),
 		PublicBaseURL:       strings.TrimRight(r.str("PUBLIC_BASE_URL", DefaultPublicBaseURL), "/"),
+
+		AuditHeadFile:     r.str("CAREPATH_AUDIT_HEAD_FILE", filepath.Join(r.str("CAREPATH_DATA_DIR", ".data"), "audit", "heads.jsonl")),
+		AuditHeadInterval: r.duration("CAREPATH_AUDIT_HEAD_INTERVAL", time.Minute),
 	}
 	r.codec(&cfg)
 	r.authKeys(&cfg)
 	r.pharmacy(&cfg)
 	r.rateLimits(&cfg)
+	r.records(&cfg)
 	if err := cfg.LogLevel.UnmarshalText([]byte(r.str("LOG_LEVEL", "info"))); err != nil {
 		r.errs = append(r.errs, fmt.Errorf("LOG_LEVEL: %w", err))
 	}

@@ -9,6 +9,8 @@
 //	carepath stack up             start the whole local stack (what `make run` does)
 //	carepath stack exec -- CMD    run CMD with the local services up (what `make test` does)
 //	carepath codec keygen ID      print a new payload encryption key for CAREPATH_CODEC_KEYS
+//	carepath audit verify         check the audit trail's hash chain; name the first broken row
+//	carepath records rotate-master-key  re-wrap document data keys under the active master key
 //
 // Configuration comes from the environment; see package config.
 package main
@@ -38,6 +40,11 @@ commands:
   stack up            start every service of the local stack, then the worker and the API
   stack exec -- CMD   start the services CMD needs if they are not running, run CMD, stop them
   codec keygen ID     print a new payload encryption key ("ID:base64") for CAREPATH_CODEC_KEYS
+  audit verify        check the audit trail's hash chain and exported heads; exit 1 naming the
+                      first broken row
+  records rotate-master-key
+                      re-wrap every document's data key under CAREPATH_RECORDS_ACTIVE_KEY
+                      (the documents themselves are not re-encrypted)
 
 Configuration comes from environment variables; see the README.
 `
@@ -79,6 +86,10 @@ func main() {
 		}
 	case "codec":
 		runErr = runCodec(os.Stdout, args)
+	case "records":
+		runErr = runRecords(ctx, cfg, os.Stdout, args)
+	case "audit":
+		runErr = runAudit(ctx, cfg, os.Stdout, args)
 	case "help", "-h", "--help":
 		fmt.Print(usage)
 	default:

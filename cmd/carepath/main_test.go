@@ -68,7 +68,9 @@ func testEnv(t *testing.T, apiAddr, taskQueue string) []string {
 		"API_ADDR="+apiAddr, "DATABASE_URL="+cfg.DatabaseURL, "REDIS_URL="+cfg.RedisURL,
 		"TEMPORAL_TASK_QUEUE="+taskQueue, "LOG_FORMAT=json",
 		"CAREPATH_CODEC_KEYS="+testenv.CodecKeys, "CAREPATH_CODEC_ACTIVE_KEY="+testenv.CodecActiveKey,
-		"PRESCRIPTION_SIGNING_KEY="+testenv.PrescriptionSigningKey)
+		"PRESCRIPTION_SIGNING_KEY="+testenv.PrescriptionSigningKey,
+		// The API's document store and audit head file, out of the source tree.
+		"CAREPATH_DATA_DIR="+t.TempDir())
 }
 
 func TestWorkerAndAPIServeAJourneyAndShutDownGracefully(t *testing.T) {

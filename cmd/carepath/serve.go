@@ -37,25 +37,37 @@ func runAPI(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("api: %w", err)
 	}
+	records := api.RecordsOptions{}
+	if ring, objects, err := openRecords(cfg); err == nil {
+		records = api.RecordsOptions{Keyring: ring, Objects: objects}
+	} else {
+		logger.Warn("Document uploads disabled", "reason", err)
+	}
 	srv := &http.Server{
 		Addr: cfg.APIAddr,
 		Handler: api.NewRouter(api.Options{
 			Temporal: deps.Temporal, Store: deps.Store, Health: deps, TaskQueue: cfg.TemporalTaskQueue,
 			HealthTimeout: cfg.HealthCheckTimeout, Logger: logger,
-			Codec:     api.CodecOptionsFromConfig(cfg, deps.Codec),
-			Pathways:  catalog,
-			Models:    models,
-			Webhooks:  api.WebhookOptionsFromConfig(cfg),
-			Knowledge: knowledge.New(deps.Neo4j),
-			Auth:      authSvc,
-			RateLimit: api.RateLimitOptions{Redis: deps.Redis, Limits: cfg.RateLimits},
+			Codec:         api.CodecOptionsFromConfig(cfg, deps.Codec),
+			Pathways:      catalog,
+			Models:        models,
+			Webhooks:      api.WebhookOptionsFromConfig(cfg),
+			Knowledge:     knowledge.New(deps.Neo4j),
+			Auth:          authSvc,
+			RateLimit:     api.RateLimitOptions{Redis: deps.Redis, Limits: cfg.RateLimits},
+			AuditHeadFile: cfg.AuditHeadFile,
+			Records:       records,
 		}),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      60 * time.Second,
 	}
+	// The audit chain head goes out of the database at intervals, so that a
+	// rewrite of the whole audit table is detectable (store.ExportAuditHead).
+	go deps.Store.ExportAuditHeads(ctx, cfg.AuditHeadFile, cfg.AuditHeadInterval, logger)
 	logger.Info("API listening", "addr", cfg.APIAddr, "rate_per_ip", cfg.RateLimits.PerIP.String(),
-		"rate_per_user", cfg.RateLimits.PerUser.String(), "sms_per_ip", cfg.RateLimits.SMSPerIP.String())
+		"rate_per_user", cfg.RateLimits.PerUser.String(), "sms_per_ip", cfg.RateLimits.SMSPerIP.String(),
+		"audit_head_file", cfg.AuditHeadFile)
 	if err := httpserve.Run(ctx, srv, cfg.APIShutdownTimeout); err != nil {
 		return fmt.Errorf("api: %w", err)
 	}

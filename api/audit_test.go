@@ -1,0 +1,262 @@
+package api_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/google/uuid"
+
+	"github.com/carepath/carepath/api"
+	"github.com/carepath/carepath/auth"
+	"github.com/carepath/carepath/internal/testenv"
+	"github.com/carepath/carepath/store"
+)
+
+// storeAPI is the API over PostgreSQL and the token service only: enough
+// for the routes that never reach Temporal (records, consent, audit).
+type storeAPI struct {
+	srv   *httptest.Server
+	store *store.Store
+	auth  *auth.Service
+}
+
+func newStoreAPI(t *testing.T, s *store.Store, o api.Options) *storeAPI {
+	t.Helper()
+	a := testenv.Auth(t, testenv.Store(t))
+	o.Store, o.Auth, o.Logger = s, a, testenv.Logger(t)
+	srv := httptest.NewServer(api.NewRouter(o))
+	t.Cleanup(srv.Close)
+	return &storeAPI{srv: srv, store: s, auth: a}
+}
+
+// call sends a request with a token for role acting as subject ("" for
+// none) and extra headers given as name, value pairs.
+func (h *storeAPI) call(t *testing.T, method, path, body, role, subject string, headers ...string) (int, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(method, h.srv.URL+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if subject != "" {
+		req.Header.Set("Authorization", "Bearer "+testenv.Token(t, h.auth, role, subject))
+	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, raw
+}
+
+// newPatient registers a patient of its own, so that its access log holds
+// only what the test does.
+func newPatient(t *testing.T, s *store.Store) string {
+	t.Helper()
+	id := uuid.NewString()
+	if _, err := s.Pool.Exec(context.Background(), `INSERT INTO patient (id, name, birth_date, gender, phone, email, city,
+		preferred_language, timezone) VALUES ($1, 'Test Patient', '1980-01-01', 'female', '+15550000000', 'p@test.invalid',
+		'Testville', 'en', 'UTC')`, id); err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+type accessLog struct {
+	Items []struct {
+		Actor   string `json:"actor_id"`
+		Role    string `json:"actor_role"`
+		Action  string `json:"action"`
+		Route   string `json:"route"`
+		Outcome string `json:"outcome"`
+		Purpose string `json:"purpose"`
+		Reason  string `json:"reason"`
+	} `json:"items"`
+	NextCursor string `json:"next_cursor"`
+}
+
+func TestAccessLogShowsWhoAccessedAndWhy(t *testing.T) {
+	s := testenv.Store(t)
+	h := newStoreAPI(t, s, api.Options{})
+	patient := newPatient(t, s)
+	stranger, admin := uuid.NewString(), uuid.NewString()
+	logPath := "/api/v1/patients/" + patient + "/access-log"
+
+	// A doctor with no relation to the patient is refused, and that is recorded.
+	if code, body := h.call(t, http.MethodGet, "/api/v1/patients/"+patient+"/journeys", "", auth.RoleDoctor, stranger); code != http.StatusForbidden {
+		t.Fatalf("stranger doctor: %d %s", code, body)
+	}
+	// An admin reads the log, stating the purpose.
+	if code, body := h.call(t, http.MethodGet, logPath, "", auth.RoleAdmin, admin, "X-Purpose-Of-Use", "HOPERAT"); code != http.StatusOK {
+		t.Fatalf("admin: %d %s", code, body)
+	}
+	// An unknown purpose is refused, naming the header.
+	code, body := h.call(t, http.MethodGet, logPath, "", auth.RoleAdmin, admin, "X-Purpose-Of-Use", "MARKETING")
+	if code != http.StatusUnprocessableEntity || !strings.Contains(string(body), "X-Purpose-Of-Use") {
+		t.Fatalf("bad purpose: %d %s", code, body)
+	}
+	// Another patient may not read this patient's log.
+	other := newPatient(t, s)
+	if code, _ := h.call(t, http.MethodGet, logPath, "", auth.RolePatient, other); code != http.StatusForbidden {
+		t.Fatalf("other patient: %d", code)
+	}
+
+	code, body = h.call(t, http.MethodGet, logPath+"?limit=10", "", auth.RolePatient, patient)
+	if code != http.StatusOK {
+		t.Fatalf("patient: %d %s", code, body)
+	}
+	var got accessLog
+	if err := json.Unmarshal(body, &got); err != nil {
+		t.Fatal(err)
+	}
+	if len(got.Items) != 3 {
+		t.Fatalf("items = %+v, want the other patient's refusal, the admin read and the doctor's refusal (newest first)", got.Items)
+	}
+	o, a, d := got.Items[0], got.Items[1], got.Items[2]
+	if o.Actor != other || o.Outcome != "denied" || o.Reason != "another patient's data" {
+		t.Errorf("other patient event = %+v", o)
+	}
+	if a.Actor != admin || a.Role != "admin" || a.Action != "read" || a.Outcome != "success" || a.Purpose != "HOPERAT" ||
+		a.Route != "GET /api/v1/patients/:id/access-log" || a.Reason != "admin" {
+		t.Errorf("admin event = %+v", a)
+	}
+	if d.Actor != stranger || d.Role != "doctor" || d.Outcome != "denied" || d.Purpose != "TREAT" ||
+		d.Route != "GET /api/v1/patients/:id/journeys" || d.Reason != "no appointment, consent or care team link" {
+		t.Errorf("doctor event = %+v", d)
+	}
+	code, body = h.call(t, http.MethodGet, logPath+"?limit=1&cursor=bad", "", auth.RolePatient, patient)
+	if code != http.StatusUnprocessableEntity || !strings.Contains(string(body), "query:cursor") {
+		t.Errorf("bad cursor: %d %s", code, body)
+	}
+}
+
+// 1,000 concurrent audited requests: each appends exactly one event, and
+// the shared chain stays valid with no gaps.
+func TestThousandConcurrentAuditedRequestsLeaveAValidChain(t *testing.T) {
+	s := testenv.Store(t)
+	h := newStoreAPI(t, s, api.Options{})
+	patient := newPatient(t, s)
+	token := testenv.Token(t, h.auth, auth.RolePatient, patient)
+	ctx := context.Background()
+	before, err := s.AuditHeadNow(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 1000
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 50) // the clients' connections
+	failures := make(chan string, n)
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			req, err := http.NewRequest(http.MethodGet, h.srv.URL+"/api/v1/patients/"+patient+"/access-log?limit=1", nil)
+			if err != nil {
+				failures <- err.Error()
+				return
+			}
+			req.Header.Set("Authorization", "Bearer "+token)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				failures <- err.Error()
+				return
+			}
+			_, _ = io.Copy(io.Discard, resp.Body)
+			_ = resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				failures <- fmt.Sprint("status ", resp.StatusCode)
+			}
+		}()
+	}
+	wg.Wait()
+	close(failures)
+	for f := range failures {
+		t.Fatal(f)
+	}
+	var mine, seqs, minSeq, maxSeq int64
+	if err := s.Pool.QueryRow(ctx, `SELECT count(*) FILTER (WHERE actor_id = $2), count(*), min(seq), max(seq)
+		FROM audit_event WHERE seq > $1`, before.Seq, patient).Scan(&mine, &seqs, &minSeq, &maxSeq); err != nil {
+		t.Fatal(err)
+	}
+	if mine != n {
+		t.Errorf("%d events by the patient, want %d", mine, n)
+	}
+	if maxSeq-minSeq+1 != seqs || minSeq != before.Seq+1 {
+		t.Errorf("seq %d..%d holds %d rows after head %d: a gap", minSeq, maxSeq, seqs, before.Seq)
+	}
+	report, err := s.VerifyAudit(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !report.Valid {
+		t.Fatalf("chain broken: %+v", report.FirstBroken)
+	}
+}
+
+// The admin endpoint checks the chain and names the first broken row. It
+// runs over a chain of the test's own (testenv.AuditSchema).
+func TestAdminAuditVerifyNamesTheFirstBrokenRow(t *testing.T) {
+	s := testenv.AuditSchema(t)
+	headFile := t.TempDir() + "/heads.jsonl"
+	h := newStoreAPI(t, s, api.Options{AuditHeadFile: headFile})
+	patient := newPatient(t, s)
+	admin := uuid.NewString()
+	for i := 0; i < 4; i++ {
+		if code, body := h.call(t, http.MethodGet, "/api/v1/patients/"+patient+"/access-log", "", auth.RolePatient, patient); code != http.StatusOK {
+			t.Fatalf("%d %s", code, body)
+		}
+	}
+	ctx := context.Background()
+	if _, err := s.ExportAuditHead(ctx, headFile, store.AuditHead{}); err != nil {
+		t.Fatal(err)
+	}
+	verify := func() store.AuditReport {
+		code, body := h.call(t, http.MethodGet, "/api/v1/admin/audit/verify", "", auth.RoleAdmin, admin)
+		if code != http.StatusOK {
+			t.Fatalf("verify: %d %s", code, body)
+		}
+		var r store.AuditReport
+		if err := json.Unmarshal(body, &r); err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	if r := verify(); !r.Valid || r.Rows != 4 || r.Checkpoints != 1 {
+		t.Fatalf("report = %+v, want valid with 4 rows and 1 checkpoint", r)
+	}
+	if code, _ := h.call(t, http.MethodGet, "/api/v1/admin/audit/verify", "", auth.RolePatient, patient); code != http.StatusForbidden {
+		t.Errorf("a patient verified the audit trail: %d", code)
+	}
+	for _, q := range []string{`ALTER TABLE audit_event DISABLE TRIGGER USER`, `UPDATE audit_event SET purpose = 'HRESCH' WHERE seq = 3`} {
+		if _, err := s.Pool.Exec(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r := verify()
+	if r.Valid || r.FirstBroken == nil || r.FirstBroken.Seq != 3 || !strings.Contains(r.FirstBroken.Problem, "fields do not match") {
+		t.Fatalf("after changing row 3: %+v", r.FirstBroken)
+	}
+	if _, err := s.Pool.Exec(ctx, `DELETE FROM audit_event WHERE seq = 2`); err != nil {
+		t.Fatal(err)
+	}
+	r = verify()
+	if r.Valid || r.FirstBroken == nil || r.FirstBroken.Seq != 2 || !strings.Contains(r.FirstBroken.Problem, "row 2 is missing") {
+		t.Fatalf("after deleting row 2: %+v", r.FirstBroken)
+	}
+}
