@@ -7,15 +7,25 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/uuid"
+
 	"github.com/carepath/carepath/activities"
+	"github.com/carepath/carepath/auth"
+	"github.com/carepath/carepath/internal/testenv"
 )
 
 func TestNotifyPractitionerTextsTheDoctorOnceWithoutClinicalContent(t *testing.T) {
 	h := newSMSHarness(t, 16)
-	// Demo doctors' accounts have no phone until a test gives one a number.
-	var practitioner, userID string
-	if err := h.store.Pool.QueryRow(h.ctx, `SELECT practitioner_id::text, id::text FROM app_user
-		WHERE role = 'doctor' AND phone IS NULL ORDER BY id LIMIT 1`).Scan(&practitioner, &userID); err != nil {
+	// A doctor's account with no phone, for a practitioner no account
+	// with a phone belongs to; the test gives it a number further down.
+	var practitioner string
+	if err := h.store.Pool.QueryRow(h.ctx, `SELECT p.id::text FROM practitioner p WHERE NOT EXISTS
+		(SELECT 1 FROM app_user u WHERE u.practitioner_id = p.id AND u.phone IS NOT NULL) ORDER BY p.id LIMIT 1`).Scan(&practitioner); err != nil {
+		t.Fatal(err)
+	}
+	userID, err := testenv.Auth(t, h.store).UpsertUser(h.ctx, auth.NewUser{Email: "notify-" + uuid.NewString() + "@test.carepath.example",
+		Role: auth.RoleDoctor, PractitionerID: practitioner})
+	if err != nil {
 		t.Fatal(err)
 	}
 	in := activities.NotifyPractitionerInput{JourneyID: journeyID(t), Step: "lab-result-1", PractitionerID: practitioner,

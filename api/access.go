@@ -115,7 +115,7 @@ var routePolicies = map[string]routePolicy{
 	// Lab partners hold labs:write; the journey's doctor and the care team
 	// may enter a result by hand.
 	"POST " + labResultsRoute:                           {roles: labReporters, scope: auth.ScopeLabsWrite, patient: journeyPatient},
-	"POST " + bookLabTestRoute:                          {roles: append(slices.Clone(patientActors), auth.RoleIntegrator), scope: auth.ScopeLabsWrite, patient: patientFromJSONOrForm},
+	"POST " + bookLabTestRoute:                          {roles: append(slices.Clone(patientActors), auth.RoleIntegrator), scope: auth.ScopeLabsWrite, object: paramPatient},
 	"GET /api/v1/models":                                {roles: everyone, scope: auth.ScopeModelsPredict},
 	"POST " + modelCallRoute:                            {roles: clinicians, scope: auth.ScopeModelsPredict},
 	"POST " + interactionsCheckRoute:                    {roles: append([]string{auth.RolePharmacist}, clinicians...), scope: auth.ScopeKnowledgeRead},

@@ -10,6 +10,7 @@ package api
 // route, and for which patient or doctor, is decided in access.go.
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -82,15 +83,8 @@ func readParams(c *gin.Context) (map[string]string, error) {
 		return singleValues(c.Request.URL.Query())
 	}
 	mediaType, _, _ := mime.ParseMediaType(c.GetHeader("Content-Type"))
-	switch mediaType {
-	case "application/x-www-form-urlencoded", "multipart/form-data":
-		var err error
-		if mediaType == "multipart/form-data" {
-			err = c.Request.ParseMultipartForm(maxBodyBytes)
-		} else {
-			err = c.Request.ParseForm()
-		}
-		if err != nil {
+	if mediaType == "multipart/form-data" {
+		if err := c.Request.ParseMultipartForm(maxBodyBytes); err != nil {
 			return nil, &malformedError{detail: "the form cannot be read: " + err.Error()}
 		}
 		return singleValues(c.Request.PostForm)
@@ -102,6 +96,16 @@ func readParams(c *gin.Context) (map[string]string, error) {
 	}
 	if err != nil {
 		return nil, &malformedError{detail: "the body could not be read"}
+	}
+	// The body stays readable for the middleware after the access layer
+	// (the Idempotency-Key hash reads it too).
+	c.Request.Body = io.NopCloser(bytes.NewReader(raw))
+	if mediaType == "application/x-www-form-urlencoded" {
+		form, err := url.ParseQuery(string(raw))
+		if err != nil {
+			return nil, &malformedError{detail: "the form cannot be read: " + err.Error()}
+		}
+		return singleValues(form)
 	}
 	if strings.TrimSpace(string(raw)) == "" {
 		return map[string]string{}, nil

@@ -32,6 +32,25 @@ var idempotentRoutes = map[string]bool{
 	"POST /api/v1/journeys/:id/reschedule":    true,
 	"POST /api/v1/journeys/:id/consult/close": true,
 	"POST " + prescriptionReviewRoute:         true,
+	"POST " + labResultsRoute:                 true,
+	"POST " + journeyReadingsRt:               true,
+	"POST " + dietReviewRoute:                 true,
+	"POST " + dietMealsRoute:                  true,
+	"POST " + adherenceDosesRoute:             true,
+	"POST " + adherenceRefillRoute:            true,
+	"POST " + recordsRoute:                    true,
+	"POST " + documentsRoute:                  true,
+	"POST " + keysRoute:                       true,
+	"POST " + consentsRoute:                   true,
+	"POST " + breakGlassRoute:                 true,
+	// HealthLink
+	"POST " + hlBookPath:       true,
+	"POST " + hlCancelPath:     true,
+	"POST " + hlAcceptPath:     true,
+	"POST " + hlRejectPath:     true,
+	"POST " + hlWithdrawPath:   true,
+	"POST " + hlPurchasePath:   true,
+	"POST " + bookLabTestRoute: true,
 }
 
 // How long a first request holds its key (longer than the server's write

@@ -1,13 +1,9 @@
 package api
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"io"
-	"mime"
 	"net/http"
-	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -121,7 +117,7 @@ func (s *Server) bookLabTest(c *gin.Context) {
 		s.writeError(c, &unauthorizedError{detail: "sign in and send the access token as Authorization: Bearer <token>"})
 		return
 	}
-	form, err := healthLinkFields(c, "patient_id", "test_name", "appointment_date")
+	form, err := bindParams(c, "patient_id", "test_name", "appointment_date")
 	if err != nil {
 		s.writeError(c, err)
 		return
@@ -177,64 +173,4 @@ func (s *Server) bookLabTest(c *gin.Context) {
 	c.JSON(http.StatusCreated, gin.H{"lab_test_booking": labTestBooking{
 		BookingID: o.ID, PatientID: o.PatientID, TestName: o.TestName, AppointmentDate: o.ScheduledFor, Status: o.Status,
 	}})
-}
-
-// healthLinkFields reads a HealthLink POST's fields from a JSON object or
-// from form fields (application/x-www-form-urlencoded), refusing unknown
-// fields and values that are not strings.
-func healthLinkFields(c *gin.Context, names ...string) (map[string]string, error) {
-	raw, err := io.ReadAll(c.Request.Body)
-	var tooBig *http.MaxBytesError
-	if errors.As(err, &tooBig) {
-		return nil, &malformedError{detail: fmt.Sprintf("the body is larger than %d bytes", tooBig.Limit)}
-	}
-	if err != nil {
-		return nil, &malformedError{detail: "the body could not be read"}
-	}
-	out := map[string]string{}
-	mediaType, _, _ := mime.ParseMediaType(c.GetHeader("Content-Type"))
-	if mediaType == "application/x-www-form-urlencoded" {
-		values, err := url.ParseQuery(string(raw))
-		if err != nil {
-			return nil, &malformedError{detail: "the form body does not parse"}
-		}
-		for k, v := range values {
-			if !slices.Contains(names, k) {
-				return nil, &invalidError{fields: []FieldError{{Pointer: "/" + k, Detail: "is not a field of this request"}}}
-			}
-			out[k] = v[0]
-		}
-		return out, nil
-	}
-	var obj map[string]any
-	if err := decodeStrict(bytes.NewReader(raw), &obj); err != nil {
-		return nil, err
-	}
-	for k, v := range obj {
-		if !slices.Contains(names, k) {
-			return nil, &invalidError{fields: []FieldError{{Pointer: "/" + k, Detail: "is not a field of this request"}}}
-		}
-		str, ok := v.(string)
-		if !ok {
-			return nil, &invalidError{fields: []FieldError{{Pointer: "/" + k, Detail: "must be a string"}}}
-		}
-		out[k] = str
-	}
-	return out, nil
-}
-
-// patientFromJSONOrForm is patientFromBody for routes that also take form
-// fields: the patient_id field, whichever way it came.
-func patientFromJSONOrForm(c *gin.Context) (string, error) {
-	mediaType, _, _ := mime.ParseMediaType(c.GetHeader("Content-Type"))
-	if mediaType != "application/x-www-form-urlencoded" {
-		return patientFromBody(c)
-	}
-	raw, err := io.ReadAll(c.Request.Body)
-	if err != nil {
-		return "", &malformedError{detail: "the body cannot be read"}
-	}
-	c.Request.Body = io.NopCloser(bytes.NewReader(raw))
-	values, _ := url.ParseQuery(string(raw)) // the handler refuses a form that does not parse
-	return values.Get("patient_id"), nil
 }

@@ -51,3 +51,44 @@ func TestOpenAPIMatchesRouter(t *testing.T) {
 		t.Errorf("router and OpenAPI differ\nrouter:\n%s\n\nopenapi.json:\n%s", strings.Join(fromRouter, "\n"), strings.Join(fromDoc, "\n"))
 	}
 }
+
+// Every route that honours Idempotency-Key documents the header, and no
+// other route claims to.
+func TestOpenAPIDocumentsIdempotencyKeys(t *testing.T) {
+	var doc struct {
+		Paths map[string]map[string]struct {
+			Parameters []map[string]any `json:"parameters"`
+		} `json:"paths"`
+	}
+	if err := json.Unmarshal(openAPIDocument, &doc); err != nil {
+		t.Fatal(err)
+	}
+	documented := map[string]bool{}
+	for path, methods := range doc.Paths {
+		for method, op := range methods {
+			for _, p := range op.Parameters {
+				if p["$ref"] == "#/components/parameters/IdempotencyKey" {
+					documented[strings.ToUpper(method)+" "+path] = true
+				}
+			}
+		}
+	}
+	want := map[string]bool{}
+	for route := range idempotentRoutes {
+		method, path, _ := strings.Cut(route, " ")
+		for _, seg := range strings.Split(path, "/") {
+			if strings.HasPrefix(seg, ":") {
+				path = strings.Replace(path, seg, "{"+seg[1:]+"}", 1)
+			}
+		}
+		want[method+" "+path] = true
+		if !documented[method+" "+path] {
+			t.Errorf("%s %s honours Idempotency-Key but openapi.json does not say so", method, path)
+		}
+	}
+	for op := range documented {
+		if !want[op] {
+			t.Errorf("openapi.json documents Idempotency-Key on %s, which does not honour it", op)
+		}
+	}
+}
