@@ -63,19 +63,6 @@ func (h *storeAPI) call(t *testing.T, method, path, body, role, subject string, 
 	return resp.StatusCode, raw
 }
 
-// newPatient registers a patient of its own, so that its access log holds
-// only what the test does.
-func newPatient(t *testing.T, s *store.Store) string {
-	t.Helper()
-	id := uuid.NewString()
-	if _, err := s.Pool.Exec(context.Background(), `INSERT INTO patient (id, name, birth_date, gender, phone, email, city,
-		preferred_language, timezone) VALUES ($1, 'Test Patient', '1980-01-01', 'female', '+15550000000', 'p@test.invalid',
-		'Testville', 'en', 'UTC')`, id); err != nil {
-		t.Fatal(err)
-	}
-	return id
-}
-
 type accessLog struct {
 	Items []struct {
 		Actor   string `json:"actor_id"`
@@ -92,7 +79,7 @@ type accessLog struct {
 func TestAccessLogShowsWhoAccessedAndWhy(t *testing.T) {
 	s := testenv.Store(t)
 	h := newStoreAPI(t, s, api.Options{})
-	patient := newPatient(t, s)
+	patient := testenv.NewPatient(t, s, "Testville")
 	stranger, admin := uuid.NewString(), uuid.NewString()
 	logPath := "/api/v1/patients/" + patient + "/access-log"
 
@@ -110,7 +97,7 @@ func TestAccessLogShowsWhoAccessedAndWhy(t *testing.T) {
 		t.Fatalf("bad purpose: %d %s", code, body)
 	}
 	// Another patient may not read this patient's log.
-	other := newPatient(t, s)
+	other := testenv.NewPatient(t, s, "Testville")
 	if code, _ := h.call(t, http.MethodGet, logPath, "", auth.RolePatient, other); code != http.StatusForbidden {
 		t.Fatalf("other patient: %d", code)
 	}
@@ -149,7 +136,7 @@ func TestAccessLogShowsWhoAccessedAndWhy(t *testing.T) {
 func TestThousandConcurrentAuditedRequestsLeaveAValidChain(t *testing.T) {
 	s := testenv.Store(t)
 	h := newStoreAPI(t, s, api.Options{})
-	patient := newPatient(t, s)
+	patient := testenv.NewPatient(t, s, "Testville")
 	token := testenv.Token(t, h.auth, auth.RolePatient, patient)
 	ctx := context.Background()
 	before, err := s.AuditHeadNow(ctx)
@@ -215,7 +202,7 @@ func TestAdminAuditVerifyNamesTheFirstBrokenRow(t *testing.T) {
 	s := testenv.AuditSchema(t)
 	headFile := t.TempDir() + "/heads.jsonl"
 	h := newStoreAPI(t, s, api.Options{AuditHeadFile: headFile})
-	patient := newPatient(t, s)
+	patient := testenv.NewPatient(t, s, "Testville")
 	admin := uuid.NewString()
 	for i := 0; i < 4; i++ {
 		if code, body := h.call(t, http.MethodGet, "/api/v1/patients/"+patient+"/access-log", "", auth.RolePatient, patient); code != http.StatusOK {

@@ -10,6 +10,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/carepath/carepath/auth"
+	"github.com/carepath/carepath/internal/testenv"
 )
 
 // practitioners returns n seeded practitioners of n different
@@ -38,7 +39,7 @@ func practitioners(t *testing.T, h *storeAPI, n int) [][2]string {
 
 func TestConsentGrantCategoryExpiryAndRevocation(t *testing.T) {
 	h, _, _ := recordsAPI(t)
-	patient := newPatient(t, h.store)
+	patient := testenv.NewPatient(t, h.store, "Testville")
 	ps := practitioners(t, h, 2)
 	doctor, otherOrgDoctor := ps[0][0], ps[1][0]
 	base := "/api/v1/patients/" + patient
@@ -125,7 +126,7 @@ func TestConsentGrantCategoryExpiryAndRevocation(t *testing.T) {
 
 func TestBreakGlassIsTimeLimitedFlaggedAndNotified(t *testing.T) {
 	h, _, _ := recordsAPI(t)
-	patient := newPatient(t, h.store)
+	patient := testenv.NewPatient(t, h.store, "Testville")
 	doctor := practitioners(t, h, 1)[0][0]
 	base := "/api/v1/patients/" + patient
 	h.mustCall(t, http.StatusCreated, http.MethodPost, base+"/records", sampleEntries[1], auth.RolePatient, patient)

@@ -14,6 +14,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/carepath/carepath/auth"
+	"github.com/carepath/carepath/internal/testenv"
 	"github.com/carepath/carepath/store"
 )
 
@@ -50,7 +51,7 @@ var isoDate = regexp.MustCompile(`^\d{4}-\d{2}-\d{2}$`)
 
 func TestHealthLinkRecordsContract(t *testing.T) {
 	h, _, _ := recordsAPI(t)
-	patient := newPatient(t, h.store)
+	patient := testenv.NewPatient(t, h.store, "Testville")
 	doctor, encounter := newEncounter(t, h.store, patient)
 	signEncounterPrescription(t, h.store, encounter, patient, doctor)
 	base := "/api/v1/patients/" + patient + "/records"
@@ -120,7 +121,7 @@ func TestHealthLinkRecordsContract(t *testing.T) {
 		{"/api/patient/records/", auth.RolePatient, patient, http.StatusUnprocessableEntity},
 		{"/api/patient/records/?patient_id=nope", auth.RoleAdmin, admin, http.StatusUnprocessableEntity},
 		{"/api/patient/clinical/records/?patient_id=" + uuid.NewString(), auth.RoleAdmin, admin, http.StatusNotFound},
-		{"/api/patient/records/?patient_id=" + patient, auth.RolePatient, newPatient(t, h.store), http.StatusForbidden},
+		{"/api/patient/records/?patient_id=" + patient, auth.RolePatient, testenv.NewPatient(t, h.store, "Testville"), http.StatusForbidden},
 		{"/api/patient/clinical/records/?patient_id=" + patient, auth.RoleDoctor, uuid.NewString(), http.StatusForbidden},
 		{"/api/patient/records/?patient_id=" + patient, "", "", http.StatusUnauthorized},
 		{"/api/patient/clinical/records/?patient_id=" + patient, auth.RoleDoctor, doctor, http.StatusOK},

@@ -534,7 +534,8 @@ func TestHealthLinkEarningsAndWithdrawals(t *testing.T) {
 func TestHealthLinkPurchaseMedicine(t *testing.T) {
 	h := newHarness(t, nil)
 	ctx := context.Background()
-	buyer, prescribed := store.SeedPatientID(16), store.SeedPatientID(17)
+	// Patients of the test's own: other tests sign prescriptions for the seeded ones.
+	buyer, prescribed := testenv.NewPatient(t, h.store, "Pune"), testenv.NewPatient(t, h.store, "Pune")
 	purchase := func(contentType, body, role, subject string) (int, map[string]any) {
 		return h.hlCall(t, "POST", "/api/purchase/medicine/", contentType, body, role, subject)
 	}

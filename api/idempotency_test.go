@@ -54,17 +54,12 @@ func newConventions(t *testing.T, rl api.RateLimitOptions) *conventions {
 // are terminated when the test ends: no worker will ever run them.
 func (cv *conventions) newPatient(t *testing.T) string {
 	t.Helper()
-	id := uuid.NewString()
+	id := testenv.NewPatient(t, cv.store, "Pune")
 	t.Cleanup(func() {
 		for episode := 1; episode <= 3; episode++ {
 			_ = cv.temporal.TerminateWorkflow(context.Background(), workflows.JourneyWorkflowID(id, "enrol-check", episode), "", "test over")
 		}
 	})
-	if _, err := cv.store.Pool.Exec(context.Background(), `INSERT INTO patient (id, name, birth_date, gender, phone, email, city,
-		preferred_language, timezone) VALUES ($1, 'Test Patient', '1970-01-01', 'unknown', $2, $3, 'Pune', 'en', 'Asia/Kolkata')`,
-		id, testPhone(), id+"@test.invalid"); err != nil {
-		t.Fatal(err)
-	}
 	return id
 }
 

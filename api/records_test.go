@@ -128,7 +128,7 @@ var sampleEntries = []string{
 
 func TestRecordsEntriesAndLongitudinalView(t *testing.T) {
 	h, _, _ := recordsAPI(t)
-	patient := newPatient(t, h.store)
+	patient := testenv.NewPatient(t, h.store, "Testville")
 	base := "/api/v1/patients/" + patient + "/records"
 	for _, e := range sampleEntries {
 		h.mustCall(t, http.StatusCreated, http.MethodPost, base, e, auth.RolePatient, patient)
@@ -171,7 +171,7 @@ func TestRecordsEntriesAndLongitudinalView(t *testing.T) {
 
 func TestDoctorsAddRecordsAfterAConsult(t *testing.T) {
 	h, _, _ := recordsAPI(t)
-	patient := newPatient(t, h.store)
+	patient := testenv.NewPatient(t, h.store, "Testville")
 	doctor, encounter := newEncounter(t, h.store, patient)
 	base := "/api/v1/patients/" + patient + "/records"
 	entry := `{"kind":"condition","date":"2024-03-01","code_system":"http://hl7.org/fhir/sid/icd-10","code":"I10","display":"Essential hypertension"%s}`
@@ -181,7 +181,7 @@ func TestDoctorsAddRecordsAfterAConsult(t *testing.T) {
 		t.Fatalf("doctor without an encounter: %d %s", code, out)
 	}
 	// Another patient's encounter does not count.
-	otherPatient := newPatient(t, h.store)
+	otherPatient := testenv.NewPatient(t, h.store, "Testville")
 	_, otherEncounter := newEncounter(t, h.store, otherPatient)
 	code, out = h.call(t, http.MethodPost, base, fmt.Sprintf(entry, `,"encounter_id":"`+otherEncounter+`"`), auth.RoleDoctor, doctor)
 	if code != http.StatusUnprocessableEntity || !strings.Contains(string(out), "/encounter_id") {
@@ -213,7 +213,7 @@ type deletionOut struct {
 
 func TestDeletionFollowsTheRetentionPolicy(t *testing.T) {
 	h, _, _ := recordsAPI(t)
-	patient := newPatient(t, h.store)
+	patient := testenv.NewPatient(t, h.store, "Testville")
 	doctor, encounter := newEncounter(t, h.store, patient)
 	base := "/api/v1/patients/" + patient + "/records"
 	own := decodeAs[recordOut](t, h.mustCall(t, http.StatusCreated, http.MethodPost, base, sampleEntries[1], auth.RolePatient, patient))
@@ -299,7 +299,7 @@ func (h *storeAPI) upload(t *testing.T, patient, role, subject, meta string, fil
 
 func TestDocumentsAreSealedAtRest(t *testing.T) {
 	h, dir, _ := recordsAPI(t)
-	patient := newPatient(t, h.store)
+	patient := testenv.NewPatient(t, h.store, "Testville")
 	code, out := h.upload(t, patient, auth.RolePatient, patient, `{"title":"Lipid panel report","date":"2024-01-20"}`, pdfBytes)
 	if code != http.StatusCreated {
 		t.Fatalf("upload: %d %s", code, out)
@@ -339,7 +339,7 @@ func TestDocumentsAreSealedAtRest(t *testing.T) {
 // format; codings have a system and a code.
 func TestFHIRExportIsAValidBundle(t *testing.T) {
 	h, _, _ := recordsAPI(t)
-	patient := newPatient(t, h.store)
+	patient := testenv.NewPatient(t, h.store, "Testville")
 	base := "/api/v1/patients/" + patient + "/records"
 	for _, e := range sampleEntries {
 		h.mustCall(t, http.StatusCreated, http.MethodPost, base, e, auth.RolePatient, patient)

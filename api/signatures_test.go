@@ -20,6 +20,7 @@ import (
 
 	"github.com/carepath/carepath/api"
 	"github.com/carepath/carepath/auth"
+	"github.com/carepath/carepath/internal/testenv"
 )
 
 // The canonical payload is byte for byte what JSON.stringify makes of
@@ -90,7 +91,7 @@ type verifyOut struct {
 
 func TestSignedUploadsDetectEveryChange(t *testing.T) {
 	h, dir, _ := recordsAPI(t)
-	patient := newPatient(t, h.store)
+	patient := testenv.NewPatient(t, h.store, "Testville")
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
@@ -108,7 +109,7 @@ func TestSignedUploadsDetectEveryChange(t *testing.T) {
 	}{
 		"forged":   {u.meta(t, pdfBytes, func(_, p *string) { *p += " " }), "/metadata/signature/signature"},
 		"hash":     {u.meta(t, append([]byte("x"), pdfBytes...), nil), "/metadata/signature/sha256"},
-		"uploader": {signedUpload{keyID: u.keyID, uploader: newPatient(t, h.store), device: u.device, at: u.at, key: key}.meta(t, pdfBytes, nil), "/metadata/signature/uploader"},
+		"uploader": {signedUpload{keyID: u.keyID, uploader: testenv.NewPatient(t, h.store, "Testville"), device: u.device, at: u.at, key: key}.meta(t, pdfBytes, nil), "/metadata/signature/uploader"},
 	} {
 		code, out := h.upload(t, patient, auth.RolePatient, patient, tc.meta, pdfBytes)
 		if code != http.StatusUnprocessableEntity || !strings.Contains(string(out), tc.pointer) {
@@ -179,7 +180,7 @@ func TestSignedUploadsDetectEveryChange(t *testing.T) {
 
 	// A revoked key signs no new upload; what it signed still verifies.
 	doc = upload()
-	if code, _ := h.call(t, http.MethodDelete, "/api/v1/keys/"+reg.KeyID, "", auth.RolePatient, newPatient(t, h.store)); code != http.StatusNotFound {
+	if code, _ := h.call(t, http.MethodDelete, "/api/v1/keys/"+reg.KeyID, "", auth.RolePatient, testenv.NewPatient(t, h.store, "Testville")); code != http.StatusNotFound {
 		t.Errorf("another user revoked the key: %d", code)
 	}
 	h.mustCall(t, http.StatusOK, http.MethodDelete, "/api/v1/keys/"+reg.KeyID, "", auth.RolePatient, patient)
@@ -203,7 +204,7 @@ func TestSignedUploadsDetectEveryChange(t *testing.T) {
 
 func TestRegisterKeyAsSPKI(t *testing.T) {
 	h, _, _ := recordsAPI(t)
-	patient := newPatient(t, h.store)
+	patient := testenv.NewPatient(t, h.store, "Testville")
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)

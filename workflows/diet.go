@@ -461,7 +461,9 @@ func (j *journey) takeReading(ctx workflow.Context, dr *dietRun, r Reading) {
 		if r.Unit == "mmol/L" {
 			r.Value, r.Unit = r.Value*mgdlPerMmol, "mg/dL"
 		}
-		if dr.info.InForce == 0 || r.At.Before(dr.approved) {
+		// Readings carry whole seconds (RFC 3339 from devices), so one taken
+		// in the second the plan was approved counts for that plan.
+		if dr.info.InForce == 0 || r.At.Before(dr.approved.Truncate(time.Second)) {
 			return
 		}
 		dr.glucose = append(dr.glucose, r)

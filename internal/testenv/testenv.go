@@ -22,7 +22,9 @@ package testenv
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -32,6 +34,7 @@ import (
 	"time"
 
 	"github.com/carepath/carepath/codec"
+	"github.com/google/uuid"
 	"github.com/neo4j/neo4j-go-driver/v5/neo4j"
 
 	"github.com/carepath/carepath/config"
@@ -194,4 +197,18 @@ func SlotSoon(t testing.TB, s *store.Store, nth int, lead time.Duration) store.S
 		t.Fatalf("testenv: create slot: %v", err)
 	}
 	return slot
+}
+
+// NewPatient registers a patient of the test's own in city (with a random
+// phone and email, which are unique among patients and users), so that no
+// other test's journeys, prescriptions or audit events are theirs.
+func NewPatient(t testing.TB, s *store.Store, city string) string {
+	t.Helper()
+	id := uuid.NewString()
+	if _, err := s.Pool.Exec(context.Background(), `INSERT INTO patient (id, name, birth_date, gender, phone, email, city,
+		preferred_language, timezone) VALUES ($1, 'Test Patient', '1975-01-01', 'unknown', $2, $3, $4, 'en', 'Asia/Kolkata')`,
+		id, fmt.Sprintf("+1555%09d", rand.IntN(1_000_000_000)), id+"@test.invalid", city); err != nil {
+		t.Fatalf("testenv: new patient: %v", err)
+	}
+	return id
 }
