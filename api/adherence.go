@@ -5,7 +5,6 @@ import (
 	"net/http"
 
 	"github.com/gin-gonic/gin"
-	"go.temporal.io/sdk/client"
 
 	"github.com/carepath/carepath/workflows"
 )
@@ -104,17 +103,10 @@ func (s *Server) requestRefill(c *gin.Context) {
 		return
 	}
 	id := c.Param("id")
-	handle, err := s.temporal.UpdateWorkflow(c.Request.Context(), client.UpdateWorkflowOptions{
-		WorkflowID: id, UpdateName: workflows.UpdateRequestRefill, WaitForStage: client.WorkflowUpdateStageCompleted,
-		Args: []any{workflows.RefillRequest{Actor: actor}},
-	})
+	st, err := callUpdate[workflows.AdherenceState](c.Request.Context(), s.temporal, id, workflows.UpdateRequestRefill,
+		workflows.RefillRequest{Actor: actor})
 	if err != nil {
-		s.writeError(c, fmt.Errorf("%s on %s: %w", workflows.UpdateRequestRefill, id, err))
-		return
-	}
-	var st workflows.AdherenceState
-	if err := handle.Get(c.Request.Context(), &st); err != nil {
-		s.writeError(c, fmt.Errorf("%s on %s: %w", workflows.UpdateRequestRefill, id, err))
+		s.writeError(c, err)
 		return
 	}
 	c.JSON(http.StatusOK, st)

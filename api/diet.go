@@ -11,7 +11,6 @@ import (
 
 	"github.com/gin-gonic/gin"
 	"go.temporal.io/api/serviceerror"
-	"go.temporal.io/sdk/client"
 
 	"github.com/carepath/carepath/store"
 	"github.com/carepath/carepath/workflows"
@@ -123,18 +122,11 @@ func (s *Server) reviewDiet(c *gin.Context) {
 		s.writeError(c, &notFoundError{detail: "no journey has this ID"})
 		return
 	}
-	handle, err := s.temporal.UpdateWorkflow(c.Request.Context(), client.UpdateWorkflowOptions{
-		WorkflowID: id, UpdateName: workflows.UpdateReviewDietPlan, WaitForStage: client.WorkflowUpdateStageCompleted,
-		Args: []any{workflows.ReviewDietPlanRequest{Actor: actor, PlanID: body.PlanID, Action: body.Action, Reason: body.Reason,
-			EnergyKcal: body.EnergyKcal, ExcludeFoods: body.ExcludeFoods}},
-	})
+	info, err := callUpdate[workflows.DietPlanInfo](c.Request.Context(), s.temporal, id, workflows.UpdateReviewDietPlan,
+		workflows.ReviewDietPlanRequest{Actor: actor, PlanID: body.PlanID, Action: body.Action, Reason: body.Reason,
+			EnergyKcal: body.EnergyKcal, ExcludeFoods: body.ExcludeFoods})
 	if err != nil {
-		s.writeError(c, fmt.Errorf("%s on %s: %w", workflows.UpdateReviewDietPlan, id, err))
-		return
-	}
-	var info workflows.DietPlanInfo
-	if err := handle.Get(c.Request.Context(), &info); err != nil {
-		s.writeError(c, fmt.Errorf("%s on %s: %w", workflows.UpdateReviewDietPlan, id, err))
+		s.writeError(c, err)
 		return
 	}
 	c.JSON(http.StatusOK, info)

@@ -89,17 +89,24 @@ func (s *Server) sendUpdate(c *gin.Context, name string, arg any) {
 // updateJourney sends an update to a journey and waits for its answer, the
 // journey's new state. A refusal is the validator's application error.
 func (s *Server) updateJourney(ctx context.Context, id, name string, arg any) (workflows.JourneyState, error) {
-	handle, err := s.temporal.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
+	return callUpdate[workflows.JourneyState](ctx, s.temporal, id, name, arg)
+}
+
+// callUpdate sends the update name with arg to the workflow id, waits for
+// it to complete and decodes its answer as T. A refusal is the validator's
+// application error, which writeError maps to a problem.
+func callUpdate[T any](ctx context.Context, tc client.Client, id, name string, arg any) (T, error) {
+	var answer T
+	handle, err := tc.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
 		WorkflowID: id, UpdateName: name, Args: []any{arg}, WaitForStage: client.WorkflowUpdateStageCompleted,
 	})
 	if err != nil {
-		return workflows.JourneyState{}, fmt.Errorf("%s on %s: %w", name, id, err)
+		return answer, fmt.Errorf("%s on %s: %w", name, id, err)
 	}
-	var state workflows.JourneyState
-	if err := handle.Get(ctx, &state); err != nil {
-		return workflows.JourneyState{}, fmt.Errorf("%s on %s: %w", name, id, err)
+	if err := handle.Get(ctx, &answer); err != nil {
+		return answer, fmt.Errorf("%s on %s: %w", name, id, err)
 	}
-	return state, nil
+	return answer, nil
 }
 
 type journeySummary struct {

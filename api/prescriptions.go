@@ -7,7 +7,6 @@ import (
 
 	"github.com/gin-gonic/gin"
 	"go.temporal.io/api/serviceerror"
-	"go.temporal.io/sdk/client"
 
 	"github.com/carepath/carepath/workflows"
 )
@@ -71,18 +70,11 @@ func (s *Server) reviewPrescription(c *gin.Context) {
 		s.writeError(c, &notFoundError{detail: "no journey has this ID"})
 		return
 	}
-	handle, err := s.temporal.UpdateWorkflow(c.Request.Context(), client.UpdateWorkflowOptions{
-		WorkflowID: id, UpdateName: workflows.UpdateReviewPrescription, WaitForStage: client.WorkflowUpdateStageCompleted,
-		Args: []any{workflows.ReviewPrescriptionRequest{Actor: actor, PrescriptionID: body.PrescriptionID, Action: body.Action,
-			Items: body.Items, Reason: body.Reason}},
-	})
+	info, err := callUpdate[workflows.PrescriptionInfo](c.Request.Context(), s.temporal, id, workflows.UpdateReviewPrescription,
+		workflows.ReviewPrescriptionRequest{Actor: actor, PrescriptionID: body.PrescriptionID, Action: body.Action,
+			Items: body.Items, Reason: body.Reason})
 	if err != nil {
-		s.writeError(c, fmt.Errorf("%s on %s: %w", workflows.UpdateReviewPrescription, id, err))
-		return
-	}
-	var info workflows.PrescriptionInfo
-	if err := handle.Get(c.Request.Context(), &info); err != nil {
-		s.writeError(c, fmt.Errorf("%s on %s: %w", workflows.UpdateReviewPrescription, id, err))
+		s.writeError(c, err)
 		return
 	}
 	c.JSON(http.StatusOK, info)
