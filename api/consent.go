@@ -110,12 +110,21 @@ func (s *Server) grantConsent(c *gin.Context) {
 }
 
 func (s *Server) listConsents(c *gin.Context) {
+	params, err := parseList(c, consentSorts, "-created_at")
+	if err != nil {
+		s.writeError(c, err)
+		return
+	}
 	items, err := s.store.ListConsents(c.Request.Context(), c.Param("id"))
 	if err != nil {
 		s.writeError(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, gin.H{"items": items})
+	c.JSON(http.StatusOK, paginate(items, params, consentSorts, func(x store.Consent) string { return x.ID }))
+}
+
+var consentSorts = sortKeys[store.Consent]{
+	"created_at": func(x store.Consent) string { return x.CreatedAt.UTC().Format(sortableTime) },
 }
 
 // revokeConsent ends a consent; the next request of the grantee is
@@ -167,10 +176,19 @@ func (s *Server) breakGlass(c *gin.Context) {
 }
 
 func (s *Server) listNotifications(c *gin.Context) {
+	params, err := parseList(c, notificationSorts, "-created_at")
+	if err != nil {
+		s.writeError(c, err)
+		return
+	}
 	items, err := s.store.PatientNotifications(c.Request.Context(), c.Param("id"))
 	if err != nil {
 		s.writeError(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, gin.H{"items": items})
+	c.JSON(http.StatusOK, paginate(items, params, notificationSorts, func(x store.Notification) string { return x.ID }))
+}
+
+var notificationSorts = sortKeys[store.Notification]{
+	"created_at": func(x store.Notification) string { return x.CreatedAt.UTC().Format(sortableTime) },
 }

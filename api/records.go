@@ -304,9 +304,14 @@ func (s *Server) createRecord(c *gin.Context) {
 // by the date it is about; ?kind= narrows it. Admins may add
 // ?include_hidden=true to see what the retention policy keeps.
 func (s *Server) listRecords(c *gin.Context) {
+	params, err := parseList(c, recordSorts, "-date")
+	if err != nil {
+		s.writeError(c, err)
+		return
+	}
 	f := store.RecordFilter{Kind: c.Query("kind")}
 	if f.Kind != "" && f.Kind != "document" && !slices.Contains(recordKinds, f.Kind) {
-		s.writeError(c, &invalidError{fields: []FieldError{{Pointer: "query:kind", Detail: "must be condition, allergy, immunization, observation or document"}}})
+		s.writeError(c, &parameterError{name: "kind", detail: "must be condition, allergy, immunization, observation or document"})
 		return
 	}
 	if c.Query("include_hidden") == "true" {
@@ -325,7 +330,13 @@ func (s *Server) listRecords(c *gin.Context) {
 	for _, r := range recs {
 		items = append(items, viewRecord(r))
 	}
-	c.JSON(http.StatusOK, gin.H{"items": items})
+	c.JSON(http.StatusOK, paginate(items, params, recordSorts, func(r recordView) string { return r.ID }))
+}
+
+// recordSorts are the fields the longitudinal view sorts by.
+var recordSorts = sortKeys[recordView]{
+	"date":       func(r recordView) string { return r.Date },
+	"created_at": func(r recordView) string { return r.CreatedAt.UTC().Format(sortableTime) },
 }
 
 // visibleRecord loads the path's record; a hidden one is not found.

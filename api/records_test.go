@@ -144,6 +144,22 @@ func TestRecordsEntriesAndLongitudinalView(t *testing.T) {
 	if obs := list.Items[0]; obs.Interpretation != "H" || obs.Value == nil || *obs.Value != 7.9 {
 		t.Errorf("observation = %+v, want 7.9 interpreted H", obs)
 	}
+	// The list convention: pages of two in date order, then no cursor.
+	type page struct {
+		Items      []recordOut
+		NextCursor *string `json:"next_cursor"`
+	}
+	first := decodeAs[page](t, h.mustCall(t, http.StatusOK, http.MethodGet, base+"?limit=2&sort=date", "", auth.RolePatient, patient))
+	if len(first.Items) != 2 || first.Items[0].Date != "2019-01-10" || first.NextCursor == nil {
+		t.Fatalf("first page = %+v", first)
+	}
+	second := decodeAs[page](t, h.mustCall(t, http.StatusOK, http.MethodGet, base+"?limit=2&sort=date&cursor="+*first.NextCursor, "", auth.RolePatient, patient))
+	if len(second.Items) != 2 || second.Items[1].Date != "2024-02-15" || second.NextCursor != nil {
+		t.Errorf("second page = %+v", second)
+	}
+	if code, out := h.call(t, http.MethodGet, base+"?sort=colour", "", auth.RolePatient, patient); code != http.StatusBadRequest || !strings.Contains(string(out), `"parameter":"sort"`) {
+		t.Errorf("?sort=colour: %d %s, want 400 naming sort", code, out)
+	}
 	only := decodeAs[struct{ Items []recordOut }](t, h.mustCall(t, http.StatusOK, http.MethodGet, base+"?kind=allergy", "", auth.RolePatient, patient))
 	if len(only.Items) != 1 || only.Items[0].Display != "Penicillin" {
 		t.Errorf("?kind=allergy = %+v", only.Items)
