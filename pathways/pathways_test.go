@@ -61,6 +61,9 @@ func TestShippedStagesCiteTheirParameters(t *testing.T) {
 		if id != "asthma" && kinds["lab_order"] == 0 {
 			t.Errorf("%s has no lab_order step", id)
 		}
+		if id != "asthma" && kinds["diet"] == 0 {
+			t.Errorf("%s has no diet step", id)
+		}
 		if len(sources(p)) < 2 {
 			t.Errorf("%s cites %d sources", id, len(sources(p)))
 		}
