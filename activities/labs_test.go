@@ -16,22 +16,13 @@ import (
 
 func TestNotifyPractitionerTextsTheDoctorOnceWithoutClinicalContent(t *testing.T) {
 	h := newSMSHarness(t, 16)
-	// A doctor's account with no phone (one per practitioner): an existing
-	// one, or a new one for a practitioner without an account. The test
+	// A doctor of the test's own, whose account has no phone yet; the test
 	// gives it a number further down.
-	var practitioner string
-	var userID *string
-	if err := h.store.Pool.QueryRow(h.ctx, `SELECT p.id::text, u.id::text FROM practitioner p
-		LEFT JOIN app_user u ON u.practitioner_id = p.id WHERE u.phone IS NULL ORDER BY p.id LIMIT 1`).Scan(&practitioner, &userID); err != nil {
+	practitioner, _ := testenv.NewPractitioner(t, h.store, "Notify Test")
+	userID, err := testenv.Auth(t, h.store).UpsertUser(h.ctx, auth.NewUser{Email: "notify-" + uuid.NewString() + "@test.carepath.example",
+		Role: auth.RoleDoctor, PractitionerID: practitioner})
+	if err != nil {
 		t.Fatal(err)
-	}
-	if userID == nil {
-		id, err := testenv.Auth(t, h.store).UpsertUser(h.ctx, auth.NewUser{Email: "notify-" + uuid.NewString() + "@test.carepath.example",
-			Role: auth.RoleDoctor, PractitionerID: practitioner})
-		if err != nil {
-			t.Fatal(err)
-		}
-		userID = &id
 	}
 	in := activities.NotifyPractitionerInput{JourneyID: journeyID(t), Step: "lab-result-1", PractitionerID: practitioner,
 		TemplateID: "lab_result_abnormal", Link: "/journeys/j1"}
@@ -43,11 +34,11 @@ func TestNotifyPractitionerTextsTheDoctorOnceWithoutClinicalContent(t *testing.T
 	}
 
 	phone := fmt.Sprintf("+91-98%08d", rand.IntN(1e8))
-	if _, err := h.store.Pool.Exec(h.ctx, `UPDATE app_user SET phone = $2 WHERE id = $1`, *userID, phone); err != nil {
+	if _, err := h.store.Pool.Exec(h.ctx, `UPDATE app_user SET phone = $2 WHERE id = $1`, userID, phone); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		if _, err := h.store.Pool.Exec(context.Background(), `UPDATE app_user SET phone = NULL WHERE id = $1`, *userID); err != nil {
+		if _, err := h.store.Pool.Exec(context.Background(), `UPDATE app_user SET phone = NULL WHERE id = $1`, userID); err != nil {
 			t.Errorf("cleanup: %v", err)
 		}
 	})

@@ -400,16 +400,8 @@ func TestHealthLinkBookingRefusesBadInput(t *testing.T) {
 func settledDoctor(t *testing.T, s *store.Store) string {
 	t.Helper()
 	ctx := context.Background()
-	doctor, schedule := uuid.NewString(), uuid.NewString()
-	if _, err := s.Pool.Exec(ctx, `
-		INSERT INTO practitioner (id, name, gender, specialty_code, qualification, years_experience, languages, organization_id, city, consult_fee_minor, currency)
-		SELECT $1, 'HealthLink Test', gender, specialty_code, qualification, years_experience, languages, organization_id, city, 50000, 'INR'
-		FROM practitioner ORDER BY id LIMIT 1`, doctor); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.Pool.Exec(ctx, `INSERT INTO schedule (id, practitioner_id, weekday, start_time, end_time, slot_minutes, timezone)
-		SELECT CASE WHEN d = 1 THEN $1::uuid ELSE gen_random_uuid() END, $2, d, '09:00', '10:00', 15, 'Asia/Kolkata'
-		FROM generate_series(1, 3) d`, schedule, doctor); err != nil {
+	doctor, schedule := testenv.NewPractitioner(t, s, "HealthLink Test")
+	if _, err := s.Pool.Exec(ctx, `UPDATE practitioner SET consult_fee_minor = 50000, currency = 'INR' WHERE id = $1`, doctor); err != nil {
 		t.Fatal(err)
 	}
 	start := time.Now().Add(time.Hour).Truncate(time.Minute)

@@ -3,6 +3,7 @@ package auth
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/google/uuid"
@@ -73,7 +74,12 @@ func (s *Service) SeedDemo(ctx context.Context) (SeedCounts, error) {
 	if err := rows.Err(); err != nil {
 		return c, fmt.Errorf("seed demo users: patients: %w", err)
 	}
-	rows, err = s.pool.Query(ctx, `SELECT id::text, city, specialty_code FROM practitioner ORDER BY id`)
+	// One demo account per city and specialty (the seed has one doctor of
+	// each). Practitioners that tests add beside them, or that have an
+	// account of their own, are left alone.
+	rows, err = s.pool.Query(ctx, `SELECT p.id::text, p.city, p.specialty_code FROM practitioner p
+		WHERE NOT EXISTS (SELECT 1 FROM app_user u WHERE u.practitioner_id = p.id AND u.email NOT LIKE '%@' || $1)
+		ORDER BY p.id`, demoEmailDomain)
 	if err != nil {
 		return c, fmt.Errorf("seed demo users: practitioners: %w", err)
 	}
@@ -88,6 +94,9 @@ func (s *Service) SeedDemo(ctx context.Context) (SeedCounts, error) {
 			u.Role = RoleDietitian
 		}
 		u.Email = DemoDoctorEmail(city, specialty)
+		if slices.ContainsFunc(users, func(o NewUser) bool { return o.Email == u.Email }) {
+			continue
+		}
 		users = append(users, u)
 	}
 	if err := rows.Err(); err != nil {

@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/carepath/carepath/internal/testenv"
 	"github.com/carepath/carepath/store"
 )
 
@@ -18,20 +19,8 @@ import (
 // test's earnings start from nothing.
 func newPractitioner(ctx context.Context, t *testing.T, s *store.Store) practitionerSchedule {
 	t.Helper()
-	ps := practitionerSchedule{practitionerID: uuid.NewString(), scheduleID: uuid.NewString()}
-	if _, err := s.Pool.Exec(ctx, `
-		INSERT INTO practitioner (id, name, gender, specialty_code, qualification, years_experience, languages,
-			organization_id, city, consult_fee_minor, currency)
-		SELECT $1, 'Ledger Test', gender, specialty_code, qualification, years_experience, languages, organization_id, city,
-			consult_fee_minor, currency FROM practitioner ORDER BY id LIMIT 1`, ps.practitionerID); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.Pool.Exec(ctx, `
-		INSERT INTO schedule (id, practitioner_id, weekday, start_time, end_time, slot_minutes, timezone)
-		SELECT CASE WHEN d = 1 THEN $1::uuid ELSE gen_random_uuid() END, $2, d, '09:00', '10:00', 15, 'Asia/Kolkata'
-		FROM generate_series(1, 3) d`, ps.scheduleID, ps.practitionerID); err != nil {
-		t.Fatal(err)
-	}
+	var ps practitionerSchedule
+	ps.practitionerID, ps.scheduleID = testenv.NewPractitioner(t, s, "Ledger Test")
 	return ps
 }
 

@@ -212,3 +212,27 @@ func NewPatient(t testing.TB, s *store.Store, city string) string {
 	}
 	return id
 }
+
+// NewPractitioner copies a seeded practitioner under a new ID and name,
+// with one weekly schedule of three weekday sessions (as the seed checks
+// want), so that no other test's appointments, accounts or earnings are
+// theirs. It returns the practitioner's and the first schedule's IDs.
+func NewPractitioner(t testing.TB, s *store.Store, name string) (practitionerID, scheduleID string) {
+	t.Helper()
+	ctx := context.Background()
+	practitionerID, scheduleID = uuid.NewString(), uuid.NewString()
+	if _, err := s.Pool.Exec(ctx, `
+		INSERT INTO practitioner (id, name, gender, specialty_code, qualification, years_experience, languages,
+			organization_id, city, consult_fee_minor, currency)
+		SELECT $1, $2, gender, specialty_code, qualification, years_experience, languages, organization_id, city,
+			consult_fee_minor, currency FROM practitioner ORDER BY id LIMIT 1`, practitionerID, name); err != nil {
+		t.Fatalf("testenv: new practitioner: %v", err)
+	}
+	if _, err := s.Pool.Exec(ctx, `
+		INSERT INTO schedule (id, practitioner_id, weekday, start_time, end_time, slot_minutes, timezone)
+		SELECT CASE WHEN d = 1 THEN $1::uuid ELSE gen_random_uuid() END, $2, d, '09:00', '10:00', 15, 'Asia/Kolkata'
+		FROM generate_series(1, 3) d`, scheduleID, practitionerID); err != nil {
+		t.Fatalf("testenv: new practitioner's schedule: %v", err)
+	}
+	return practitionerID, scheduleID
+}
