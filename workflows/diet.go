@@ -106,7 +106,7 @@ type DietPlanInfo struct {
 	Infeasible       string         `json:"infeasible,omitempty"`
 	Complete         bool           `json:"interactions_complete"`
 	Restricted       []string       `json:"restricted_items"`
-	InForce          int            `json:"in_force_revision"` // 0: none approved yet
+	InForce          int            `json:"in_force_revision"`      // 0: none approved yet
 	DietitianID      string         `json:"dietitian_id,omitempty"` // assigned to review the plans (a care assignment)
 	ReviewedBy       string         `json:"reviewed_by,omitempty"`
 	ReviewAction     string         `json:"review_action,omitempty"`
