@@ -197,6 +197,10 @@ func TestType2DiabetesJourneyEndToEnd(t *testing.T) {
 		}
 		time.Sleep(300 * time.Millisecond)
 	}
+	var ended bool
+	if err := h.store.Pool.QueryRow(ctx, `SELECT ended_at IS NOT NULL FROM care_assignment WHERE journey_id = $1 AND step = 'diet'`, id).Scan(&ended); err != nil || !ended {
+		t.Errorf("the diet step's care assignment was not ended: %v", err)
+	}
 }
 
 // prepareDiabetesPatient gives the test's patient the diagnosis and no
