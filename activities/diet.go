@@ -43,6 +43,10 @@ type GenerateDietPlanInput struct {
 	Adjustment diet.Adjustment `json:"adjustment"`
 	// ExcludeFoods are IFCT codes the dietitian's amendments left out.
 	ExcludeFoods []string `json:"exclude_foods,omitempty"`
+	// AssignUntil, when set, assigns the step's dietitian to the patient
+	// until then at the latest (store.AssignDietitian): the relation that
+	// lets the dietitian see the patient and review the plan.
+	AssignUntil time.Time `json:"assign_until,omitzero"`
 }
 
 // DietPlanSummary is what the journey keeps of a revision: no meals, no
@@ -62,15 +66,23 @@ type DietPlanSummary struct {
 	// Complete is false when a medicine's name could not be resolved, so
 	// its food interactions may be missing: the dietitian checks by hand.
 	Complete bool `json:"complete"`
+	// DietitianID is the dietitian assigned to review it ("" when none
+	// could be assigned: there is no dietitian).
+	DietitianID string `json:"dietitian_id,omitempty"`
 }
 
 // GenerateDietPlan makes one revision and stores it for the dietitian's
 // review. A plan that cannot meet the targets is stored as infeasible with
 // the reason; the journey asks the dietitian to amend it.
 func (a *Diet) GenerateDietPlan(ctx context.Context, in GenerateDietPlanInput) (DietPlanSummary, error) {
+	dietitian, err := a.assignDietitian(ctx, in)
+	if err != nil {
+		return DietPlanSummary{}, err
+	}
 	if existing, err := a.Store.DietPlanRevision(ctx, in.JourneyID, in.Step, in.Revision); err == nil {
 		s := summarize(existing, true) // written by an earlier attempt
 		s.Adjustment = a.Guidelines.Revise(in.Adjustment, in.Trigger)
+		s.DietitianID = dietitian
 		return s, nil
 	}
 	profile, err := a.Store.PatientDietProfile(ctx, in.PatientID)
@@ -117,8 +129,36 @@ func (a *Diet) GenerateDietPlan(ctx context.Context, in GenerateDietPlanInput) (
 		return DietPlanSummary{}, dietError("generate diet plan", err)
 	}
 	s := summarize(saved, complete)
-	s.Adjustment = adj
+	s.Adjustment, s.DietitianID = adj, dietitian
 	return s, nil
+}
+
+// assignDietitian keeps the step's dietitian assigned until in.AssignUntil.
+// With no dietitian to assign the plan is still made: its review waits and
+// escalates as the pathway says, and a dietitian with another relation to
+// the patient (a consent) may still review it.
+func (a *Diet) assignDietitian(ctx context.Context, in GenerateDietPlanInput) (string, error) {
+	if in.AssignUntil.IsZero() {
+		return "", nil
+	}
+	id, err := a.Store.AssignDietitian(ctx, in.JourneyID, in.Step, in.PatientID, in.AssignUntil)
+	if errors.Is(err, store.ErrNotFound) {
+		return "", nil
+	}
+	return id, dietError("assign dietitian", err)
+}
+
+// EndDietAssignmentInput names the diet step whose dietitian is released.
+type EndDietAssignmentInput struct {
+	JourneyID string    `json:"journey_id"`
+	Step      string    `json:"step"`
+	EndedAt   time.Time `json:"ended_at"`
+}
+
+// EndDietAssignment ends the step's care assignment when the step ends:
+// the dietitian's access through it lapses.
+func (a *Diet) EndDietAssignment(ctx context.Context, in EndDietAssignmentInput) error {
+	return dietError("end diet assignment", a.Store.EndCareAssignment(ctx, in.JourneyID, in.Step, in.EndedAt))
 }
 
 // plan runs the planner over the stored foods; an infeasible plan is

@@ -112,6 +112,9 @@ func testCatalog(t *testing.T) *pathways.Catalog {
 	if err := os.WriteFile(filepath.Join(dir, "diet-check.v1.yaml"), []byte(dietCheckPathway), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	if err := os.WriteFile(filepath.Join(dir, "type-2-diabetes.v900.yaml"), []byte(testenv.QuickDiabetesPathway(t, quickDoseInterval.String())), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	c, err := pathways.LoadCatalog(dir)
 	if err != nil {
 		t.Fatal(err)

@@ -39,7 +39,8 @@ steps:
 
 // TestDietPlanThroughTheAPI runs a diet stage on the dev server with the
 // real activities (PostgreSQL, Neo4j, the LP planner): the plan respects
-// metronidazole and the vegetarian preference, a dietitian approves it, a
+// metronidazole and the vegetarian preference, the dietitian the step
+// assigned approves it (no consent needed: the assignment relates them), a
 // meal is logged and counted, and high glucose readings revise the plan.
 func TestDietPlanThroughTheAPI(t *testing.T) {
 	h := newHarness(t, nil)
@@ -53,10 +54,6 @@ func TestDietPlanThroughTheAPI(t *testing.T) {
 		t.Fatal(err)
 	}
 	patient := store.SeedPatientID(16)
-	var dietitian string
-	if err := h.store.Pool.QueryRow(ctx, `SELECT id::text FROM practitioner WHERE specialty_code = 'nutrition' ORDER BY id LIMIT 1`).Scan(&dietitian); err != nil {
-		t.Fatal(err)
-	}
 	for _, q := range []string{
 		`DELETE FROM condition WHERE patient_id = $1`, `DELETE FROM medication_statement WHERE patient_id = $1`,
 		`INSERT INTO condition (id, patient_id, code) VALUES (gen_random_uuid(), $1, 'E11')`,
@@ -65,10 +62,6 @@ func TestDietPlanThroughTheAPI(t *testing.T) {
 		if _, err := h.store.Pool.Exec(ctx, q, patient); err != nil {
 			t.Fatal(err)
 		}
-	}
-	if _, err := h.store.Pool.Exec(ctx, `INSERT INTO consent (id, patient_id, practitioner_id, status) VALUES ($1, $2, $3, 'active')`,
-		uuid.NewString(), patient, dietitian); err != nil {
-		t.Fatal(err)
 	}
 	if err := h.store.SetDietPreference(ctx, patient, store.DietPreference{Diet: diet.Vegetarian}); err != nil {
 		t.Fatal(err)
@@ -93,7 +86,12 @@ func TestDietPlanThroughTheAPI(t *testing.T) {
 		}
 	}
 
-	// Only a dietitian reviews; an amendment needs a reason.
+	// The step assigned a dietitian, whose care assignment lets them see the
+	// patient. Only a dietitian reviews; an amendment needs a reason.
+	dietitian := plan.State.DietitianID
+	if dietitian == "" {
+		t.Fatalf("no dietitian assigned: %+v", plan.State)
+	}
 	review := fmt.Sprintf(`{"plan_id":%q,"action":"approve"}`, plan.State.PlanID)
 	if resp, raw := h.doAs(t, http.MethodPost, base+"/diet/review", review, uuid.NewString(), auth.RoleDoctor); resp.StatusCode != http.StatusForbidden {
 		t.Errorf("doctor review: %d %s", resp.StatusCode, raw)
@@ -135,8 +133,10 @@ func TestDietPlanThroughTheAPI(t *testing.T) {
 	if resp, raw := h.doAs(t, http.MethodPost, base+"/readings", `{"reading_id":"r0","kind":"glucose","value":190,"unit":"kg","at":"2026-03-02T08:00:00Z"}`, patient, auth.RolePatient); resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(string(raw), "/unit") {
 		t.Errorf("bad reading: %d %s", resp.StatusCode, raw)
 	}
+	// Readings taken before the plan's approval do not count: their times
+	// keep their fraction of a second, as the approval's does.
 	for i, v := range []float64{190, 200, 210} {
-		body := fmt.Sprintf(`{"reading_id":"r%d","kind":"glucose","value":%g,"unit":"mg/dL","at":%q}`, i+1, v, time.Now().UTC().Format(time.RFC3339))
+		body := fmt.Sprintf(`{"reading_id":"r%d","kind":"glucose","value":%g,"unit":"mg/dL","at":%q}`, i+1, v, time.Now().UTC().Format(time.RFC3339Nano))
 		if resp, raw := h.doAs(t, http.MethodPost, base+"/readings", body, patient, auth.RolePatient); resp.StatusCode != http.StatusAccepted {
 			t.Fatalf("reading: %d %s", resp.StatusCode, raw)
 		}

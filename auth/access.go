@@ -24,7 +24,8 @@ func validPatientAndPractitioner(p Principal, patientID string) (bool, string) {
 // CanSeePatient is the object-level rule for a patient's data:
 //   - a patient sees only their own;
 //   - a doctor or dietitian sees a patient they have an appointment with
-//     (any status but cancelled), whose active consent to the whole record
+//     (any status but cancelled) or an open care assignment to (the
+//     dietitian of a diet step), whose active consent to the whole record
 //     names them or their organisation, or under a running break-glass
 //     access (CanSeePatientData, which also decides per category);
 //   - a coordinator sees patients of their care team: an appointment with a

@@ -106,7 +106,8 @@ type DietPlanInfo struct {
 	Infeasible       string         `json:"infeasible,omitempty"`
 	Complete         bool           `json:"interactions_complete"`
 	Restricted       []string       `json:"restricted_items"`
-	InForce          int            `json:"in_force_revision"` // 0: none approved yet
+	InForce          int            `json:"in_force_revision"`      // 0: none approved yet
+	DietitianID      string         `json:"dietitian_id,omitempty"` // assigned to review the plans (a care assignment)
 	ReviewedBy       string         `json:"reviewed_by,omitempty"`
 	ReviewAction     string         `json:"review_action,omitempty"`
 	Revisions        []DietRevision `json:"revisions"`
@@ -189,6 +190,7 @@ type dietRun struct {
 	approved time.Time // when the plan in force was approved
 	baseline float64   // kg at the plan in force
 	latestKg float64
+	end      time.Time // when the stage runs its course
 }
 
 func (dr *dietRun) validate(req ReviewDietPlanRequest) error {
@@ -243,9 +245,11 @@ func (j *journey) runDiet(ctx workflow.Context, step pathways.PlanStep) (stepRes
 		return stepResult{}, err
 	}
 	defer func() { dr.awaiting, dr.handled, dr.info.Status = false, true, "ended" }()
+	defer j.endDietAssignment(ctx, step)
 	j.handleDietSignals(ctx, step, dr)
 
 	end := workflow.Now(ctx).Add(step.TimeLimit)
+	dr.end = end
 	if res, done, err := j.reviseDiet(ctx, step, dr, store.DietTriggerInitial); done || err != nil {
 		return res, err
 	}
@@ -347,13 +351,20 @@ func (j *journey) generateDiet(ctx workflow.Context, step pathways.PlanStep, dr 
 		RetryPolicy: &temporal.RetryPolicy{InitialInterval: time.Second, MaximumInterval: time.Minute,
 			NonRetryableErrorTypes: []string{activities.ErrTypeInvalidInput, activities.ErrTypeInvalidRegimen}},
 	})
+	// The dietitian stays assigned while the stage runs, and while this
+	// revision's review may still be waited for.
+	assignUntil := workflow.Now(ctx).Add(reviewSpan(step))
+	if dr.end.After(assignUntil) {
+		assignUntil = dr.end
+	}
 	var sum activities.DietPlanSummary
 	if err := workflow.ExecuteActivity(planCtx, dietActs.GenerateDietPlan, activities.GenerateDietPlanInput{
 		JourneyID: j.state.JourneyID, Step: step.ID, Revision: rev, PatientID: j.state.PatientID, Trigger: trigger,
-		Adjustment: dr.adj, ExcludeFoods: dr.excluded,
+		Adjustment: dr.adj, ExcludeFoods: dr.excluded, AssignUntil: assignUntil,
 	}).Get(ctx, &sum); err != nil {
 		return err
 	}
+	dr.info.DietitianID = sum.DietitianID
 	dr.adj = sum.Adjustment
 	dr.info.PlanID, dr.info.Revision, dr.info.Trigger, dr.info.Targets = sum.PlanID, sum.Revision, sum.Trigger, sum.Targets
 	dr.info.Infeasible, dr.info.Complete, dr.info.Restricted = sum.Infeasible, sum.Complete, sum.Restricted
@@ -363,6 +374,38 @@ func (j *journey) generateDiet(ctx workflow.Context, step pathways.PlanStep, dr 
 		j.logger.Warn("Diet plan infeasible; the dietitian must amend it", "Plan", sum.PlanID, "Revision", sum.Revision)
 	}
 	return nil
+}
+
+// reviewSpan is the longest a revision's review may be waited for: the
+// approval's time limit and every limit of its on_timeout chain.
+func reviewSpan(step pathways.PlanStep) time.Duration {
+	limit, onTimeout := step.TimeLimit, step.OnTimeout
+	if a := step.Approval; a != nil {
+		limit, onTimeout = a.TimeLimit, a.OnTimeout
+	}
+	for t := onTimeout; t != nil; t = t.Then {
+		limit += t.TimeLimit
+	}
+	return limit
+}
+
+// dietAssignmentVersion marks journeys whose diet step releases its
+// dietitian's care assignment when it ends.
+const dietAssignmentVersion = "diet-assignment-end"
+
+// endDietAssignment releases the step's dietitian when the step ends, even
+// when the journey is being cancelled (a disconnected context).
+func (j *journey) endDietAssignment(ctx workflow.Context, step pathways.PlanStep) {
+	if workflow.GetVersion(ctx, dietAssignmentVersion, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+		return
+	}
+	dctx, cancel := workflow.NewDisconnectedContext(ctx)
+	defer cancel()
+	if err := workflow.ExecuteActivity(dbOptions(dctx), dietActs.EndDietAssignment, activities.EndDietAssignmentInput{
+		JourneyID: j.state.JourneyID, Step: step.ID, EndedAt: workflow.Now(dctx),
+	}).Get(dctx, nil); err != nil {
+		j.logger.Error("Dietitian assignment not ended; it lapses at its horizon", "Step", step.ID, "Error", err)
+	}
 }
 
 // nextAdjustment applies an amendment's energy target.

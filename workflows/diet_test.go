@@ -51,6 +51,7 @@ type dietWorld struct {
 	generated []activities.GenerateDietPlanInput
 	reviewed  []activities.ReviewDietPlanInput
 	meals     []activities.RecordMealInput
+	ended     []activities.EndDietAssignmentInput
 	// infeasible makes these revisions infeasible.
 	infeasible map[int]bool
 }
@@ -74,7 +75,7 @@ func newDietWorldOn(t *testing.T, src string) *dietWorld {
 			adj.CarbohydrateSteps++
 		}
 		sum := activities.DietPlanSummary{PlanID: fmt.Sprintf("plan-%d", in.Revision), Revision: in.Revision, Status: store.DietAwaitingReview,
-			Trigger: in.Trigger, Adjustment: adj, Complete: true, Restricted: []string{"grapefruit"},
+			Trigger: in.Trigger, Adjustment: adj, Complete: true, Restricted: []string{"grapefruit"}, DietitianID: dietitianID,
 			Targets: diet.Targets{EnergyKcal: 1660, Energy: diet.Target{Range: diet.Range{Min: 1577, Max: 1743}, Unit: "kcal"},
 				Carbohydrate: diet.Target{Range: diet.Range{Min: 187, Max: 228}, Unit: "g"}, Protein: diet.Target{Range: diet.Range{Min: 62, Max: 83}, Unit: "g"},
 				Fat: diet.Target{Range: diet.Range{Min: 37, Max: 55}, Unit: "g"}, Fibre: diet.Target{Range: diet.Range{Min: 23}, Unit: "g"},
@@ -88,6 +89,12 @@ func newDietWorldOn(t *testing.T, src string) *dietWorld {
 		w.mu.Lock()
 		defer w.mu.Unlock()
 		w.reviewed = append(w.reviewed, in)
+		return nil
+	})
+	env.OnActivity(dietActs.EndDietAssignment, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.EndDietAssignmentInput) error {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		w.ended = append(w.ended, in)
 		return nil
 	})
 	env.OnActivity(dietActs.RecordMeal, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.RecordMealInput) (diet.Nutrients, error) {
@@ -175,6 +182,16 @@ func TestDietRevisionTriggeredByGlucose(t *testing.T) {
 	}
 	if got := stepIDs(st); got != "diet=timed_out" || st.Status != workflows.StatusCompleted {
 		t.Errorf("steps %s, status %s", got, st.Status)
+	}
+	// The dietitian is assigned for the stage (10 days here, longer than a
+	// revision's review: 72h, then 72h after the escalation), and released
+	// when the step ends.
+	stageEnd := st.Steps[0].StartedAt.Add(10 * day)
+	if after.DietitianID != dietitianID || !w.generated[0].AssignUntil.Equal(stageEnd) || !w.generated[1].AssignUntil.Equal(stageEnd) {
+		t.Errorf("assignment: dietitian %q, until %v then %v, want %v", after.DietitianID, w.generated[0].AssignUntil, w.generated[1].AssignUntil, stageEnd)
+	}
+	if len(w.ended) != 1 || w.ended[0].Step != "diet" || w.ended[0].JourneyID != st.JourneyID {
+		t.Errorf("assignment ends %+v, want one for the diet step", w.ended)
 	}
 }
 
