@@ -68,7 +68,15 @@ func journeyPatient(c *gin.Context) (string, error) {
 	return patientID, nil
 }
 
-func pathPatient(c *gin.Context) (string, error) { return c.Param("id"), nil }
+// pathPatient is the patient the path names; an ID that cannot be a
+// patient's names no one (404).
+func pathPatient(c *gin.Context) (string, error) {
+	id := c.Param("id")
+	if !workflows.ValidPatientID(id) {
+		return "", &notFoundError{detail: "no patient has this ID"}
+	}
+	return id, nil
+}
 
 // routePolicies is the access rule of every route, keyed "METHOD path" as
 // the router registers it. A route without an entry is refused to everyone

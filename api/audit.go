@@ -56,8 +56,8 @@ func purposeOf(c *gin.Context, role string, emergency bool) (string, error) {
 		return defaultPurpose(role), nil
 	}
 	if !slices.Contains(purposes, v) {
-		return "", &invalidError{fields: []FieldError{{Pointer: "header:" + purposeHeader,
-			Detail: "must be an HL7 PurposeOfUse code: one of TREAT, ETREAT, CAREMGT, PATRQT, HPAYMT, HOPERAT, PUBHLTH, HRESCH"}}}
+		return "", &parameterError{name: purposeHeader,
+			detail: "must be an HL7 PurposeOfUse code: one of TREAT, ETREAT, CAREMGT, PATRQT, HPAYMT, HOPERAT, PUBHLTH, HRESCH"}
 	}
 	return v, nil
 }

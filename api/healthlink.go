@@ -120,6 +120,8 @@ func readParams(c *gin.Context) (map[string]string, error) {
 		var str string
 		var num json.Number
 		switch {
+		case json.Unmarshal(v, &str) == nil && !usableText(str):
+			fields = append(fields, FieldError{Pointer: "/" + k, Detail: "holds a NUL byte"})
 		case json.Unmarshal(v, &str) == nil:
 			values[k] = str
 		case json.Unmarshal(v, &num) == nil:
@@ -141,6 +143,10 @@ func singleValues(v url.Values) (map[string]string, error) {
 	for k, vs := range v {
 		if len(vs) != 1 {
 			fields = append(fields, FieldError{Pointer: "/" + k, Detail: "give this parameter once"})
+			continue
+		}
+		if !usableText(k) || !usableText(vs[0]) {
+			fields = append(fields, FieldError{Pointer: "/" + strings.ToValidUTF8(strings.ReplaceAll(k, "\x00", ""), ""), Detail: "holds a NUL byte or is not UTF-8"})
 			continue
 		}
 		out[k] = vs[0]

@@ -185,7 +185,7 @@ var appointmentShape = map[string]string{"id": "string", "doctor_id": "string", 
 // see the earnings, then cancel: every step goes through the journey.
 func TestHealthLinkBookAcceptAndCancelThroughTheJourney(t *testing.T) {
 	h := newHarness(t, nil)
-	patient := store.SeedPatientID(12)
+	patient := testenv.NewPatient(t, h.store, "Pune") // its own: no earlier run's journeys take its episode numbers
 	name, email := patientEmail(t, h.store, patient)
 	slot := newLocalSlot(t, h.store, 3)
 	doctor := slot.PractitionerID
@@ -298,7 +298,7 @@ func TestHealthLinkBookAcceptAndCancelThroughTheJourney(t *testing.T) {
 // doctor rejects; the journey ends cancelled.
 func TestHealthLinkRejectEndsTheJourney(t *testing.T) {
 	h := newHarness(t, nil)
-	patient := store.SeedPatientID(13)
+	patient := testenv.NewPatient(t, h.store, "Pune")
 	name, email := patientEmail(t, h.store, patient)
 	slot := newLocalSlot(t, h.store, 5)
 	var city string
@@ -347,7 +347,7 @@ func TestHealthLinkRejectEndsTheJourney(t *testing.T) {
 
 func TestHealthLinkBookingRefusesBadInput(t *testing.T) {
 	h := newHarness(t, nil)
-	patient := store.SeedPatientID(12)
+	patient := testenv.NewPatient(t, h.store, "Pune") // its own: no earlier run's journeys take its episode numbers
 	name, email := patientEmail(t, h.store, patient)
 	slot := newLocalSlot(t, h.store, 7)
 	good := map[string]any{"doctor_id": slot.PractitionerID, "appointment_date": slot.date, "appointment_time": slot.clock,

@@ -14,6 +14,7 @@ import (
 	"strings"
 
 	"github.com/gin-gonic/gin"
+	"github.com/jackc/pgx/v5/pgconn"
 	"go.temporal.io/api/serviceerror"
 
 	"github.com/carepath/carepath/store"
@@ -111,6 +112,7 @@ func (s *Server) writeError(c *gin.Context, err error) {
 		oauthErr  *oauthError
 		param     *parameterError
 		limited   *rateLimitedError
+		pgErr     *pgconn.PgError
 	)
 	if errors.As(err, &oauthErr) {
 		s.writeOAuthError(c, oauthErr)
@@ -164,6 +166,15 @@ func (s *Server) writeError(c *gin.Context, err error) {
 		s.logger.WarnContext(c.Request.Context(), "Webhook signature refused", "route", c.FullPath())
 	case errors.As(err, &unavail):
 		p.Status, p.Type, p.Title, p.Detail = http.StatusServiceUnavailable, "unavailable", "Not available on this server", unavail.detail
+	case errors.As(err, &pgErr) && strings.HasPrefix(pgErr.Code, "22"):
+		// A data exception: a value the database cannot take (a NUL byte,
+		// text that is not UTF-8, a number out of range). The handler's own
+		// checks name fields; this net keeps what slips past them a 422.
+		p.Status, p.Type, p.Title = http.StatusUnprocessableEntity, "validation", "The request has invalid fields"
+		p.Detail = "a value in the request cannot be stored (text with a NUL byte or not UTF-8, or a number out of range)"
+	case errors.As(err, &pgErr) && pgErr.Code == "23503":
+		p.Status, p.Type, p.Title = http.StatusUnprocessableEntity, "validation", "The request has invalid fields"
+		p.Detail = "the request refers to an object that does not exist"
 	case errors.Is(err, store.ErrNotFound), errors.As(err, &tNotFound):
 		p.Status, p.Type, p.Title, p.Detail = http.StatusNotFound, "not-found", "Not found", "no such object"
 	case errors.Is(err, context.DeadlineExceeded):

@@ -9,7 +9,9 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
 	"go.temporal.io/sdk/client"
@@ -108,7 +110,7 @@ func NewRouter(o Options) *gin.Engine {
 		s.logger.Error("API_TRUSTED_PROXIES refused; trusting no proxy", "error", err)
 		_ = r.SetTrustedProxies(nil)
 	}
-	r.Use(s.recoverPanics, s.logRequests, s.limitByIP, s.authorize, s.limitByUser, s.idempotency)
+	r.Use(s.recoverPanics, s.logRequests, s.checkQuery, s.limitByIP, s.authorize, s.limitByUser, s.idempotency)
 	r.NoRoute(func(c *gin.Context) {
 		writeProblem(c, Problem{Type: problemBase + "not-found", Title: "Not found", Status: http.StatusNotFound,
 			Detail: "no route " + c.Request.Method + " " + c.Request.URL.Path, Instance: c.Request.URL.Path})
@@ -193,3 +195,22 @@ func (s *Server) recoverPanics(c *gin.Context) {
 	}()
 	c.Next()
 }
+
+// checkQuery refuses a query string no handler could use: a parameter
+// whose name or value holds a NUL byte or is not UTF-8 (400, naming it).
+// Such text can never be stored or searched, and PostgreSQL refuses it.
+func (s *Server) checkQuery(c *gin.Context) {
+	for name, values := range c.Request.URL.Query() {
+		for _, v := range append([]string{name}, values...) {
+			if !usableText(v) {
+				s.writeError(c, &parameterError{name: strings.ToValidUTF8(strings.ReplaceAll(name, "\x00", ""), ""),
+					detail: "holds a NUL byte or is not UTF-8"})
+				return
+			}
+		}
+	}
+	c.Next()
+}
+
+// usableText is text CarePath can store: UTF-8 without NUL bytes.
+func usableText(v string) bool { return utf8.ValidString(v) && !strings.ContainsRune(v, 0) }
