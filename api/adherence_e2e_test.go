@@ -13,6 +13,7 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/carepath/carepath/activities"
+	"github.com/carepath/carepath/internal/testenv"
 	"github.com/carepath/carepath/store"
 	"github.com/carepath/carepath/workflows"
 )
@@ -21,14 +22,15 @@ import (
 // reminders through the real SMS activity (twilio-fake), a dose confirmed
 // and a bad answer refused through the API, a refill requested through the
 // API and recorded in PostgreSQL against medication_request.refills, a
-// second refill refused, and continue-as-new every three doses. Demo
-// patient 16 is this test's.
+// second refill refused, and continue-as-new every three doses.
 func TestAdherenceCourseEndToEnd(t *testing.T) {
 	h := newHarness(t, nil)
 	ctx := context.Background()
-	patient := store.SeedPatientID(16)
-	// No quiet hours for this patient, so reminders go at any hour the test runs.
-	if _, err := h.store.Pool.Exec(ctx, `UPDATE sms_preference SET quiet_hours_start = NULL, quiet_hours_end = NULL WHERE patient_id = $1`, patient); err != nil {
+	// A patient of the test's own (the messaging tests change the seeded
+	// patients' SMS preferences), with no quiet hours, so that reminders go
+	// at whatever hour the test runs.
+	patient := testenv.NewPatient(t, h.store, "Pune")
+	if err := h.store.SetQuietHours(ctx, patient, "", ""); err != nil {
 		t.Fatal(err)
 	}
 	rxID := signedPrescription(t, h, patient)
