@@ -209,14 +209,7 @@ func TestType2DiabetesJourneyEndToEnd(t *testing.T) {
 func prepareDiabetesPatient(t *testing.T, h *harness) {
 	t.Helper()
 	ctx := context.Background()
-	knowledgeServer(t) // loads the graph
-	foods, err := diet.LoadIFCT(diet.DefaultIFCTPath())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := h.store.SeedFoods(ctx, foods); err != nil {
-		t.Fatal(err)
-	}
+	loadDietData(t, h)
 	patient := store.SeedPatientID(9)
 	for _, q := range []string{
 		`DELETE FROM condition WHERE patient_id = $1`, `DELETE FROM medication_statement WHERE patient_id = $1`,

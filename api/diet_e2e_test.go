@@ -45,14 +45,7 @@ steps:
 func TestDietPlanThroughTheAPI(t *testing.T) {
 	h := newHarness(t, nil)
 	ctx := context.Background()
-	knowledgeServer(t) // loads the graph
-	foods, err := diet.LoadIFCT(diet.DefaultIFCTPath())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := h.store.SeedFoods(ctx, foods); err != nil {
-		t.Fatal(err)
-	}
+	loadDietData(t, h)
 	patient := store.SeedPatientID(16)
 	for _, q := range []string{
 		`DELETE FROM condition WHERE patient_id = $1`, `DELETE FROM medication_statement WHERE patient_id = $1`,
@@ -173,5 +166,19 @@ func waitDiet(t *testing.T, h *harness, base string, ok func(dietView) bool) die
 			t.Fatalf("diet step never reached the expected state: %d %s", resp.StatusCode, raw)
 		}
 		time.Sleep(300 * time.Millisecond)
+	}
+}
+
+// loadDietData loads what the diet stage reads: the knowledge graph (its
+// food-drug rules) and the IFCT food table.
+func loadDietData(t *testing.T, h *harness) {
+	t.Helper()
+	knowledgeServer(t) // loads the graph
+	foods, err := diet.LoadIFCT(diet.DefaultIFCTPath())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.store.SeedFoods(context.Background(), foods); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -416,8 +416,16 @@ func (s *Server) hlCancelAppointment(c *gin.Context) {
 		s.writeError(c, err)
 		return
 	}
+	if appt.Status == store.AppointmentCancelled {
+		s.writeError(c, &conflictError{detail: "the appointment is already cancelled"})
+		return
+	}
 	state, err := s.updateJourney(c.Request.Context(), appt.JourneyID, workflows.UpdateCancel,
 		workflows.CancelRequest{Actor: actor, Reason: "cancelled through HealthLink"})
+	var ended *serviceerror.NotFound
+	if errors.As(err, &ended) {
+		err = &conflictError{detail: "the appointment's journey has ended; it can no longer be cancelled"}
+	}
 	if err != nil {
 		s.writeError(c, err)
 		return
