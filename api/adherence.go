@@ -59,14 +59,9 @@ type doseBody struct {
 // answers 202: the course applies it to the dose open when it arrives, and
 // the GET shows the result.
 func (s *Server) reportDose(c *gin.Context) {
-	actor, err := actorFrom(c)
-	if err != nil {
-		s.writeError(c, err)
-		return
-	}
 	var body doseBody
-	if err := decodeStrict(c.Request.Body, &body); err != nil {
-		s.writeError(c, err)
+	actor, ok := s.actorAndBody(c, &body)
+	if !ok {
 		return
 	}
 	var fields []FieldError
@@ -92,14 +87,9 @@ func (s *Server) reportDose(c *gin.Context) {
 // requestRefill asks for the next refill. The course's validator refuses
 // when the prescription has no refill left or one is already pending (409).
 func (s *Server) requestRefill(c *gin.Context) {
-	actor, err := actorFrom(c)
-	if err != nil {
-		s.writeError(c, err)
-		return
-	}
 	var body struct{}
-	if err := decodeStrict(c.Request.Body, &body); err != nil {
-		s.writeError(c, err)
+	actor, ok := s.actorAndBody(c, &body)
+	if !ok {
 		return
 	}
 	id := c.Param("id")

@@ -36,6 +36,21 @@ func (s *Server) authRoutes(r gin.IRoutes) {
 
 // actorFrom is who is acting, from the access token the authorize
 // middleware verified.
+// actorAndBody reads who is acting and the request's JSON body (unknown
+// fields refused) into body. On failure it has written the problem and
+// answers false.
+func (s *Server) actorAndBody(c *gin.Context, body any) (workflows.Actor, bool) {
+	actor, err := actorFrom(c)
+	if err == nil {
+		err = decodeStrict(c.Request.Body, body)
+	}
+	if err != nil {
+		s.writeError(c, err)
+		return actor, false
+	}
+	return actor, true
+}
+
 func actorFrom(c *gin.Context) (workflows.Actor, error) {
 	p, ok := principalFrom(c)
 	if !ok {

@@ -93,14 +93,9 @@ type reviewDietBody struct {
 // reviewDiet sends the dietitian's review; the journey's validator decides
 // who may review and what an amendment needs.
 func (s *Server) reviewDiet(c *gin.Context) {
-	actor, err := actorFrom(c)
-	if err != nil {
-		s.writeError(c, err)
-		return
-	}
 	var body reviewDietBody
-	if err := decodeStrict(c.Request.Body, &body); err != nil {
-		s.writeError(c, err)
+	actor, ok := s.actorAndBody(c, &body)
+	if !ok {
 		return
 	}
 	var fields []FieldError

@@ -497,6 +497,15 @@ func hlDoctorParams(c *gin.Context, names ...string) (*checker, string, error) {
 	return v, v.id("doctor_id"), nil
 }
 
+// hlDoctorOnly reads the doctor_id of a route that takes nothing else.
+func hlDoctorOnly(c *gin.Context) (string, error) {
+	v, doctorID, err := hlDoctorParams(c)
+	if err != nil {
+		return "", err
+	}
+	return doctorID, v.err()
+}
+
 func unknownDoctor(err error) error {
 	if errors.Is(err, store.ErrNotFound) {
 		return &invalidError{fields: []FieldError{{Pointer: "/doctor_id", Detail: "no doctor has this ID"}}}
@@ -506,10 +515,7 @@ func unknownDoctor(err error) error {
 
 // hlDoctorEarnings answers from the earnings ledger (store/ledger.go).
 func (s *Server) hlDoctorEarnings(c *gin.Context) {
-	v, doctorID, err := hlDoctorParams(c)
-	if err == nil {
-		err = v.err()
-	}
+	doctorID, err := hlDoctorOnly(c)
 	if err != nil {
 		s.writeError(c, err)
 		return
@@ -573,10 +579,7 @@ var requestStatus = map[string]string{
 // hlAppointmentRequests lists the doctor's upcoming appointments with the
 // doctor's answer so far.
 func (s *Server) hlAppointmentRequests(c *gin.Context) {
-	v, doctorID, err := hlDoctorParams(c)
-	if err == nil {
-		err = v.err()
-	}
+	doctorID, err := hlDoctorOnly(c)
 	if err != nil {
 		s.writeError(c, err)
 		return

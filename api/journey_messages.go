@@ -27,14 +27,9 @@ type decideBody struct {
 // decide sends a decision (the doctor accepts or rejects, say) to the
 // journey; the journey's validator says whether this actor may make it now.
 func (s *Server) decide(c *gin.Context) {
-	actor, err := actorFrom(c)
-	if err != nil {
-		s.writeError(c, err)
-		return
-	}
 	var body decideBody
-	if err := decodeStrict(c.Request.Body, &body); err != nil {
-		s.writeError(c, err)
+	actor, ok := s.actorAndBody(c, &body)
+	if !ok {
 		return
 	}
 	var fields []FieldError
@@ -57,14 +52,9 @@ type cancelBody struct {
 
 // cancelJourney cancels a journey; the pathway's policy decides any refund.
 func (s *Server) cancelJourney(c *gin.Context) {
-	actor, err := actorFrom(c)
-	if err != nil {
-		s.writeError(c, err)
-		return
-	}
 	var body cancelBody
-	if err := decodeStrict(c.Request.Body, &body); err != nil {
-		s.writeError(c, err)
+	actor, ok := s.actorAndBody(c, &body)
+	if !ok {
 		return
 	}
 	s.sendUpdate(c, workflows.UpdateCancel, workflows.CancelRequest{Actor: actor, Reason: body.Reason})
@@ -246,14 +236,9 @@ type rescheduleBody struct {
 
 // rescheduleJourney moves the journey's appointment to another free slot.
 func (s *Server) rescheduleJourney(c *gin.Context) {
-	actor, err := actorFrom(c)
-	if err != nil {
-		s.writeError(c, err)
-		return
-	}
 	var body rescheduleBody
-	if err := decodeStrict(c.Request.Body, &body); err != nil {
-		s.writeError(c, err)
+	actor, ok := s.actorAndBody(c, &body)
+	if !ok {
 		return
 	}
 	if !workflows.ValidPatientID(body.NewSlotID) {
@@ -265,14 +250,9 @@ func (s *Server) rescheduleJourney(c *gin.Context) {
 
 // startConsult marks the video consult as started (the doctor joined).
 func (s *Server) startConsult(c *gin.Context) {
-	actor, err := actorFrom(c)
-	if err != nil {
-		s.writeError(c, err)
-		return
-	}
 	var body struct{}
-	if err := decodeStrict(c.Request.Body, &body); err != nil {
-		s.writeError(c, err)
+	actor, ok := s.actorAndBody(c, &body)
+	if !ok {
 		return
 	}
 	s.sendUpdate(c, workflows.UpdateStartConsult, workflows.StartConsultRequest{Actor: actor})
@@ -295,14 +275,9 @@ type closeConsultBody struct {
 
 // closeConsult closes the consult with the doctor's notes and orders.
 func (s *Server) closeConsult(c *gin.Context) {
-	actor, err := actorFrom(c)
-	if err != nil {
-		s.writeError(c, err)
-		return
-	}
 	var body closeConsultBody
-	if err := decodeStrict(c.Request.Body, &body); err != nil {
-		s.writeError(c, err)
+	actor, ok := s.actorAndBody(c, &body)
+	if !ok {
 		return
 	}
 	s.sendUpdate(c, workflows.UpdateCloseConsult, workflows.CloseConsultRequest{

@@ -38,14 +38,9 @@ type labResultBody struct {
 // The fields are checked here, each problem naming its field; the journey
 // then stores the result and alerts the doctor if it is out of range.
 func (s *Server) recordLabResult(c *gin.Context) {
-	actor, err := actorFrom(c)
-	if err != nil {
-		s.writeError(c, err)
-		return
-	}
 	var body labResultBody
-	if err := decodeStrict(c.Request.Body, &body); err != nil {
-		s.writeError(c, err)
+	actor, ok := s.actorAndBody(c, &body)
+	if !ok {
 		return
 	}
 	if body.Value == nil {
@@ -110,7 +105,8 @@ type labTestBooking struct {
 // bookLabTest is HealthLink's POST /api/book/labtest/: patient_id,
 // test_name (a catalogue name, a unique part of one, or a LOINC code) and
 // appointment_date (YYYY-MM-DD, today or later), as JSON or form fields.
-// An Idempotency-Key header makes a retry return the first booking.
+// An Idempotency-Key header makes a retry return the first booking (the
+// idempotency middleware).
 func (s *Server) bookLabTest(c *gin.Context) {
 	p, ok := principalFrom(c)
 	if !ok {
@@ -150,20 +146,15 @@ func (s *Server) bookLabTest(c *gin.Context) {
 		s.writeError(c, err)
 		return
 	}
-	key := c.GetHeader("Idempotency-Key")
-	if key == "" {
-		key = uuid.NewString()
-	}
+	// A retried request with an Idempotency-Key is answered by the
+	// idempotency middleware; each request that reaches here books anew.
 	orders, err := s.store.BookLabTests(ctx, store.BookLabTestsRequest{
-		KeyPrefix: "healthlink:" + p.Subject + ":" + key, Origin: store.LabOriginLink, PatientID: patientID,
+		KeyPrefix: "healthlink:" + p.Subject + ":" + uuid.NewString(), Origin: store.LabOriginLink, PatientID: patientID,
 		Tests: []string{code}, ScheduledFor: day,
 	})
 	switch {
 	case errors.Is(err, store.ErrPatientNotFound):
 		s.writeError(c, &invalidError{fields: []FieldError{{Pointer: "/patient_id", Detail: "no patient has this ID"}}})
-		return
-	case errors.Is(err, store.ErrKeyReused):
-		s.writeError(c, &invalidError{fields: []FieldError{{Pointer: "/", Detail: "this Idempotency-Key was used for another request"}}})
 		return
 	case err != nil:
 		s.writeError(c, err)

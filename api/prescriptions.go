@@ -55,14 +55,9 @@ type reviewPrescriptionBody struct {
 // decides who may review and what a review needs; its refusals map to
 // problems in writeError.
 func (s *Server) reviewPrescription(c *gin.Context) {
-	actor, err := actorFrom(c)
-	if err != nil {
-		s.writeError(c, err)
-		return
-	}
 	var body reviewPrescriptionBody
-	if err := decodeStrict(c.Request.Body, &body); err != nil {
-		s.writeError(c, err)
+	actor, ok := s.actorAndBody(c, &body)
+	if !ok {
 		return
 	}
 	id := c.Param("id")
