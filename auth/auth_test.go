@@ -399,13 +399,22 @@ func TestSeedDemoIsRepeatableAndSignsIn(t *testing.T) {
 		t.Fatal(err)
 	}
 	a := newService(t, s, nil)
+	// A patient added beside the seed (as every test adds its own) gets no
+	// demo account, and does not change what seeding writes.
+	outsider := testenv.NewPatient(t, s, "Pune")
 	first, err := a.SeedDemo(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
+	testenv.NewPatient(t, s, "Pune")
 	second, err := a.SeedDemo(ctx)
-	if err != nil || second != first || first.Users < store.SeedPatientCount+3 {
+	if err != nil || second != first || first.Users < store.SeedPatientCount+3 ||
+		first.Users > store.SeedPatientCount+len(store.SeedPractitionerIDs())+3 {
 		t.Fatalf("seed twice: %+v then %+v, %v", first, second, err)
+	}
+	var accounts int
+	if err := s.Pool.QueryRow(ctx, `SELECT count(*) FROM app_user WHERE patient_id = $1`, outsider).Scan(&accounts); err != nil || accounts != 0 {
+		t.Errorf("a patient outside the seed has %d demo accounts (%v)", accounts, err)
 	}
 	var email string
 	if err := s.Pool.QueryRow(ctx, `SELECT email FROM patient WHERE id = $1`, store.SeedPatientID(1)).Scan(&email); err != nil {

@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"github.com/google/uuid"
+
+	"github.com/carepath/carepath/store"
 )
 
 // Demo credentials for the local stack only: SeedDemo writes them so that a
@@ -59,7 +61,8 @@ func (s *Service) SeedDemo(ctx context.Context) (SeedCounts, error) {
 		hashes[pw] = h
 	}
 	var users []NewUser
-	rows, err := s.pool.Query(ctx, `SELECT id::text, email, phone FROM patient ORDER BY id`)
+	rows, err := s.pool.Query(ctx, `SELECT id::text, email, phone FROM patient WHERE id = ANY($1::uuid[]) ORDER BY id`,
+		store.SeedPatientIDs())
 	if err != nil {
 		return c, fmt.Errorf("seed demo users: patients: %w", err)
 	}
@@ -75,11 +78,12 @@ func (s *Service) SeedDemo(ctx context.Context) (SeedCounts, error) {
 		return c, fmt.Errorf("seed demo users: patients: %w", err)
 	}
 	// One demo account per city and specialty (the seed has one doctor of
-	// each). Practitioners that tests add beside them, or that have an
-	// account of their own, are left alone.
+	// each). Patients and practitioners added beside the seed, and seeded
+	// practitioners that have an account of their own, are left alone.
 	rows, err = s.pool.Query(ctx, `SELECT p.id::text, p.city, p.specialty_code FROM practitioner p
-		WHERE NOT EXISTS (SELECT 1 FROM app_user u WHERE u.practitioner_id = p.id AND u.email NOT LIKE '%@' || $1)
-		ORDER BY p.id`, demoEmailDomain)
+		WHERE p.id = ANY($2::uuid[])
+		AND NOT EXISTS (SELECT 1 FROM app_user u WHERE u.practitioner_id = p.id AND u.email NOT LIKE '%@' || $1)
+		ORDER BY p.id`, demoEmailDomain, store.SeedPractitionerIDs())
 	if err != nil {
 		return c, fmt.Errorf("seed demo users: practitioners: %w", err)
 	}

@@ -34,6 +34,31 @@ const SeedPatientCount = 20
 // tests and demos that need a registered patient.
 func SeedPatientID(n int) string { return seedID(fmt.Sprintf("patient/%d", n)).String() }
 
+// SeedPatientIDs returns the IDs of every demo patient Seed loads.
+func SeedPatientIDs() []string {
+	ids := make([]string, SeedPatientCount)
+	for n := range ids {
+		ids[n] = SeedPatientID(n + 1)
+	}
+	return ids
+}
+
+// SeedPractitionerIDs returns the IDs of the practitioners Seed loads: one
+// per specialty in every city.
+func SeedPractitionerIDs() []string {
+	var ids []string
+	for _, c := range seedCities {
+		for _, sp := range seedSpecialties {
+			ids = append(ids, seedPractitionerID(c.name, sp.code).String())
+		}
+	}
+	return ids
+}
+
+func seedPractitionerID(city, specialty string) uuid.UUID {
+	return seedID(fmt.Sprintf("practitioner/%s/%s", slug(city), specialty))
+}
+
 const (
 	seedTimezone = "Asia/Kolkata"
 	seedCurrency = "INR" // amounts are in paise: 50000 = ₹500
@@ -388,7 +413,7 @@ func buildSeed() *seedBatch {
 	for _, c := range seedCities {
 		for _, sp := range seedSpecialties {
 			key := fmt.Sprintf("practitioner/%s/%s", slug(c.name), sp.code)
-			id := seedID(key)
+			id := seedPractitionerID(c.name, sp.code)
 			gender, first, last := seedPerson(i, 0)
 			name := strings.TrimSpace(sp.doctorTitle + " " + first + " " + last)
 			years := 3 + (i*7)%28 // 3 to 30 years
