@@ -11,16 +11,22 @@ import (
 )
 
 // seedTables are the tables Seed writes, each with its ordering key, for the
-// per-table counts and fingerprints compared across loads.
-var seedTables = []struct{ name, key string }{
-	{"specialty", "code"},
-	{"organization", "id"},
-	{"practitioner", "id"},
-	{"schedule", "id"},
-	{"patient", "id"},
-	{"lab_test", "loinc_code"},
-	{"product", "sku"},
-	{"specialty_term", "specialty_code, t.term"},
+// per-table counts and fingerprints compared across loads. Tests in other
+// packages, running at the same time, add patients, practitioners and
+// schedules of their own: those tables are compared on the seed's rows
+// only (scope names the column and ids its seeded values).
+var seedTables = []struct {
+	name, key, scope string
+	ids              []string
+}{
+	{"specialty", "code", "", nil},
+	{"organization", "id", "", nil},
+	{"practitioner", "id", "id", store.SeedPractitionerIDs()},
+	{"schedule", "id", "practitioner_id", store.SeedPractitionerIDs()},
+	{"patient", "id", "id", store.SeedPatientIDs()},
+	{"lab_test", "loinc_code", "", nil},
+	{"product", "sku", "", nil},
+	{"specialty_term", "specialty_code, t.term", "", nil},
 }
 
 type tableState struct {
@@ -38,7 +44,12 @@ func snapshot(ctx context.Context, t *testing.T, s *store.Store) map[string]tabl
 	for _, tb := range seedTables {
 		var st tableState
 		q := `SELECT count(*), md5(coalesce(string_agg(t::text || '@' || t.xmin::text, '|' ORDER BY t.` + tb.key + `), '')) FROM ` + tb.name + ` t`
-		if err := s.Pool.QueryRow(ctx, q).Scan(&st.rows, &st.fingerprint); err != nil {
+		var args []any
+		if tb.scope != "" {
+			q += ` WHERE t.` + tb.scope + ` = ANY($1::uuid[])`
+			args = append(args, tb.ids)
+		}
+		if err := s.Pool.QueryRow(ctx, q, args...).Scan(&st.rows, &st.fingerprint); err != nil {
 			t.Fatalf("snapshot %s: %v", tb.name, err)
 		}
 		out[tb.name] = st
