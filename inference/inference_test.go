@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -466,9 +467,16 @@ func TestConcurrentPredictions(t *testing.T) {
 	readFixture(t, inference.RiskModel, &fx)
 	m := model(t, registry(t), inference.RiskModel)
 	inputs := riskInputs(fx)
-	want, err := m.Predict(context.Background(), inputs)
-	if err != nil {
-		t.Fatal(err)
+	// Each row alone, as the goroutines below score them (a batch of the
+	// whole fixture would run on the wide session, which may differ in the
+	// last bit).
+	want := make([]inference.Prediction, len(inputs))
+	for i := range inputs {
+		p, err := m.Predict(context.Background(), inputs[i:i+1])
+		if err != nil {
+			t.Fatal(err)
+		}
+		want[i] = p[0]
 	}
 	var wg sync.WaitGroup
 	errs := make(chan error, 8)
@@ -580,25 +588,36 @@ func TestProbabilitiesJSONKeepsClassOrder(t *testing.T) {
 	}
 }
 
-// A large batch runs as concurrent shards (inference.ShardRows); each row's
-// answer must still be the one that row gets alone, in its own place.
-func TestShardedBatchMatchesRowByRow(t *testing.T) {
-	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(4)) // shard even on a one-core machine
+// A large batch (inference.WideBatchRows or more) runs on the model's wide
+// session, with several intra-op threads. Each row's answer must still be
+// the one that row gets alone, in its own place, and a warning or a fault
+// must name its own input.
+func TestLargeBatchMatchesRowByRow(t *testing.T) {
+	// Four cores even on a smaller machine, set before the registry opens
+	// its sessions, so that the wide session has a pool of threads.
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(4))
 	var fx riskFixture
 	readFixture(t, inference.RiskModel, &fx)
 	m := model(t, registry(t), inference.RiskModel)
+	ctx := context.Background()
 	inputs := riskInputs(fx)
-	alone, err := m.Predict(context.Background(), inputs)
-	if err != nil {
-		t.Fatal(err)
+	alone := make([]inference.Prediction, len(inputs))
+	for i := range inputs {
+		p, err := m.Predict(ctx, inputs[i:i+1])
+		if err != nil {
+			t.Fatal(err)
+		}
+		alone[i] = p[0]
 	}
-	// An odd size, so shards differ in length and rows do not line up
-	// with the fixture's period.
-	batch := make([]inference.Input, 3*inference.ShardRows+7)
+	// An odd size, so that rows do not line up with the fixture's period;
+	// one row near the end is an extrapolation.
+	batch := make([]inference.Input, 1031)
 	for i := range batch {
 		batch[i] = inputs[i%len(inputs)]
 	}
-	got, err := m.Predict(context.Background(), batch)
+	old := len(batch) - 3
+	batch[old] = inference.Input{Features: with(baseRisk(), "age", inference.Quantity{Value: 92})}
+	got, err := m.Predict(ctx, batch)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -606,8 +625,31 @@ func TestShardedBatchMatchesRowByRow(t *testing.T) {
 		t.Fatalf("%d predictions for %d inputs", len(got), len(batch))
 	}
 	for i := range got {
-		if want := alone[i%len(inputs)]; got[i].Risk.Probability != want.Risk.Probability {
-			t.Fatalf("row %d: %g in the sharded batch, %g alone", i, got[i].Risk.Probability, want.Risk.Probability)
+		if i == old {
+			if len(got[i].Warnings) != 1 || !strings.Contains(got[i].Warnings[0], "age 92") {
+				t.Errorf("row %d (age 92): warnings %v, want one", i, got[i].Warnings)
+			}
+			continue
 		}
+		// The wide session sums the trees in another order: equal to
+		// float32 rounding, far inside the parity tolerance.
+		want := alone[i%len(inputs)]
+		if math.Abs(got[i].Risk.Probability-want.Risk.Probability) > 1e-6 || got[i].Risk.Level != want.Risk.Level ||
+			!slices.Equal(got[i].Warnings, want.Warnings) {
+			t.Fatalf("row %d: %+v %v in the batch, %+v alone", i, *got[i].Risk, got[i].Warnings, *want.Risk)
+		}
+	}
+
+	// Two faults far apart: both named, by their place in the batch.
+	batch[600] = inference.Input{Features: without(baseRisk(), "ldl")}
+	batch[old] = inference.Input{Features: with(baseRisk(), "age", inference.Quantity{Value: 9})}
+	preds, err := m.Predict(ctx, batch)
+	var ie *inference.InputError
+	if !errors.As(err, &ie) || preds != nil {
+		t.Fatalf("two bad rows: %d predictions, %v", len(preds), err)
+	}
+	if len(ie.Problems) != 2 || ie.Problems[0].Input != 600 || ie.Problems[0].Field != "features/ldl" ||
+		ie.Problems[1].Input != old || ie.Problems[1].Field != "features/age" {
+		t.Errorf("problems %+v, want ldl at 600 and age at %d", ie.Problems, old)
 	}
 }
