@@ -172,27 +172,14 @@ func TestEveryRouteAsEveryRole(t *testing.T) {
 	if err := s.Pool.QueryRow(ctx, `SELECT city FROM patient WHERE id = $1`, target).Scan(&city); err != nil {
 		t.Fatal(err)
 	}
-	// Practitioners with no appointment with the target patient, nor a
-	// consent left by an earlier run, so that only the consent below relates
-	// the "doctor" and "dietitian" to them (other tests sharing the database
-	// book the target patient with changing practitioners).
+	// Practitioners of the test's own, with no appointment with the target
+	// patient, so that only the consent below relates the "doctor" and
+	// "dietitian" to them (other tests sharing the database book the target
+	// patient with seeded practitioners at any time).
 	var practitioners []string
-	rows, err := s.Pool.Query(ctx, `SELECT id::text FROM practitioner p
-		WHERE NOT EXISTS (SELECT 1 FROM appointment a WHERE a.practitioner_id = p.id AND a.patient_id = $1)
-		  AND NOT EXISTS (SELECT 1 FROM consent c WHERE c.practitioner_id = p.id AND c.patient_id = $1)
-		ORDER BY id LIMIT 4`, target)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			t.Fatal(err)
-		}
+	for _, name := range []string{"Access Doctor", "Access Other Doctor", "Access Dietitian", "Access Other Dietitian"} {
+		id, _ := testenv.NewPractitioner(t, s, name)
 		practitioners = append(practitioners, id)
-	}
-	if err := rows.Err(); err != nil || len(practitioners) < 4 {
-		t.Fatalf("need 4 practitioners without appointments with the patient: %v", err)
 	}
 	doctor, otherDoctor, dietitian, otherDietitian := practitioners[0], practitioners[1], practitioners[2], practitioners[3]
 	for _, p := range []string{doctor, dietitian} {

@@ -95,7 +95,7 @@ func readPart(h *multipart.FileHeader) ([]byte, error) {
 func validateDocument(meta documentMeta, data []byte) (store.HealthRecord, error) {
 	var errs []FieldError
 	date, err := time.Parse(dateLayout, meta.Date)
-	if err != nil || date.After(time.Now()) {
+	if err != nil || futureDate(date, time.Now()) {
 		errs = append(errs, FieldError{Pointer: "/metadata/date", Detail: "must be a date as YYYY-MM-DD, not in the future"})
 	}
 	if strings.TrimSpace(meta.Title) == "" || len(meta.Title) > 500 {

@@ -117,9 +117,18 @@ var (
 
 const dateLayout = "2006-01-02"
 
+// futureDate reports whether a calendar date (parsed as midnight UTC) has
+// not begun anywhere yet. A date carries no time zone, and a patient's
+// today begins up to 14 hours before UTC's (UTC+14), so a date is refused
+// only when it lies beyond today in the earliest time zone.
+func futureDate(date, now time.Time) bool {
+	earliest := now.UTC().Add(14 * time.Hour)
+	return date.After(time.Date(earliest.Year(), earliest.Month(), earliest.Day(), 0, 0, 0, 0, time.UTC))
+}
+
 // validateRecord checks an entry against its kind's rules and returns the
 // row to store (patient, author and ID are the caller's to set).
-func validateRecord(in recordInput, today time.Time) (store.HealthRecord, error) {
+func validateRecord(in recordInput, now time.Time) (store.HealthRecord, error) {
 	var errs []FieldError
 	bad := func(field, detail string) { errs = append(errs, FieldError{Pointer: "/" + field, Detail: detail}) }
 	if !slices.Contains(recordKinds, in.Kind) {
@@ -129,7 +138,7 @@ func validateRecord(in recordInput, today time.Time) (store.HealthRecord, error)
 	switch {
 	case err != nil:
 		bad("date", "must be a date as YYYY-MM-DD")
-	case date.After(today):
+	case futureDate(date, now):
 		bad("date", "must not be in the future")
 	}
 	if strings.TrimSpace(in.Display) == "" || len(in.Display) > 500 {

@@ -96,9 +96,13 @@ func (s *Store) AppendAudit(ctx context.Context, e AuditEvent) (AuditEvent, erro
 
 // AuditHeadNow reads the chain head.
 func (s *Store) AuditHeadNow(ctx context.Context) (AuditHead, error) {
+	return auditHead(ctx, s.Pool)
+}
+
+func auditHead(ctx context.Context, q querier) (AuditHead, error) {
 	var h AuditHead
 	var hash []byte
-	if err := s.Pool.QueryRow(ctx, `SELECT seq, hash FROM audit_head`).Scan(&h.Seq, &hash); err != nil {
+	if err := q.QueryRow(ctx, `SELECT seq, hash FROM audit_head`).Scan(&h.Seq, &hash); err != nil {
 		return AuditHead{}, fmt.Errorf("store: audit head: %w", err)
 	}
 	h.Hash = hex.EncodeToString(hash)
@@ -140,7 +144,14 @@ func scanAudit(row pgx.Row) (AuditEvent, error) {
 // has another hash means the table was rewritten.
 func (s *Store) VerifyAudit(ctx context.Context, checkpoints []AuditHead) (AuditReport, error) {
 	report := AuditReport{Checkpoints: len(checkpoints)}
-	head, err := s.AuditHeadNow(ctx)
+	// The head and the rows come from one snapshot: appends go on while the
+	// chain is read, and a head newer than the last row read is no break.
+	tx, err := s.Pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	if err != nil {
+		return report, fmt.Errorf("store: verify audit: %w", err)
+	}
+	defer func() { _ = tx.Rollback(ctx) }()
+	head, err := auditHead(ctx, tx)
 	if err != nil {
 		return report, err
 	}
@@ -149,7 +160,7 @@ func (s *Store) VerifyAudit(ctx context.Context, checkpoints []AuditHead) (Audit
 	for _, c := range checkpoints {
 		want[c.Seq] = c.Hash
 	}
-	rows, err := s.Pool.Query(ctx, `SELECT `+auditColumns+` FROM audit_event ORDER BY seq`)
+	rows, err := tx.Query(ctx, `SELECT `+auditColumns+` FROM audit_event ORDER BY seq`)
 	if err != nil {
 		return report, fmt.Errorf("store: verify audit: %w", err)
 	}

@@ -33,10 +33,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/carepath/carepath/codec"
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 	"github.com/neo4j/neo4j-go-driver/v5/neo4j"
 
+	"github.com/carepath/carepath/codec"
 	"github.com/carepath/carepath/config"
 	"github.com/carepath/carepath/platform"
 	"github.com/carepath/carepath/store"
@@ -221,18 +222,26 @@ func NewPractitioner(t testing.TB, s *store.Store, name string) (practitionerID,
 	t.Helper()
 	ctx := context.Background()
 	practitionerID, scheduleID = uuid.NewString(), uuid.NewString()
-	if _, err := s.Pool.Exec(ctx, `
-		INSERT INTO practitioner (id, name, gender, specialty_code, qualification, years_experience, languages,
-			organization_id, city, consult_fee_minor, currency)
-		SELECT $1, $2, gender, specialty_code, qualification, years_experience, languages, organization_id, city,
-			consult_fee_minor, currency FROM practitioner ORDER BY id LIMIT 1`, practitionerID, name); err != nil {
+	// One transaction, so that no other test ever sees the practitioner
+	// without its schedule.
+	err := pgx.BeginFunc(ctx, s.Pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `
+			INSERT INTO practitioner (id, name, gender, specialty_code, qualification, years_experience, languages,
+				organization_id, city, consult_fee_minor, currency)
+			SELECT $1, $2, gender, specialty_code, qualification, years_experience, languages, organization_id, city,
+				consult_fee_minor, currency FROM practitioner ORDER BY id LIMIT 1`, practitionerID, name); err != nil {
+			return fmt.Errorf("practitioner: %w", err)
+		}
+		if _, err := tx.Exec(ctx, `
+			INSERT INTO schedule (id, practitioner_id, weekday, start_time, end_time, slot_minutes, timezone)
+			SELECT CASE WHEN d = 1 THEN $1::uuid ELSE gen_random_uuid() END, $2, d, '09:00', '10:00', 15, 'Asia/Kolkata'
+			FROM generate_series(1, 3) d`, scheduleID, practitionerID); err != nil {
+			return fmt.Errorf("schedule: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
 		t.Fatalf("testenv: new practitioner: %v", err)
-	}
-	if _, err := s.Pool.Exec(ctx, `
-		INSERT INTO schedule (id, practitioner_id, weekday, start_time, end_time, slot_minutes, timezone)
-		SELECT CASE WHEN d = 1 THEN $1::uuid ELSE gen_random_uuid() END, $2, d, '09:00', '10:00', 15, 'Asia/Kolkata'
-		FROM generate_series(1, 3) d`, scheduleID, practitionerID); err != nil {
-		t.Fatalf("testenv: new practitioner's schedule: %v", err)
 	}
 	return practitionerID, scheduleID
 }
