@@ -8,7 +8,10 @@
 // key facts. The registry validates every input against the spec before any
 // inference: an invalid input gets an *InputError naming the field at fault
 // and never a score. Sessions are created once per model and shared by all
-// callers; Predict takes a batch.
+// callers; Predict takes a batch. Each model has two sessions: one with one
+// intra-op thread for single inputs and small batches, which arrive
+// concurrently, and one with GOMAXPROCS threads for batches of
+// WideBatchRows or more.
 //
 // Three kinds of model are served: tabular classifiers (the risk model),
 // window classifiers over vitals time series (the anomaly model) and image
