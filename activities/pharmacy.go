@@ -67,10 +67,14 @@ type Pharmacy struct {
 	BaseURL string // PHARMACY_API_BASE
 }
 
-// ChoosePharmaciesInput names the journey whose signed prescription is to be filled.
+// ChoosePharmaciesInput names the journey whose signed prescription is to be
+// filled. A refill names the prescription and the one item (Position) to
+// fill again instead.
 type ChoosePharmaciesInput struct {
-	JourneyID string `json:"journey_id"`
-	PatientID string `json:"patient_id"`
+	JourneyID      string `json:"journey_id"`
+	PatientID      string `json:"patient_id"`
+	PrescriptionID string `json:"prescription_id,omitempty"`
+	Position       *int   `json:"position,omitempty"`
 }
 
 // ChoosePharmaciesResult is the prescription to send and the pharmacies to
@@ -81,24 +85,23 @@ type ChoosePharmaciesResult struct {
 	Candidates     []store.Pharmacy `json:"candidates"`
 }
 
-// ChoosePharmacies reads the journey's signed prescription and asks each
-// partner pharmacy for its stock.
+// ChoosePharmacies reads the signed prescription and asks each partner
+// pharmacy for its stock of every item it sends (for a refill, the one).
 func (a *Pharmacy) ChoosePharmacies(ctx context.Context, in ChoosePharmaciesInput) (ChoosePharmaciesResult, error) {
-	p, err := a.Store.LatestSignedPrescription(ctx, in.JourneyID)
-	if errors.Is(err, store.ErrNotFound) {
-		return ChoosePharmaciesResult{}, temporal.NewNonRetryableApplicationError("choose pharmacies: the journey has no signed prescription", ErrTypeNoSignedPrescription, nil)
-	}
+	p, err := a.prescriptionToFill(ctx, in)
 	if err != nil {
-		return ChoosePharmaciesResult{}, fmt.Errorf("choose pharmacies: %w", err)
+		return ChoosePharmaciesResult{}, err
 	}
 	all, err := a.Store.PharmaciesFor(ctx, in.PatientID)
 	if err != nil {
 		return ChoosePharmaciesResult{}, fmt.Errorf("choose pharmacies: %w", err)
 	}
 	out := ChoosePharmaciesResult{PrescriptionID: p.ID, Candidates: []store.Pharmacy{}}
-	check := StockCheck{Items: make([]StockItem, len(p.Items))}
+	var check StockCheck
 	for i, it := range p.Items {
-		check.Items[i] = StockItem{Drug: it.Drug, Quantity: it.Quantity}
+		if in.Position == nil || *in.Position == i {
+			check.Items = append(check.Items, StockItem{Drug: it.Drug, Quantity: it.Quantity})
+		}
 	}
 	for _, ph := range all {
 		ok, err := a.hasStock(ctx, ph.ID, check)
@@ -110,6 +113,41 @@ func (a *Pharmacy) ChoosePharmacies(ctx context.Context, in ChoosePharmaciesInpu
 		}
 	}
 	return out, nil
+}
+
+// prescriptionToFill is the journey's latest signed prescription, or for a
+// refill the named one, which must be the patient's, signed, and hold the
+// item.
+func (a *Pharmacy) prescriptionToFill(ctx context.Context, in ChoosePharmaciesInput) (store.Prescription, error) {
+	noPrescription := func(why string) error {
+		return temporal.NewNonRetryableApplicationError("choose pharmacies: "+why, ErrTypeNoSignedPrescription, nil)
+	}
+	if in.PrescriptionID == "" {
+		p, err := a.Store.LatestSignedPrescription(ctx, in.JourneyID)
+		if errors.Is(err, store.ErrNotFound) {
+			return store.Prescription{}, noPrescription("the journey has no signed prescription")
+		}
+		if err != nil {
+			return store.Prescription{}, fmt.Errorf("choose pharmacies: %w", err)
+		}
+		return p, nil
+	}
+	p, err := a.Store.GetPrescription(ctx, in.PrescriptionID)
+	if errors.Is(err, store.ErrNotFound) {
+		return store.Prescription{}, noPrescription("the prescription does not exist")
+	}
+	if err != nil {
+		return store.Prescription{}, fmt.Errorf("choose pharmacies: %w", err)
+	}
+	switch {
+	case p.PatientID != in.PatientID:
+		return store.Prescription{}, noPrescription("the prescription is not the patient's")
+	case p.Status != store.PrescriptionSigned:
+		return store.Prescription{}, noPrescription("the prescription is not signed")
+	case in.Position != nil && (*in.Position < 0 || *in.Position >= len(p.Items)):
+		return store.Prescription{}, noPrescription("the prescription has no such item")
+	}
+	return p, nil
 }
 
 // StockCheck asks a pharmacy whether it holds every item
@@ -166,13 +204,16 @@ func (a *Pharmacy) client() *http.Client {
 }
 
 // SendPrescriptionInput sends the prescription to one pharmacy; Attempt
-// counts the pharmacies tried by the step.
+// counts the pharmacies tried by the step. A refill sends the one item at
+// Position, and names the workflow that follows the order (WorkflowID).
 type SendPrescriptionInput struct {
 	JourneyID      string `json:"journey_id"`
 	Step           string `json:"step"`
 	Attempt        int    `json:"attempt"`
 	PrescriptionID string `json:"prescription_id"`
 	PharmacyID     string `json:"pharmacy_id"`
+	Position       *int   `json:"position,omitempty"`
+	WorkflowID     string `json:"workflow_id,omitempty"`
 }
 
 // SendPrescriptionResult names the order, ours and the partner's.
@@ -191,7 +232,7 @@ type PartnerOrderAnswer struct {
 // MedicationRequests to POST /pharmacies/{id}/MedicationRequest.
 func (a *Pharmacy) SendPrescription(ctx context.Context, in SendPrescriptionInput) (SendPrescriptionResult, error) {
 	order, err := a.Store.CreatePharmacyOrder(ctx, store.PharmacyOrder{JourneyID: in.JourneyID, Step: in.Step, Attempt: in.Attempt,
-		PrescriptionID: in.PrescriptionID, PharmacyID: in.PharmacyID})
+		PrescriptionID: in.PrescriptionID, PharmacyID: in.PharmacyID, Position: in.Position, WorkflowID: in.WorkflowID})
 	if err != nil {
 		return SendPrescriptionResult{}, fmt.Errorf("send prescription: %w", err)
 	}
@@ -206,7 +247,7 @@ func (a *Pharmacy) SendPrescription(ctx context.Context, in SendPrescriptionInpu
 	if err != nil {
 		return SendPrescriptionResult{}, prescriptionError("send prescription", err)
 	}
-	body, err := json.Marshal(MedicationRequestBundle(p, sig, order.ID))
+	body, err := json.Marshal(MedicationRequestBundle(p, sig, order.ID, order.Position))
 	if err != nil {
 		return SendPrescriptionResult{}, fmt.Errorf("send prescription: encode: %w", err)
 	}
@@ -307,10 +348,15 @@ const (
 
 // MedicationRequestBundle maps a signed prescription to the partner's wire
 // format. The bundle's identifier is our order ID, which the partner's
-// webhooks quote back; each request carries the signed hash.
-func MedicationRequestBundle(p store.Prescription, sig store.Signature, orderID string) FHIRBundle {
+// webhooks quote back; each request carries the signed hash. With only set
+// (a refill), the bundle carries that one item, under the same identifier
+// as in the first order.
+func MedicationRequestBundle(p store.Prescription, sig store.Signature, orderID string, only *int) FHIRBundle {
 	b := FHIRBundle{ResourceType: "Bundle", Type: "collection", Identifier: FHIRIdentifier{System: OrderIDSystem, Value: orderID}}
 	for i, it := range p.Items {
+		if only != nil && *only != i {
+			continue
+		}
 		b.Entry = append(b.Entry, FHIRBundleItem{Resource: FHIRMedicationRequest{
 			ResourceType: "MedicationRequest",
 			Identifier: []FHIRIdentifier{{System: PrescriptionIDSystem, Value: p.ID + "/" + strconv.Itoa(i)},

@@ -14,10 +14,12 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/carepath/carepath/activities"
 	"github.com/carepath/carepath/internal/pharmacysim"
+	"github.com/carepath/carepath/internal/testenv"
 	"github.com/carepath/carepath/knowledge"
 	"github.com/carepath/carepath/store"
 )
@@ -205,20 +207,29 @@ func (h *hookReceiver) waitFor(t *testing.T, orderID string, n int) []string {
 	return nil
 }
 
+// pharmacyPartner runs the pharmacy simulator in-process, its webhooks
+// going to a receiver that verifies them; it returns the simulator, its
+// base URL and the receiver.
+func pharmacyPartner(t *testing.T) (*pharmacysim.Sim, string, *hookReceiver) {
+	t.Helper()
+	hooks := &hookReceiver{}
+	hookSrv := httptest.NewServer(hooks)
+	t.Cleanup(hookSrv.Close)
+	sim := pharmacysim.New(pharmacysim.Options{WebhookURL: hookSrv.URL, WebhookSecret: "test-secret", StepDelay: 10 * time.Millisecond, DefaultStock: 100})
+	simSrv := httptest.NewServer(sim.Handler())
+	t.Cleanup(simSrv.Close)
+	t.Cleanup(sim.Close)
+	return sim, simSrv.URL, hooks
+}
+
 func TestPharmacyFulfilmentAgainstThePartnerSimulator(t *testing.T) {
 	ctx, s := seededStore(t)
 	patientID, doctorID := store.SeedPatientID(19), anyPractitioner(ctx, t, s)
-	hooks := &hookReceiver{}
-	hookSrv := httptest.NewServer(hooks)
-	defer hookSrv.Close()
-	sim := pharmacysim.New(pharmacysim.Options{WebhookURL: hookSrv.URL, WebhookSecret: "test-secret", StepDelay: 10 * time.Millisecond, DefaultStock: 100})
-	simSrv := httptest.NewServer(sim.Handler())
-	defer simSrv.Close()
-	defer sim.Close()
+	sim, simURL, hooks := pharmacyPartner(t)
 
 	signer := testSigner(t)
 	rx := &activities.Prescriptions{Store: s, Signer: signer}
-	ph := &activities.Pharmacy{Store: s, BaseURL: simSrv.URL}
+	ph := &activities.Pharmacy{Store: s, BaseURL: simURL}
 	var suite testsuite.WorkflowTestSuite
 	env := suite.NewTestActivityEnvironment()
 	env.RegisterActivity(rx)
@@ -326,5 +337,82 @@ func TestPharmacyFulfilmentAgainstThePartnerSimulator(t *testing.T) {
 	o, err := s.GetPharmacyOrder(ctx, sent.OrderID)
 	if err != nil || o.Status != "delivered" || o.LastSequence != 4 || o.PartnerOrderID != order.ID {
 		t.Errorf("order = %+v %v", o, err)
+	}
+}
+
+// A refill goes to the partner as the one medication request, from the
+// prescription the course names; its order remembers the item and the
+// workflow its webhooks go to.
+func TestRefillOrderCarriesTheOneItem(t *testing.T) {
+	ctx, s := seededStore(t)
+	patientID, doctorID := testenv.NewPatient(t, s, "Pune"), anyPractitioner(ctx, t, s)
+	sim, simURL, hooks := pharmacyPartner(t)
+	rx := &activities.Prescriptions{Store: s, Signer: testSigner(t)}
+	ph := &activities.Pharmacy{Store: s, BaseURL: simURL}
+	var suite testsuite.WorkflowTestSuite
+	env := suite.NewTestActivityEnvironment()
+	env.RegisterActivity(rx)
+	env.RegisterActivity(ph)
+
+	jid := journeyID(t)
+	statin := store.MedicationItem{Drug: "atorvastatin", Dose: "10 mg", Route: "oral", Frequency: "once daily", DurationDays: 30, Quantity: 30, Refills: 2}
+	draft := run[activities.DraftPrescriptionResult](t, env, rx.DraftPrescription, activities.DraftPrescriptionInput{
+		JourneyID: jid, Step: "prescribe", Version: 1, PatientID: patientID, PractitionerID: doctorID, Items: []store.MedicationItem{rxMetformin, statin}})
+	run[struct{}](t, env, rx.RecordCheck, activities.RecordCheckInput{PrescriptionID: draft.PrescriptionID, Complete: true})
+	run[activities.SignPrescriptionResult](t, env, rx.SignPrescription, activities.SignPrescriptionInput{
+		PrescriptionID: draft.PrescriptionID, ActorID: doctorID, Action: "approve", ReviewedAt: time.Now()})
+
+	// The nearest pharmacy has no metformin: no matter for a refill of the statin.
+	all, err := s.PharmaciesFor(ctx, patientID)
+	if err != nil || len(all) == 0 {
+		t.Fatalf("pharmacies = %d, %v", len(all), err)
+	}
+	sim.SetStock(all[0].ID, "metformin", 0)
+	one := 1
+	choose := activities.ChoosePharmaciesInput{JourneyID: jid, PatientID: patientID, PrescriptionID: draft.PrescriptionID, Position: &one}
+	chosen := run[activities.ChoosePharmaciesResult](t, env, ph.ChoosePharmacies, choose)
+	if chosen.PrescriptionID != draft.PrescriptionID || len(chosen.Candidates) != len(all) || chosen.Candidates[0].ID != all[0].ID {
+		t.Fatalf("a refill of the statin should not need metformin in stock: %+v", chosen)
+	}
+	whole := run[activities.ChoosePharmaciesResult](t, env, ph.ChoosePharmacies, activities.ChoosePharmaciesInput{JourneyID: jid, PatientID: patientID})
+	if len(whole.Candidates) != len(all)-1 {
+		t.Fatalf("the whole prescription needs metformin: %d candidates of %d", len(whole.Candidates), len(all))
+	}
+	// Another patient, or an item the prescription does not have: refused.
+	two := 2
+	for _, bad := range []activities.ChoosePharmaciesInput{
+		{JourneyID: jid, PatientID: store.SeedPatientID(3), PrescriptionID: draft.PrescriptionID, Position: &one},
+		{JourneyID: jid, PatientID: patientID, PrescriptionID: draft.PrescriptionID, Position: &two},
+	} {
+		_, err := env.ExecuteActivity(ph.ChoosePharmacies, bad)
+		var appErr *temporal.ApplicationError
+		if !errors.As(err, &appErr) || appErr.Type() != activities.ErrTypeNoSignedPrescription {
+			t.Errorf("refill %+v: %v, want %s", bad, err, activities.ErrTypeNoSignedPrescription)
+		}
+	}
+
+	refillWorkflow := "adherence:test:refill-1"
+	sent := run[activities.SendPrescriptionResult](t, env, ph.SendPrescription, activities.SendPrescriptionInput{
+		JourneyID: jid, Step: "refill-1-1", Attempt: 1, PrescriptionID: draft.PrescriptionID, PharmacyID: all[0].ID,
+		Position: &one, WorkflowID: refillWorkflow})
+	orders := sim.Orders()
+	if len(orders) != 1 || orders[0].Reference != sent.OrderID || len(orders[0].Items) != 1 || orders[0].Items[0].Quantity != 30 {
+		t.Fatalf("partner orders = %+v, want one of the statin's 30 units", orders)
+	}
+	var bundle activities.FHIRBundle
+	if err := json.Unmarshal(orders[0].Bundle, &bundle); err != nil {
+		t.Fatal(err)
+	}
+	mr := bundle.Entry[0].Resource
+	if len(bundle.Entry) != 1 || mr.MedicationCodeableConcept.Text != "atorvastatin" ||
+		!slices.Contains(mr.Identifier, activities.FHIRIdentifier{System: activities.PrescriptionIDSystem, Value: draft.PrescriptionID + "/1"}) {
+		t.Errorf("refill bundle = %+v, want the statin alone, as item 1", bundle)
+	}
+	if got := hooks.waitFor(t, sent.OrderID, 4); !slices.Equal(got, []string{"accepted", "ready", "dispensed", "delivered"}) {
+		t.Errorf("statuses = %v", got)
+	}
+	o, err := s.GetPharmacyOrder(ctx, sent.OrderID)
+	if err != nil || o.Position == nil || *o.Position != 1 || o.WorkflowID != refillWorkflow || o.FollowedBy() != refillWorkflow {
+		t.Errorf("order = %+v %v, want item 1 followed by %s", o, err, refillWorkflow)
 	}
 }

@@ -21,10 +21,13 @@ import (
 // A medication course on the dev server with short dosing intervals:
 // reminders through the real SMS activity (twilio-fake), a dose confirmed
 // and a bad answer refused through the API, a refill requested through the
-// API and recorded in PostgreSQL against medication_request.refills, a
-// second refill refused, and continue-as-new every three doses.
+// API and recorded in PostgreSQL against medication_request.refills, then
+// sent to the pharmacy simulator and delivered, a second refill refused,
+// and continue-as-new every three doses.
 func TestAdherenceCourseEndToEnd(t *testing.T) {
-	h := newHarness(t, nil)
+	// The refill goes to the pharmacy simulator (in-process), whose signed
+	// webhooks come back through the API to the refill's workflow.
+	h, sim := newHarnessWithPharmacy(t, nil)
 	ctx := context.Background()
 	// A patient of the test's own (the messaging tests change the seeded
 	// patients' SMS preferences), with no quiet hours, so that reminders go
@@ -70,6 +73,30 @@ func TestAdherenceCourseEndToEnd(t *testing.T) {
 		t.Errorf("a refill beyond the prescription's: %d %s", resp.StatusCode, raw)
 	}
 
+	// The refill reaches a pharmacy as an order of its own and is delivered.
+	refillID := workflows.RefillOrderWorkflowID(id, 1)
+	var filled workflows.FulfilmentInfo
+	refillCtx, cancelRefill := context.WithTimeout(ctx, 60*time.Second)
+	defer cancelRefill()
+	if err := h.deps.Temporal.GetWorkflow(refillCtx, refillID, "").Get(refillCtx, &filled); err != nil {
+		t.Fatalf("the refill order did not end: %v", err)
+	}
+	if filled.Status != "delivered" || filled.PrescriptionID != rxID || len(filled.Tried) != 1 {
+		t.Errorf("refill order: %+v, want delivered by the first pharmacy", filled)
+	}
+	var position, partnerEvents int
+	var followedBy string
+	if err := h.store.Pool.QueryRow(ctx, `SELECT o.item_position, o.workflow_id, (SELECT count(*) FROM pharmacy_event e WHERE e.order_id = o.id)
+		FROM pharmacy_order o WHERE o.id = $1`, filled.OrderID).Scan(&position, &followedBy, &partnerEvents); err != nil {
+		t.Fatal(err)
+	}
+	if position != 0 || followedBy != refillID || partnerEvents != 4 {
+		t.Errorf("refill order row: item %d, followed by %s, %d partner events; want item 0, %s, 4", position, followedBy, partnerEvents, refillID)
+	}
+	if orders := sim.Orders(); len(orders) != 1 || len(orders[0].Items) != 1 || orders[0].Items[0].Quantity != 4 {
+		t.Errorf("partner orders = %+v, want one of the 4 units", orders)
+	}
+
 	var final workflows.AdherenceState
 	waitCtx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
@@ -80,16 +107,18 @@ func TestAdherenceCourseEndToEnd(t *testing.T) {
 		t.Errorf("final: status %s run %d taken %d skipped %d missed %d; want completed, 3 runs or more, 8 doses with 1 taken",
 			final.Status, final.Run, final.Taken, final.Skipped, final.Missed)
 	}
-	var reminders, refillSMS, refills int
+	var reminders, refillSMS, refills, delivered int
 	if err := h.store.Pool.QueryRow(ctx, `SELECT
 		(SELECT count(*) FROM communication WHERE journey_id = $1 AND template_id = 'medication_reminder' AND status = 'sent'),
 		(SELECT count(*) FROM communication WHERE journey_id = $1 AND template_id = 'refill_reminder' AND status = 'sent'),
-		(SELECT count(*) FROM refill_request WHERE prescription_id = $2 AND position = 0 AND number = 1)`,
-		in.JourneyID, rxID).Scan(&reminders, &refillSMS, &refills); err != nil {
+		(SELECT count(*) FROM refill_request WHERE prescription_id = $2 AND position = 0 AND number = 1),
+		(SELECT count(*) FROM communication WHERE journey_id = $1 AND template_id = 'prescription_delivered' AND status = 'sent')`,
+		in.JourneyID, rxID).Scan(&reminders, &refillSMS, &refills, &delivered); err != nil {
 		t.Fatal(err)
 	}
-	if reminders != 8 || final.RemindersSent != 8 || refillSMS != 1 || refills != 1 {
-		t.Errorf("%d dose reminders sent (state %d), %d refill reminders, %d refill rows; want 8, 8, 1, 1", reminders, final.RemindersSent, refillSMS, refills)
+	if reminders != 8 || final.RemindersSent != 8 || refillSMS != 1 || refills != 1 || delivered != 1 {
+		t.Errorf("%d dose reminders sent (state %d), %d refill reminders, %d refill rows, %d delivery texts; want 8, 8, 1, 1, 1",
+			reminders, final.RemindersSent, refillSMS, refills, delivered)
 	}
 }
 

@@ -19,6 +19,7 @@ import (
 	"github.com/carepath/carepath/api"
 	"github.com/carepath/carepath/auth"
 	"github.com/carepath/carepath/config"
+	"github.com/carepath/carepath/internal/pharmacysim"
 	"github.com/carepath/carepath/internal/testenv"
 	"github.com/carepath/carepath/pathways"
 	"github.com/carepath/carepath/platform"
@@ -26,6 +27,29 @@ import (
 	"github.com/carepath/carepath/workers"
 	"github.com/carepath/carepath/workflows"
 )
+
+// pharmacyWebhookSecret is the secret the in-process pharmacy partner signs
+// its webhooks with in the end-to-end tests.
+const pharmacyWebhookSecret = "e2e-pharmacy-secret"
+
+// newHarnessWithPharmacy is newHarness with the pharmacy partner simulated
+// in-process: the worker's orders go to sim, and its signed webhooks come
+// back through the harness's API. mutate may change more of the config.
+func newHarnessWithPharmacy(t *testing.T, mutate func(*config.Config)) (*harness, *pharmacysim.Sim) {
+	t.Helper()
+	sim := pharmacysim.New(pharmacysim.Options{WebhookSecret: pharmacyWebhookSecret, StepDelay: 200 * time.Millisecond, DefaultStock: 100})
+	simSrv := httptest.NewServer(sim.Handler())
+	t.Cleanup(simSrv.Close)
+	t.Cleanup(sim.Close)
+	h := newHarness(t, func(cfg *config.Config) {
+		cfg.PharmacyAPIBase, cfg.PharmacyWebhookSecret = simSrv.URL, pharmacyWebhookSecret
+		if mutate != nil {
+			mutate(cfg)
+		}
+	})
+	sim.SetWebhookURL(h.srv.URL + "/api/v1/webhooks/pharmacy")
+	return h, sim
+}
 
 // harness is the real API in front of the real dev server, a worker on a
 // task queue of the test's own, PostgreSQL, Redis, Neo4j and stripe-mock.

@@ -16,7 +16,6 @@ import (
 	"github.com/carepath/carepath/auth"
 	"github.com/carepath/carepath/config"
 	"github.com/carepath/carepath/diet"
-	"github.com/carepath/carepath/internal/pharmacysim"
 	"github.com/carepath/carepath/internal/testenv"
 	"github.com/carepath/carepath/internal/twiliofake"
 	"github.com/carepath/carepath/store"
@@ -55,20 +54,14 @@ var baselineResults = map[string]struct {
 // dietitian the diet step assigned, revised once when the week's glucose
 // runs high, and approved again. Demo patient 9 is this test's.
 func TestType2DiabetesJourneyEndToEnd(t *testing.T) {
-	sim := pharmacysim.New(pharmacysim.Options{WebhookSecret: "t2d-pharmacy-secret", StepDelay: 200 * time.Millisecond, DefaultStock: 100})
-	simSrv := httptest.NewServer(sim.Handler())
-	defer simSrv.Close()
-	defer sim.Close()
 	var cfg config.Config
 	twilio := twiliofake.New(testenv.Config(t).TwilioAccountSID, testenv.Config(t).TwilioAuthToken)
 	twilioSrv := httptest.NewServer(twilio)
 	defer twilioSrv.Close()
-	h := newHarness(t, func(c *config.Config) {
-		c.PharmacyAPIBase, c.PharmacyWebhookSecret = simSrv.URL, "t2d-pharmacy-secret"
+	h, sim := newHarnessWithPharmacy(t, func(c *config.Config) {
 		c.TwilioAPIBase = twilioSrv.URL
 		cfg = *c
 	})
-	sim.SetWebhookURL(h.srv.URL + "/api/v1/webhooks/pharmacy")
 	ctx := context.Background()
 	patient := store.SeedPatientID(9)
 	prepareDiabetesPatient(t, h)

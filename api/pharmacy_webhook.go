@@ -81,13 +81,15 @@ func (s *Server) pharmacyWebhook(c *gin.Context) {
 		return
 	}
 	outcome := outcomeSignalled
-	err = s.temporal.SignalWorkflow(ctx, order.JourneyID, "", workflows.SignalPharmacyStatus, workflows.PharmacyStatusEvent{
+	// The journey follows the orders of its fulfil step; a refill's own
+	// workflow follows a refill order.
+	err = s.temporal.SignalWorkflow(ctx, order.FollowedBy(), "", workflows.SignalPharmacyStatus, workflows.PharmacyStatusEvent{
 		EventID: ev.EventID, OrderID: order.ID, Status: ev.Status, Sequence: ev.Sequence,
 	})
 	var notFound *serviceerror.NotFound
 	switch {
 	case errors.As(err, &notFound):
-		s.logger.WarnContext(ctx, "Pharmacy event for a journey that does not exist or has ended", "event_id", ev.EventID, "journey_id", order.JourneyID)
+		s.logger.WarnContext(ctx, "Pharmacy event for a workflow that does not exist or has ended", "event_id", ev.EventID, "workflow_id", order.FollowedBy())
 		outcome = outcomeJourneyNotFound
 	case err != nil:
 		s.writeError(c, err)

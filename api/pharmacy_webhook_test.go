@@ -129,12 +129,35 @@ func TestPharmacyWebhookVerifiesSignalsOnceAndRecords(t *testing.T) {
 	if code, _ := post(activities.PharmacyEvent{EventID: "evt_x", OrderID: order.ID, Status: "lost", Sequence: 1}, testPharmacySecret); code != http.StatusBadRequest {
 		t.Errorf("an unknown status got %d", code)
 	}
-	var got []workflows.PharmacyStatusEvent
+	// A refill's order is followed by the refill's own workflow: its events
+	// go there, not to the journey.
+	refillID := workflows.RefillOrderWorkflowID(workflows.AdherenceWorkflowID(store.SeedPatientID(19), rx.ID, 0), 1)
+	refillRun, err := tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: refillID, TaskQueue: queue, WorkflowExecutionTimeout: time.Minute}, "PharmacyProbe")
+	if err != nil {
+		t.Fatal(err)
+	}
+	zero := 0
+	refillOrder, err := s.CreatePharmacyOrder(ctx, store.PharmacyOrder{JourneyID: journeyID, Step: "refill-0-1", Attempt: 1, PrescriptionID: rx.ID,
+		PharmacyID: pharmacyID, Position: &zero, WorkflowID: refillID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	accepted := activities.PharmacyEvent{EventID: "evt_" + uuid.NewString(), OrderID: refillOrder.ID, Status: "accepted", Sequence: 1}
+	if code, body := post(accepted, testPharmacySecret); code != http.StatusOK || body["outcome"] != "signalled" {
+		t.Fatalf("refill delivery: %d %v", code, body)
+	}
+	var got, refillGot []workflows.PharmacyStatusEvent
 	if err := run.Get(ctx, &got); err != nil {
 		t.Fatal(err)
 	}
 	if len(got) != 1 || got[0].EventID != ready.EventID || got[0].OrderID != order.ID || got[0].Status != "ready" {
 		t.Errorf("signals = %+v", got)
+	}
+	if err := refillRun.Get(ctx, &refillGot); err != nil {
+		t.Fatal(err)
+	}
+	if len(refillGot) != 1 || refillGot[0].EventID != accepted.EventID || refillGot[0].OrderID != refillOrder.ID {
+		t.Errorf("the refill's signals = %+v, want the one accepted event", refillGot)
 	}
 	stored, err := s.GetPharmacyOrder(ctx, order.ID)
 	if err != nil || stored.Status != "ready" || stored.LastSequence != 2 {

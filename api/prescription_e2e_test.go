@@ -5,12 +5,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"testing"
 	"time"
 
-	"github.com/carepath/carepath/config"
-	"github.com/carepath/carepath/internal/pharmacysim"
 	"github.com/carepath/carepath/internal/testenv"
 	"github.com/carepath/carepath/store"
 	"github.com/carepath/carepath/workflows"
@@ -23,14 +20,7 @@ import (
 // pharmacy simulator (in-process), and its signed webhooks come back through
 // the API until the order is delivered. Demo patient 14 is this test's.
 func TestPrescriptionAndFulfilmentEndToEnd(t *testing.T) {
-	sim := pharmacysim.New(pharmacysim.Options{WebhookSecret: "e2e-pharmacy-secret", StepDelay: 200 * time.Millisecond, DefaultStock: 100})
-	simSrv := httptest.NewServer(sim.Handler())
-	defer simSrv.Close()
-	defer sim.Close()
-	h := newHarness(t, func(cfg *config.Config) {
-		cfg.PharmacyAPIBase, cfg.PharmacyWebhookSecret = simSrv.URL, "e2e-pharmacy-secret"
-	})
-	sim.SetWebhookURL(h.srv.URL + "/api/v1/webhooks/pharmacy")
+	h, sim := newHarnessWithPharmacy(t, nil)
 	ctx := context.Background()
 	patient := store.SeedPatientID(14)
 

@@ -427,15 +427,30 @@ type PharmacyOrder struct {
 	PartnerOrderID string `json:"partner_order_id,omitempty"`
 	Status         string `json:"status"`
 	LastSequence   int    `json:"last_sequence"`
+	// Position is the one medication request a refill order carries; nil
+	// for an order of the whole prescription.
+	Position *int `json:"position,omitempty"`
+	// WorkflowID is the workflow that follows the order (a refill's); empty
+	// when the journey does.
+	WorkflowID string `json:"workflow_id,omitempty"`
+}
+
+// FollowedBy is the workflow the order's partner events go to.
+func (o PharmacyOrder) FollowedBy() string {
+	if o.WorkflowID != "" {
+		return o.WorkflowID
+	}
+	return o.JourneyID
 }
 
 // CreatePharmacyOrder records an attempt before it is sent; its ID is the
 // idempotency key of the partner call. A retry returns the stored order.
 func (s *Store) CreatePharmacyOrder(ctx context.Context, o PharmacyOrder) (PharmacyOrder, error) {
 	if _, err := s.Pool.Exec(ctx, `
-		INSERT INTO pharmacy_order (id, journey_id, step, attempt, prescription_id, pharmacy_id) VALUES ($1, $2, $3, $4, $5, $6)
+		INSERT INTO pharmacy_order (id, journey_id, step, attempt, prescription_id, pharmacy_id, item_position, workflow_id)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, NULLIF($8, ''))
 		ON CONFLICT (journey_id, step, attempt) DO NOTHING`,
-		uuid.NewString(), o.JourneyID, o.Step, o.Attempt, o.PrescriptionID, o.PharmacyID); err != nil {
+		uuid.NewString(), o.JourneyID, o.Step, o.Attempt, o.PrescriptionID, o.PharmacyID, o.Position, o.WorkflowID); err != nil {
 		return PharmacyOrder{}, fmt.Errorf("store: create pharmacy order: %w", err)
 	}
 	var id string
@@ -449,11 +464,13 @@ func (s *Store) CreatePharmacyOrder(ctx context.Context, o PharmacyOrder) (Pharm
 // GetPharmacyOrder reads one order.
 func (s *Store) GetPharmacyOrder(ctx context.Context, id string) (PharmacyOrder, error) {
 	var o PharmacyOrder
-	var partner *string
+	var partner, workflowID *string
 	err := s.Pool.QueryRow(ctx, `
-		SELECT id::text, journey_id, step, attempt, prescription_id::text, pharmacy_id::text, partner_order_id, status, last_sequence
+		SELECT id::text, journey_id, step, attempt, prescription_id::text, pharmacy_id::text, partner_order_id, status, last_sequence,
+			item_position, workflow_id
 		FROM pharmacy_order WHERE id = $1`, id).
-		Scan(&o.ID, &o.JourneyID, &o.Step, &o.Attempt, &o.PrescriptionID, &o.PharmacyID, &partner, &o.Status, &o.LastSequence)
+		Scan(&o.ID, &o.JourneyID, &o.Step, &o.Attempt, &o.PrescriptionID, &o.PharmacyID, &partner, &o.Status, &o.LastSequence,
+			&o.Position, &workflowID)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return PharmacyOrder{}, fmt.Errorf("store: pharmacy order %s: %w", id, ErrNotFound)
 	}
@@ -462,6 +479,9 @@ func (s *Store) GetPharmacyOrder(ctx context.Context, id string) (PharmacyOrder,
 	}
 	if partner != nil {
 		o.PartnerOrderID = *partner
+	}
+	if workflowID != nil {
+		o.WorkflowID = *workflowID
 	}
 	return o, nil
 }

@@ -90,13 +90,7 @@ func (j *journey) startAdherence(ctx workflow.Context, plan activities.Adherence
 		return false, nil
 	}
 	id := AdherenceWorkflowID(j.state.PatientID, plan.PrescriptionID, item.Position)
-	childCtx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
-		WorkflowID:            id,
-		ParentClosePolicy:     enumspb.PARENT_CLOSE_POLICY_ABANDON,
-		WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
-		TypedSearchAttributes: temporal.NewSearchAttributes(PatientIDKey.ValueSet(j.state.PatientID), NeedsAttentionKey.ValueSet(false)),
-	})
-	child := workflow.ExecuteChildWorkflow(childCtx, AdherenceWorkflowName, AdherenceInput{
+	child := workflow.ExecuteChildWorkflow(abandonedChild(ctx, id, j.state.PatientID), AdherenceWorkflowName, AdherenceInput{
 		JourneyID: j.state.JourneyID, PatientID: j.state.PatientID, PrescriptionID: plan.PrescriptionID, Position: item.Position,
 		Frequency: item.Frequency, DurationDays: item.DurationDays, Quantity: item.Quantity, Refills: item.Refills,
 		TimeZone: plan.TimeZone, Settings: settings,
@@ -146,6 +140,8 @@ func (j *journey) followAdherenceAlerts(ctx workflow.Context, info *AdherenceInf
 			j.adherenceStep.Alerts = append([]string{}, j.adherenceAlerts...)
 			var err error
 			switch {
+			case al.Raised && al.Reason != "":
+				err = j.setAttention(gctx, true, fmt.Sprintf("adherence: %s (%s); care team alerted", al.Reason, al.AdherenceID))
 			case al.Raised:
 				err = j.setAttention(gctx, true, fmt.Sprintf("adherence: %d doses in a row not taken (%s); care team alerted", al.NotTakenInARow, al.AdherenceID))
 			case len(j.adherenceAlerts) == 0 && strings.HasPrefix(j.state.AttentionReason, "adherence:"):
@@ -155,6 +151,19 @@ func (j *journey) followAdherenceAlerts(ctx workflow.Context, info *AdherenceInf
 				j.logger.Error("Adherence alert not shown", "Error", err)
 			}
 		}
+	})
+}
+
+// abandonedChild is the context for starting a child that outlives its
+// parent (an adherence course, a refill order): parent-close policy
+// ABANDON, a second start of the same ID refused, and the patient and
+// NeedsAttention search attributes for the coordinators' views.
+func abandonedChild(ctx workflow.Context, id, patientID string) workflow.Context {
+	return workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
+		WorkflowID:            id,
+		ParentClosePolicy:     enumspb.PARENT_CLOSE_POLICY_ABANDON,
+		WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
+		TypedSearchAttributes: temporal.NewSearchAttributes(PatientIDKey.ValueSet(patientID), NeedsAttentionKey.ValueSet(false)),
 	})
 }
 
@@ -169,7 +178,8 @@ func removeString(list []string, s string) []string {
 }
 
 // adherenceSettings reads the step's with: missed_in_a_row (a number),
-// refill_lead_days (a number), dose_interval (a duration, for demos).
+// refill_lead_days (a number), dose_interval (a duration, for demos),
+// refill_time_limit (a duration).
 func adherenceSettings(step pathways.PlanStep) (AdherenceSettings, error) {
 	var s AdherenceSettings
 	num := func(key string) (int, error) {
@@ -200,6 +210,13 @@ func adherenceSettings(step pathways.PlanStep) (AdherenceSettings, error) {
 			return s, fmt.Errorf("dose_interval %q must be a duration of a second or more", v)
 		}
 		s.Interval = d
+	}
+	if v, ok := step.With["refill_time_limit"].(string); ok {
+		d, err := pathways.ParseDuration(v)
+		if err != nil || d < time.Second {
+			return s, fmt.Errorf("refill_time_limit %q must be a duration of a second or more", v)
+		}
+		s.RefillTimeLimit = d
 	}
 	return s, nil
 }

@@ -78,6 +78,9 @@ type AdherenceAlert struct {
 	AdherenceID    string `json:"adherence_id"`
 	Raised         bool   `json:"raised"`
 	NotTakenInARow int    `json:"not_taken_in_a_row"`
+	// Reason, when set, says why in place of the doses not taken (a
+	// refill's alert; AdherenceID is then the refill's workflow).
+	Reason string `json:"reason,omitempty"`
 }
 
 // AdherenceSettings tune the workflow; zero values take the defaults.
@@ -86,6 +89,9 @@ type AdherenceSettings struct {
 	MissedInARow int `json:"missed_in_a_row,omitempty"`
 	// RefillLeadDays is how many days of supply are left when the refill reminder goes out.
 	RefillLeadDays int `json:"refill_lead_days,omitempty"`
+	// RefillTimeLimit is how long a refill order may take before the care
+	// team is alerted (DefaultRefillTimeLimit when zero).
+	RefillTimeLimit time.Duration `json:"refill_time_limit,omitempty"`
 	// DosesPerRun is how many doses one run handles before continuing as new.
 	DosesPerRun int `json:"doses_per_run,omitempty"`
 	// ReminderTimes overrides the local clock times ("HH:MM", one per dose a day).
@@ -174,7 +180,9 @@ type AdherenceState struct {
 	RefillsLeft      int            `json:"refills_left"`
 	RefillRemindedAt int            `json:"refill_reminded_fill,omitempty"` // the fill whose refill reminder went out
 	RefillRequests   []RefillRecord `json:"refill_requests"`
-	SupplyEndsAt     time.Time      `json:"supply_ends_at,omitzero"`
+	// RefillOrders are the RefillOrder workflows started, one per refill.
+	RefillOrders []string  `json:"refill_orders,omitempty"`
+	SupplyEndsAt time.Time `json:"supply_ends_at,omitzero"`
 }
 
 var adherenceActs *activities.Adherence
@@ -540,7 +548,30 @@ func (a *adherence) requestRefill(ctx workflow.Context, req RefillRequest) (Adhe
 	}
 	a.updateSupply()
 	a.logger.Info("Refill requested", "Number", number)
+	// Courses that began before refills were ordered from a pharmacy
+	// replay without the order.
+	if workflow.GetVersion(ctx, "refill-order", workflow.DefaultVersion, 1) == 1 {
+		a.orderRefill(ctx, number)
+	}
 	return a.st, nil
+}
+
+// orderRefill starts the RefillOrder workflow that sends refill number to
+// a pharmacy. It outlives the course (ABANDON): a refill already ordered is
+// delivered even if the course ends. A refill whose order cannot start is
+// still on record; the care team is alerted through the journey.
+func (a *adherence) orderRefill(ctx workflow.Context, number int) {
+	id := RefillOrderWorkflowID(workflow.GetInfo(ctx).WorkflowExecution.ID, number)
+	child := workflow.ExecuteChildWorkflow(abandonedChild(ctx, id, a.st.PatientID), RefillOrderWorkflowName, RefillOrderInput{
+		JourneyID: a.in.JourneyID, PatientID: a.st.PatientID, PrescriptionID: a.st.PrescriptionID, Position: a.st.Position,
+		Number: number, TimeLimit: a.settings.RefillTimeLimit,
+	})
+	if err := child.GetChildWorkflowExecution().Get(ctx, nil); err != nil && !temporal.IsWorkflowExecutionAlreadyStartedError(err) {
+		a.logger.Error("Refill order not started", "Number", number, "Error", err)
+		a.alert = &AdherenceAlert{AdherenceID: id, Raised: true, Reason: fmt.Sprintf("refill %d could not be ordered", number)}
+		return
+	}
+	a.st.RefillOrders = append(a.st.RefillOrders, id)
 }
 
 // continueAsNew hands the state to a fresh run once every answer delivered

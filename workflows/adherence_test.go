@@ -39,6 +39,9 @@ type adhWorld struct {
 	sms     []sentSMS
 	refills []activities.RecordRefillInput
 	alerts  []workflows.AdherenceAlert
+	// orders are the RefillOrder children started (mocked: refill_test.go
+	// runs the real one).
+	orders []workflows.RefillOrderInput
 }
 
 type sentSMS struct {
@@ -59,6 +62,13 @@ func newAdhWorld(t *testing.T, in workflows.AdherenceInput, start time.Time) *ad
 	env.SetStartTime(start)
 	env.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: workflows.AdherenceWorkflowID(patient, rxID, in.Position), TaskQueue: "test"})
 	env.RegisterWorkflowWithOptions(workflows.Adherence, workflow.RegisterOptions{Name: workflows.AdherenceWorkflowName})
+	env.RegisterWorkflowWithOptions(workflows.RefillOrder, workflow.RegisterOptions{Name: workflows.RefillOrderWorkflowName})
+	env.OnWorkflow(workflows.RefillOrderWorkflowName, mock.Anything, mock.Anything).Return(func(_ workflow.Context, in workflows.RefillOrderInput) (workflows.FulfilmentInfo, error) {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		w.orders = append(w.orders, in)
+		return workflows.FulfilmentInfo{Status: activities.PharmacyDelivered}, nil
+	})
 	env.RegisterActivity(&activities.Messaging{})
 	env.RegisterActivity(&activities.Adherence{})
 	env.OnActivity(messagingActs.SendSMS, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.SendSMSInput) (activities.SendSMSResult, error) {
@@ -269,6 +279,15 @@ func TestAdherenceRefillReminderAndRequest(t *testing.T) {
 	}
 	if len(st.RefillRequests) != 1 || !st.RefillRequests[0].At.Equal(due[16].Add(time.Hour)) {
 		t.Errorf("refill requests in the state = %+v", st.RefillRequests)
+	}
+	// The refill goes to a pharmacy: one RefillOrder for item 0, refill 1.
+	wantOrder := workflows.RefillOrderInput{JourneyID: adhJourney, PatientID: patient, PrescriptionID: rxID, Position: 0, Number: 1}
+	if len(w.orders) != 1 || w.orders[0] != wantOrder {
+		t.Errorf("refill orders started = %+v, want %+v", w.orders, wantOrder)
+	}
+	wantID := workflows.RefillOrderWorkflowID(workflows.AdherenceWorkflowID(patient, rxID, 0), 1)
+	if len(st.RefillOrders) != 1 || st.RefillOrders[0] != wantID {
+		t.Errorf("refill orders in the state = %v, want [%s]", st.RefillOrders, wantID)
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
@@ -101,15 +102,14 @@ func containsString(list []string, s string) bool {
 	return false
 }
 
-// runFulfil sends the signed prescription to pharmacies in turn until one
-// delivers, within the step's time limit.
-func (j *journey) runFulfil(ctx workflow.Context, step pathways.PlanStep) (stepResult, error) {
-	f := &fulfilRun{info: FulfilmentInfo{Status: "choosing", Tried: []string{}}, seen: map[string]bool{}, early: map[string][]PharmacyStatusEvent{}}
+// startFulfilRun answers QueryFulfilment from a new run's state and feeds
+// the run the pharmacy_status signals until stop is called.
+func startFulfilRun(ctx workflow.Context) (f *fulfilRun, stop func(), err error) {
+	f = &fulfilRun{info: FulfilmentInfo{Status: "choosing", Tried: []string{}}, seen: map[string]bool{}, early: map[string][]PharmacyStatusEvent{}}
 	if err := workflow.SetQueryHandler(ctx, QueryFulfilment, func() (FulfilmentInfo, error) { return f.info, nil }); err != nil {
-		return stepResult{}, fmt.Errorf("register %s query: %w", QueryFulfilment, err)
+		return nil, nil, fmt.Errorf("register %s query: %w", QueryFulfilment, err)
 	}
-	sigCtx, stopSignals := workflow.WithCancel(ctx)
-	defer stopSignals()
+	sigCtx, stop := workflow.WithCancel(ctx)
 	ch := workflow.GetSignalChannel(ctx, SignalPharmacyStatus)
 	workflow.Go(sigCtx, func(gctx workflow.Context) {
 		for {
@@ -120,9 +120,20 @@ func (j *journey) runFulfil(ctx workflow.Context, step pathways.PlanStep) (stepR
 			f.receive(ev)
 		}
 	})
+	return f, stop, nil
+}
+
+// runFulfil sends the signed prescription to pharmacies in turn until one
+// delivers, within the step's time limit.
+func (j *journey) runFulfil(ctx workflow.Context, step pathways.PlanStep) (stepResult, error) {
+	f, stopSignals, err := startFulfilRun(ctx)
+	if err != nil {
+		return stepResult{}, err
+	}
+	defer stopSignals()
 
 	var chosen activities.ChoosePharmaciesResult
-	err := workflow.ExecuteActivity(pharmacyOptions(ctx), pharmacyActs.ChoosePharmacies, activities.ChoosePharmaciesInput{
+	err = workflow.ExecuteActivity(pharmacyOptions(ctx), pharmacyActs.ChoosePharmacies, activities.ChoosePharmaciesInput{
 		JourneyID: j.state.JourneyID, PatientID: j.state.PatientID,
 	}).Get(ctx, &chosen)
 	var appErr *temporal.ApplicationError
@@ -156,7 +167,7 @@ func (j *journey) runFulfil(ctx workflow.Context, step pathways.PlanStep) (stepR
 	if err := j.setAttention(ctx, true, fmt.Sprintf("step %s: no pharmacy could fill the prescription", step.ID)); err != nil {
 		return stepResult{}, err
 	}
-	j.pharmacySMS(ctx, f, step.ID+"-delayed", "prescription_delayed")
+	j.texter().pharmacySMS(ctx, f, step.ID+"-delayed", "prescription_delayed")
 	return stepResult{result: "no_pharmacy"}, nil
 }
 
@@ -171,22 +182,11 @@ func (j *journey) followOrder(ctx workflow.Context, step pathways.PlanStep, f *f
 			status := f.changes[0]
 			f.changes = f.changes[1:]
 			key := fmt.Sprintf("%s-%s-%s", step.ID, f.info.OrderID, status)
-			var template string
-			switch status {
-			case activities.PharmacyAccepted:
-				template = "prescription_accepted"
-			case activities.PharmacyReady:
-				template = "prescription_ready"
-			case activities.PharmacyDelivered:
-				template = "prescription_delivered"
-			case activities.PharmacyOutOfStock:
-				if !more {
-					return stepResult{}, true, nil // the caller alerts the coordinator and tells the patient
-				}
-				template = "prescription_rerouted"
+			if status == activities.PharmacyOutOfStock && !more {
+				return stepResult{}, true, nil // the caller alerts the coordinator and tells the patient
 			}
-			if template != "" {
-				j.pharmacySMS(ctx, f, key, template)
+			if template := statusTemplate(status); template != "" {
+				j.texter().pharmacySMS(ctx, f, key, template)
 			}
 			switch status {
 			case activities.PharmacyOutOfStock:
@@ -207,6 +207,34 @@ func (j *journey) followOrder(ctx workflow.Context, step pathways.PlanStep, f *f
 	}
 }
 
+// statusTemplate is the SMS template that tells the patient an order's
+// status ("" for a status that needs no message). Out of stock is told as
+// "rerouted": the caller tells a last pharmacy's out of stock as delayed.
+func statusTemplate(status string) string {
+	switch status {
+	case activities.PharmacyAccepted:
+		return "prescription_accepted"
+	case activities.PharmacyReady:
+		return "prescription_ready"
+	case activities.PharmacyDelivered:
+		return "prescription_delivered"
+	case activities.PharmacyOutOfStock:
+		return "prescription_rerouted"
+	}
+	return ""
+}
+
+// texter sends the patient a journey's messages: the journey itself, or a
+// workflow working for it (a refill's).
+type texter struct {
+	journeyID, patientID string
+	logger               log.Logger
+}
+
+func (j *journey) texter() texter {
+	return texter{journeyID: j.state.JourneyID, patientID: j.state.PatientID, logger: j.logger}
+}
+
 // deferredSMS is a status message held back by the patient's quiet hours.
 type deferredSMS struct {
 	key, template string
@@ -218,8 +246,8 @@ type deferredSMS struct {
 // goroutine that sends it when they end; a newer status replaces a message
 // still waiting (the patient wakes to "delivered", not to "ready" as well).
 // A message that cannot be sent is logged and the care goes on.
-func (j *journey) pharmacySMS(ctx workflow.Context, f *fulfilRun, key, template string) {
-	until, deferred := j.trySMS(ctx, key, template)
+func (t texter) pharmacySMS(ctx workflow.Context, f *fulfilRun, key, template string) {
+	until, deferred := t.trySMS(ctx, key, template)
 	if !deferred {
 		return
 	}
@@ -240,7 +268,7 @@ func (j *journey) pharmacySMS(ctx workflow.Context, f *fulfilRun, key, template 
 				continue
 			}
 			f.deferred = nil
-			if until, again := j.trySMS(gctx, d.key, d.template); again && f.deferred == nil {
+			if until, again := t.trySMS(gctx, d.key, d.template); again && f.deferred == nil {
 				f.deferred = &deferredSMS{key: d.key, template: d.template, until: until}
 			}
 		}
@@ -248,14 +276,14 @@ func (j *journey) pharmacySMS(ctx workflow.Context, f *fulfilRun, key, template 
 }
 
 // trySMS sends once; it reports when quiet hours end if the message was deferred.
-func (j *journey) trySMS(ctx workflow.Context, key, template string) (time.Time, bool) {
+func (t texter) trySMS(ctx workflow.Context, key, template string) (time.Time, bool) {
 	var res activities.SendSMSResult
 	err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, activities.SMSActivityOptions()), messageActs.SendSMS, activities.SendSMSInput{
-		JourneyID: j.state.JourneyID, Step: key, PatientID: j.state.PatientID, Kind: activities.SMSKindNotification, TemplateID: template,
-		Params: map[string]string{"at": workflow.Now(ctx).Format(time.RFC3339), "link": "/journeys/" + j.state.JourneyID},
+		JourneyID: t.journeyID, Step: key, PatientID: t.patientID, Kind: activities.SMSKindNotification, TemplateID: template,
+		Params: map[string]string{"at": workflow.Now(ctx).Format(time.RFC3339), "link": "/journeys/" + t.journeyID},
 	}).Get(ctx, &res)
 	if err != nil {
-		j.logger.Warn("SMS not sent", "Step", key, "Error", err)
+		t.logger.Warn("SMS not sent", "Step", key, "Error", err)
 		return time.Time{}, false
 	}
 	if res.Status != activities.SMSDeferred || !res.NextAllowedAt.After(workflow.Now(ctx)) {

@@ -17,7 +17,7 @@ func bundle(t *testing.T, mutate func(m map[string]any)) []byte {
 	t.Helper()
 	p := store.Prescription{ID: "rx-1", PatientID: "p-1", PractitionerID: "d-1",
 		Items: []store.MedicationItem{{Drug: "metformin", Dose: "500 mg", Route: "oral", Frequency: "twice daily", DurationDays: 30, Quantity: 60}}}
-	raw, err := json.Marshal(activities.MedicationRequestBundle(p, store.Signature{SHA256: "ab", SignedAt: time.Now()}, "order-1"))
+	raw, err := json.Marshal(activities.MedicationRequestBundle(p, store.Signature{SHA256: "ab", SignedAt: time.Now()}, "order-1", nil))
 	if err != nil {
 		t.Fatal(err)
 	}
