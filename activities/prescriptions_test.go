@@ -207,6 +207,20 @@ func (h *hookReceiver) waitFor(t *testing.T, orderID string, n int) []string {
 	return nil
 }
 
+// signPrescription drafts the items, records a complete check and signs
+// them as the doctor approving, as the prescribe step does when nothing is
+// found.
+func signPrescription(t *testing.T, env *testsuite.TestActivityEnvironment, rx *activities.Prescriptions, journeyID, patientID, doctorID string,
+	items ...store.MedicationItem) activities.DraftPrescriptionResult {
+	t.Helper()
+	draft := run[activities.DraftPrescriptionResult](t, env, rx.DraftPrescription, activities.DraftPrescriptionInput{
+		JourneyID: journeyID, Step: "prescribe", Version: 1, PatientID: patientID, PractitionerID: doctorID, Items: items})
+	run[struct{}](t, env, rx.RecordCheck, activities.RecordCheckInput{PrescriptionID: draft.PrescriptionID, Complete: true})
+	run[activities.SignPrescriptionResult](t, env, rx.SignPrescription, activities.SignPrescriptionInput{
+		PrescriptionID: draft.PrescriptionID, ActorID: doctorID, Action: "approve", ReviewedAt: time.Now()})
+	return draft
+}
+
 // pharmacyPartner runs the pharmacy simulator in-process, its webhooks
 // going to a receiver that verifies them; it returns the simulator, its
 // base URL and the receiver.
@@ -240,11 +254,7 @@ func TestPharmacyFulfilmentAgainstThePartnerSimulator(t *testing.T) {
 	if err == nil {
 		t.Fatal("a journey without a signed prescription got pharmacies")
 	}
-	draft := run[activities.DraftPrescriptionResult](t, env, rx.DraftPrescription, activities.DraftPrescriptionInput{
-		JourneyID: jid, Step: "prescribe", Version: 1, PatientID: patientID, PractitionerID: doctorID, Items: []store.MedicationItem{rxMetformin}})
-	run[struct{}](t, env, rx.RecordCheck, activities.RecordCheckInput{PrescriptionID: draft.PrescriptionID, Complete: true})
-	run[activities.SignPrescriptionResult](t, env, rx.SignPrescription, activities.SignPrescriptionInput{
-		PrescriptionID: draft.PrescriptionID, ActorID: doctorID, Action: "approve", ReviewedAt: time.Now()})
+	draft := signPrescription(t, env, rx, jid, patientID, doctorID, rxMetformin)
 
 	all, err := s.PharmaciesFor(ctx, patientID)
 	if err != nil || len(all) < 3 {
@@ -356,11 +366,7 @@ func TestRefillOrderCarriesTheOneItem(t *testing.T) {
 
 	jid := journeyID(t)
 	statin := store.MedicationItem{Drug: "atorvastatin", Dose: "10 mg", Route: "oral", Frequency: "once daily", DurationDays: 30, Quantity: 30, Refills: 2}
-	draft := run[activities.DraftPrescriptionResult](t, env, rx.DraftPrescription, activities.DraftPrescriptionInput{
-		JourneyID: jid, Step: "prescribe", Version: 1, PatientID: patientID, PractitionerID: doctorID, Items: []store.MedicationItem{rxMetformin, statin}})
-	run[struct{}](t, env, rx.RecordCheck, activities.RecordCheckInput{PrescriptionID: draft.PrescriptionID, Complete: true})
-	run[activities.SignPrescriptionResult](t, env, rx.SignPrescription, activities.SignPrescriptionInput{
-		PrescriptionID: draft.PrescriptionID, ActorID: doctorID, Action: "approve", ReviewedAt: time.Now()})
+	draft := signPrescription(t, env, rx, jid, patientID, doctorID, rxMetformin, statin)
 
 	// The nearest pharmacy has no metformin: no matter for a refill of the statin.
 	all, err := s.PharmaciesFor(ctx, patientID)
