@@ -81,10 +81,7 @@ func TestPrescriptionIsDraftedCheckedSignedAndTamperEvident(t *testing.T) {
 	kn, _ := knowledgeActivities(t)
 	signer := testSigner(t)
 	rx := &activities.Prescriptions{Store: s, Signer: signer}
-	var suite testsuite.WorkflowTestSuite
-	env := suite.NewTestActivityEnvironment()
-	env.RegisterActivity(rx)
-	env.RegisterActivity(kn)
+	env := activityEnv(rx, kn)
 
 	jid := journeyID(t)
 	draft := run[activities.DraftPrescriptionResult](t, env, rx.DraftPrescription, activities.DraftPrescriptionInput{
@@ -207,6 +204,17 @@ func (h *hookReceiver) waitFor(t *testing.T, orderID string, n int) []string {
 	return nil
 }
 
+// activityEnv is a test activity environment with these activity structs
+// registered.
+func activityEnv(acts ...any) *testsuite.TestActivityEnvironment {
+	var suite testsuite.WorkflowTestSuite
+	env := suite.NewTestActivityEnvironment()
+	for _, a := range acts {
+		env.RegisterActivity(a)
+	}
+	return env
+}
+
 // signPrescription drafts the items, records a complete check and signs
 // them as the doctor approving, as the prescribe step does when nothing is
 // found.
@@ -244,10 +252,7 @@ func TestPharmacyFulfilmentAgainstThePartnerSimulator(t *testing.T) {
 	signer := testSigner(t)
 	rx := &activities.Prescriptions{Store: s, Signer: signer}
 	ph := &activities.Pharmacy{Store: s, BaseURL: simURL}
-	var suite testsuite.WorkflowTestSuite
-	env := suite.NewTestActivityEnvironment()
-	env.RegisterActivity(rx)
-	env.RegisterActivity(ph)
+	env := activityEnv(rx, ph)
 
 	jid := journeyID(t)
 	_, err := env.ExecuteActivity(ph.ChoosePharmacies, activities.ChoosePharmaciesInput{JourneyID: jid, PatientID: patientID})
@@ -359,10 +364,7 @@ func TestRefillOrderCarriesTheOneItem(t *testing.T) {
 	sim, simURL, hooks := pharmacyPartner(t)
 	rx := &activities.Prescriptions{Store: s, Signer: testSigner(t)}
 	ph := &activities.Pharmacy{Store: s, BaseURL: simURL}
-	var suite testsuite.WorkflowTestSuite
-	env := suite.NewTestActivityEnvironment()
-	env.RegisterActivity(rx)
-	env.RegisterActivity(ph)
+	env := activityEnv(rx, ph)
 
 	jid := journeyID(t)
 	statin := store.MedicationItem{Drug: "atorvastatin", Dose: "10 mg", Route: "oral", Frequency: "once daily", DurationDays: 30, Quantity: 30, Refills: 2}
