@@ -220,7 +220,7 @@ func TestHealthCheckNamesTheComponentThatIsDown(t *testing.T) {
 func TestJourneyEndToEnd(t *testing.T) {
 	h := newHarness(t, nil)
 	patient := store.SeedPatientID(3)
-	episode := int(time.Now().UnixNano()%9000) + 1000 // a fresh journey on every run
+	episode := testenv.FreshEpisode(t, h.store, patient, "enrol-check")
 	body := fmt.Sprintf(`{"patient_id":%q,"pathway_id":"enrol-check","episode":%d}`, patient, episode)
 
 	resp, raw := h.do(t, http.MethodPost, "/api/v1/journeys", body)

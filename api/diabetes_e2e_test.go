@@ -70,7 +70,7 @@ func TestType2DiabetesJourneyEndToEnd(t *testing.T) {
 	const nth = 29 // a schedule the other end-to-end tests do not use
 	slot := testenv.SlotSoon(t, h.store, nth, 30*time.Second)
 	doctor := slot.PractitionerID
-	episode := int(time.Now().UnixNano()%9000) + 1000
+	episode := testenv.FreshEpisode(t, h.store, patient, "type-2-diabetes")
 	resp, raw := h.do(t, http.MethodPost, "/api/v1/journeys",
 		fmt.Sprintf(`{"patient_id":%q,"pathway_id":"type-2-diabetes","pathway_version":900,"episode":%d,"slot_id":%q}`, patient, episode, slot.ID))
 	if resp.StatusCode != http.StatusAccepted {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/carepath/carepath/auth"
 	"github.com/carepath/carepath/diet"
+	"github.com/carepath/carepath/internal/testenv"
 	"github.com/carepath/carepath/store"
 	"github.com/carepath/carepath/workflows"
 )
@@ -59,7 +60,7 @@ func TestDietPlanThroughTheAPI(t *testing.T) {
 	if err := h.store.SetDietPreference(ctx, patient, store.DietPreference{Diet: diet.Vegetarian}); err != nil {
 		t.Fatal(err)
 	}
-	episode := int(time.Now().UnixNano()%9000) + 1000
+	episode := testenv.FreshEpisode(t, h.store, patient, "diet-check")
 	resp, raw := h.do(t, http.MethodPost, "/api/v1/journeys", fmt.Sprintf(`{"patient_id":%q,"pathway_id":"diet-check","episode":%d}`, patient, episode))
 	if resp.StatusCode != http.StatusAccepted {
 		t.Fatalf("start: %d %s", resp.StatusCode, raw)

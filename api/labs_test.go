@@ -204,7 +204,7 @@ func TestHealthLinkBookLabTestIdempotencyKey(t *testing.T) {
 func TestLabResultsThroughTheJourney(t *testing.T) {
 	h := newHarness(t, nil)
 	patient := store.SeedPatientID(7)
-	episode := int(time.Now().UnixNano()%9000) + 1000
+	episode := testenv.FreshEpisode(t, h.store, patient, "labs-check")
 	status, started := h.post(t, "/api/v1/journeys", jsonType, fmt.Sprintf(`{"patient_id":%q,"pathway_id":"labs-check","episode":%d}`, patient, episode),
 		harnessAdmin, auth.RoleAdmin)
 	if status != http.StatusAccepted {
@@ -275,7 +275,7 @@ func TestFollowUpStartsTheNextEpisodeOnTheDevServer(t *testing.T) {
 	const nth = 41 // a schedule the other end-to-end tests do not use
 	first := testenv.SlotSoon(t, h.store, nth, 2*time.Hour)
 	next := testenv.SlotSoon(t, h.store, nth, 3*time.Hour) // so the doctor has a free slot after the due date
-	episode := int(time.Now().UnixNano()%9000) + 1000
+	episode := testenv.FreshEpisode(t, h.store, patient, "followup-check")
 	status, started := h.post(t, "/api/v1/journeys", jsonType,
 		fmt.Sprintf(`{"patient_id":%q,"pathway_id":"followup-check","episode":%d,"slot_id":%q}`, patient, episode, first.ID), harnessAdmin, auth.RoleAdmin)
 	if status != http.StatusAccepted {

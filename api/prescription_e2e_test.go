@@ -26,7 +26,7 @@ func TestPrescriptionAndFulfilmentEndToEnd(t *testing.T) {
 
 	slot := testenv.SlotSoon(t, h.store, 1, 30*time.Second)
 	practitioner := slot.PractitionerID
-	episode := int(time.Now().UnixNano()%9000) + 1000
+	episode := testenv.FreshEpisode(t, h.store, patient, "general-consult")
 	resp, raw := h.do(t, http.MethodPost, "/api/v1/journeys",
 		fmt.Sprintf(`{"patient_id":%q,"pathway_id":"general-consult","pathway_version":900,"episode":%d,"slot_id":%q}`, patient, episode, slot.ID))
 	if resp.StatusCode != http.StatusAccepted {

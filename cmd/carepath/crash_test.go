@@ -81,7 +81,7 @@ func TestWorkerCrashDuringPaymentChargesOnce(t *testing.T) {
 	slot := testenv.SlotSoon(t, s, 2, 40*time.Second)
 	practitioner := slot.PractitionerID
 	patient := store.SeedPatientID(12)
-	episode := int(time.Now().UnixNano()%9000) + 1000
+	episode := testenv.FreshEpisode(t, s, patient, "general-consult")
 	id := workflows.JourneyWorkflowID(patient, "general-consult", episode)
 	if code := post(t, base+"/api/v1/journeys", "", "", fmt.Sprintf(`{"patient_id":%q,"pathway_id":"general-consult","pathway_version":900,"episode":%d,"slot_id":%q}`, patient, episode, slot.ID)); code != http.StatusAccepted {
 		t.Fatalf("start journey: %d", code)

@@ -118,7 +118,7 @@ steps:
 	}, func() string { return "API never healthy:\n" + apiOut.String() })
 
 	patient := store.SeedPatientID(7)
-	episode := int(time.Now().UnixNano()%9000) + 1000
+	episode := testenv.FreshEpisode(t, s, patient, "enrol-check")
 	body := fmt.Sprintf(`{"patient_id":%q,"pathway_id":"enrol-check","episode":%d}`, patient, episode)
 	// The patient starts and follows their own journey.
 	bearer := "Bearer " + testenv.Token(t, testenv.Auth(t, s), auth.RolePatient, patient)

@@ -245,3 +245,37 @@ func NewPractitioner(t testing.TB, s *store.Store, name string) (practitionerID,
 	}
 	return practitionerID, scheduleID
 }
+
+// FreshEpisode returns an episode number (1000 to 9998) the patient has not
+// used on the pathway in this database, nor the one after it (a follow-up
+// starts that one). Tests that run journeys for seeded patients draw one per
+// run, and a persistent dev stack remembers earlier runs' journeys.
+func FreshEpisode(t testing.TB, s *store.Store, patientID, pathwayID string) int {
+	t.Helper()
+	rows, err := s.Pool.Query(context.Background(), `SELECT id FROM journey WHERE patient_id = $1 AND pathway_id = $2`, patientID, pathwayID)
+	if err != nil {
+		t.Fatalf("testenv: episodes used: %v", err)
+	}
+	used := map[int]bool{}
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			t.Fatalf("testenv: episodes used: %v", err)
+		}
+		// Journey IDs end in ":<episode>" (workflows.JourneyWorkflowID).
+		var episode int
+		if _, err := fmt.Sscanf(id[strings.LastIndex(id, ":")+1:], "%d", &episode); err == nil {
+			used[episode] = true
+		}
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatalf("testenv: episodes used: %v", err)
+	}
+	for range 1000 {
+		if e := 1000 + rand.IntN(8999); !used[e] && !used[e+1] {
+			return e
+		}
+	}
+	t.Fatalf("testenv: patient %s has used nearly every episode of %s", patientID, pathwayID)
+	return 0
+}
