@@ -1,8 +1,10 @@
 package api
 
 import (
+	"context"
 	"fmt"
 	"net/http"
+	"strings"
 
 	"github.com/gin-gonic/gin"
 
@@ -34,7 +36,8 @@ func (s *Server) adherenceRoutes(r *gin.Engine) {
 }
 
 // getAdherence answers the course's state: doses taken, skipped and
-// missed, the adherence percentage, the open dose and the supply.
+// missed, the adherence percentage, the open dose, the supply, and each
+// refill's progress at the pharmacy.
 func (s *Server) getAdherence(c *gin.Context) {
 	id := c.Param("id")
 	resp, err := s.temporal.QueryWorkflow(c.Request.Context(), id, "", workflows.QueryAdherence)
@@ -47,7 +50,43 @@ func (s *Server) getAdherence(c *gin.Context) {
 		s.writeError(c, fmt.Errorf("query %s on %s: %w", workflows.QueryAdherence, id, err))
 		return
 	}
-	c.JSON(http.StatusOK, st)
+	view := adherenceView{AdherenceState: st, Refills: []refillStatus{}}
+	for _, wid := range st.RefillOrders {
+		view.Refills = append(view.Refills, s.refillStatus(c.Request.Context(), wid))
+	}
+	c.JSON(http.StatusOK, view)
+}
+
+// adherenceView is a course's state with where each refill has got to.
+type adherenceView struct {
+	workflows.AdherenceState
+	Refills []refillStatus `json:"refills"`
+}
+
+// refillStatus is one refill order's progress, from its workflow's
+// fulfilment query: choosing, sent, accepted, ready, dispensed, delivered,
+// out_of_stock, no_pharmacy, or unknown when the workflow cannot answer.
+type refillStatus struct {
+	Number     int    `json:"number"`
+	WorkflowID string `json:"workflow_id"`
+	Status     string `json:"status"`
+	PharmacyID string `json:"pharmacy_id,omitempty"`
+}
+
+func (s *Server) refillStatus(ctx context.Context, workflowID string) refillStatus {
+	r := refillStatus{WorkflowID: workflowID, Status: "unknown"}
+	_, _ = fmt.Sscanf(workflowID[strings.LastIndex(workflowID, "/refill-")+len("/refill-"):], "%d", &r.Number)
+	resp, err := s.temporal.QueryWorkflow(ctx, workflowID, "", workflows.QueryFulfilment)
+	var info workflows.FulfilmentInfo
+	if err == nil {
+		err = resp.Get(&info)
+	}
+	if err != nil {
+		s.logger.WarnContext(ctx, "Refill order did not answer its fulfilment query", "workflow_id", workflowID, "error", err)
+		return r
+	}
+	r.Status, r.PharmacyID = info.Status, info.PharmacyID
+	return r
 }
 
 type doseBody struct {

@@ -96,6 +96,20 @@ func TestAdherenceCourseEndToEnd(t *testing.T) {
 	if orders := sim.Orders(); len(orders) != 1 || len(orders[0].Items) != 1 || orders[0].Items[0].Quantity != 4 {
 		t.Errorf("partner orders = %+v, want one of the 4 units", orders)
 	}
+	// The patient sees where the refill has got to.
+	resp, raw = h.doAs(t, http.MethodGet, path, "", patient, "patient")
+	var view struct {
+		RefillOrders []string `json:"refill_orders"`
+		Refills      []struct {
+			Number     int    `json:"number"`
+			WorkflowID string `json:"workflow_id"`
+			Status     string `json:"status"`
+		} `json:"refills"`
+	}
+	if err := json.Unmarshal(raw, &view); resp.StatusCode != http.StatusOK || err != nil || len(view.Refills) != 1 ||
+		view.Refills[0].Number != 1 || view.Refills[0].WorkflowID != refillID || view.Refills[0].Status != "delivered" {
+		t.Errorf("the course's refills: %d %s (%v)", resp.StatusCode, raw, err)
+	}
 
 	var final workflows.AdherenceState
 	waitCtx, cancel := context.WithTimeout(ctx, 60*time.Second)

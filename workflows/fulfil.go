@@ -42,7 +42,7 @@ type FulfilmentInfo struct {
 	PrescriptionID string   `json:"prescription_id"`
 	PharmacyID     string   `json:"pharmacy_id,omitempty"`
 	OrderID        string   `json:"order_id,omitempty"`
-	Status         string   `json:"status"` // choosing, sent, accepted, ready, dispensed, delivered, no_pharmacy
+	Status         string   `json:"status"` // choosing, sent, accepted, ready, dispensed, delivered, no_pharmacy; a refill also timed_out
 	Tried          []string `json:"tried"`  // the orders sent, one per pharmacy tried, in order
 }
 

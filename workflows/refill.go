@@ -109,6 +109,7 @@ func RefillOrder(ctx workflow.Context, in RefillOrderInput) (FulfilmentInfo, err
 		case activities.PharmacyDelivered:
 			return f.info, nil
 		case RefillTimedOut:
+			f.info.Status = RefillTimedOut
 			r.alert(ctx, fmt.Sprintf("refill %d waited more than %s for the pharmacy", in.Number, limit))
 			return f.info, nil
 		}

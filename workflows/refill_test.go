@@ -156,8 +156,8 @@ func TestRefillOrderPastItsTimeLimitAlertsTheJourney(t *testing.T) {
 	w.status(time.Minute, "e1", "order-1", activities.PharmacyAccepted, 1)
 	info := w.run(2 * time.Hour) // accepted, never delivered
 
-	if info.Status != activities.PharmacyAccepted || len(w.sent) != 1 {
-		t.Errorf("refill ended %+v after %d orders, want accepted and one order", info, len(w.sent))
+	if info.Status != workflows.RefillTimedOut || info.OrderID != "order-1" || len(w.sent) != 1 {
+		t.Errorf("refill ended %+v after %d orders, want timed_out on the one order", info, len(w.sent))
 	}
 	if len(w.alerts) != 1 || !strings.Contains(w.alerts[0].Reason, "waited more than 2h0m0s") {
 		t.Errorf("alerts %+v, want one about the time limit", w.alerts)
