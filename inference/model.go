@@ -322,8 +322,18 @@ func runCancellable(ctx context.Context, session *ort.DynamicAdvancedSession, in
 		return fmt.Errorf("run options: %w", err)
 	}
 	defer opts.Destroy()
-	stop := context.AfterFunc(ctx, func() { _ = opts.Terminate() })
-	defer stop()
+	// The options outlive a Terminate already under way: Destroy (deferred
+	// first, so run last) waits for it.
+	terminated := make(chan struct{})
+	stop := context.AfterFunc(ctx, func() {
+		defer close(terminated)
+		_ = opts.Terminate()
+	})
+	defer func() {
+		if !stop() {
+			<-terminated
+		}
+	}()
 	return session.RunWithOptions(ins, outs, opts)
 }
 

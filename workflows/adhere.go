@@ -133,6 +133,14 @@ func (j *journey) followAdherenceAlerts(ctx workflow.Context, info *AdherenceInf
 			if more := ch.Receive(gctx, &al); !more || gctx.Err() != nil {
 				return
 			}
+			if al.Reason != "" {
+				// A refill's alert: one-off, for the care team to settle;
+				// a course back on track does not clear it.
+				if err := j.setAttention(gctx, true, fmt.Sprintf("refill: %s (%s); care team alerted", al.Reason, al.AdherenceID)); err != nil {
+					j.logger.Error("Refill alert not shown", "Error", err)
+				}
+				continue
+			}
 			j.adherenceAlerts = removeString(j.adherenceAlerts, al.AdherenceID)
 			if al.Raised {
 				j.adherenceAlerts = append(j.adherenceAlerts, al.AdherenceID)
@@ -140,8 +148,6 @@ func (j *journey) followAdherenceAlerts(ctx workflow.Context, info *AdherenceInf
 			j.adherenceStep.Alerts = append([]string{}, j.adherenceAlerts...)
 			var err error
 			switch {
-			case al.Raised && al.Reason != "":
-				err = j.setAttention(gctx, true, fmt.Sprintf("adherence: %s (%s); care team alerted", al.Reason, al.AdherenceID))
 			case al.Raised:
 				err = j.setAttention(gctx, true, fmt.Sprintf("adherence: %d doses in a row not taken (%s); care team alerted", al.NotTakenInARow, al.AdherenceID))
 			case len(j.adherenceAlerts) == 0 && strings.HasPrefix(j.state.AttentionReason, "adherence:"):

@@ -568,7 +568,10 @@ func (a *adherence) orderRefill(ctx workflow.Context, number int) {
 	})
 	if err := child.GetChildWorkflowExecution().Get(ctx, nil); err != nil && !temporal.IsWorkflowExecutionAlreadyStartedError(err) {
 		a.logger.Error("Refill order not started", "Number", number, "Error", err)
-		a.alert = &AdherenceAlert{AdherenceID: id, Raised: true, Reason: fmt.Sprintf("refill %d could not be ordered", number)}
+		al := AdherenceAlert{AdherenceID: id, Raised: true, Reason: fmt.Sprintf("refill %d could not be ordered", number)}
+		if err := workflow.SignalExternalWorkflow(ctx, a.in.JourneyID, "", SignalAdherenceAlert, al).Get(ctx, nil); err != nil {
+			a.logger.Warn("The journey could not be told about the refill", "Error", err)
+		}
 		return
 	}
 	a.st.RefillOrders = append(a.st.RefillOrders, id)

@@ -537,3 +537,61 @@ steps:
 		t.Errorf("step ended %s after %s, journey %s; want timed_out after 24h, completed", last.Result, last.EndedAt.Sub(last.StartedAt), st.Status)
 	}
 }
+
+// A refill's alert raises the journey's attention with a reason of its own.
+// It is not one of the courses' alerts: a course back on track clears the
+// journey's adherence attention even while a refill has alerted before.
+func TestRefillAlertsDoNotHoldTheCoursesAttention(t *testing.T) {
+	plan := mustPlan(t, `id: adhere-alerts
+version: 1
+title: Adherence alerts
+sources: [{id: ops, citation: Test policy}]
+steps:
+  - {id: adherence, type: adhere, time_limit: 30d, on_timeout: continue, with: {missed_in_a_row: 100}, next: end}
+`)
+	env, in := newJourneyEnv(t, plan)
+	env.RegisterWorkflowWithOptions(workflows.Adherence, workflow.RegisterOptions{Name: workflows.AdherenceWorkflowName})
+	env.RegisterActivity(&activities.Adherence{})
+	env.RegisterActivity(&activities.Messaging{})
+	env.OnActivity(adherenceActs.AdherencePlan, mock.Anything, mock.Anything).Return(activities.AdherencePlanResult{
+		PrescriptionID: rxID, TimeZone: kolkata, Items: []activities.AdherenceItem{{Position: 0, Frequency: "twice daily", DurationDays: 3, Quantity: 6}}}, nil)
+	env.OnActivity(messagingActs.SendSMS, mock.Anything, mock.Anything).Return(activities.SendSMSResult{Status: activities.SMSSent}, nil)
+	course := workflows.AdherenceWorkflowID(patient, rxID, 0)
+	type seen struct {
+		attention bool
+		reason    string
+	}
+	var afterRefill, afterCourse, afterClear seen
+	query := func(into *seen) {
+		v, err := env.QueryWorkflow(workflows.QueryJourneyState)
+		if err != nil {
+			t.Errorf("query: %v", err)
+			return
+		}
+		var st workflows.JourneyState
+		if err := v.Get(&st); err != nil {
+			t.Error(err)
+		}
+		*into = seen{st.NeedsAttention, st.AttentionReason}
+	}
+	signal := func(at time.Duration, al workflows.AdherenceAlert, into *seen) {
+		env.RegisterDelayedCallback(func() { env.SignalWorkflow(workflows.SignalAdherenceAlert, al) }, at)
+		env.RegisterDelayedCallback(func() { query(into) }, at+time.Minute)
+	}
+	signal(12*time.Hour, workflows.AdherenceAlert{AdherenceID: course + "/refill-1", Raised: true, Reason: "no pharmacy could fill refill 1"}, &afterRefill)
+	signal(13*time.Hour, workflows.AdherenceAlert{AdherenceID: course, Raised: true, NotTakenInARow: 2}, &afterCourse)
+	signal(14*time.Hour, workflows.AdherenceAlert{AdherenceID: course, Raised: false}, &afterClear)
+	env.ExecuteWorkflow(workflows.Journey, in)
+	if err := env.GetWorkflowError(); err != nil {
+		t.Fatalf("journey failed: %v", err)
+	}
+	if !afterRefill.attention || !strings.HasPrefix(afterRefill.reason, "refill: no pharmacy could fill refill 1") {
+		t.Errorf("after the refill's alert: %+v, want attention with the refill's reason", afterRefill)
+	}
+	if !afterCourse.attention || !strings.HasPrefix(afterCourse.reason, "adherence: 2 doses") {
+		t.Errorf("after the course's alert: %+v, want attention for the doses", afterCourse)
+	}
+	if afterClear.attention {
+		t.Errorf("after the course is back on track: %+v, want the attention cleared", afterClear)
+	}
+}

@@ -69,7 +69,13 @@ func RefillOrder(ctx workflow.Context, in RefillOrderInput) (FulfilmentInfo, err
 		return FulfilmentInfo{}, err
 	}
 	defer stopSignals()
-	key := fmt.Sprintf("refill-%d-%d", in.Position, in.Number) // the orders' step, and the messages' key
+	// A text that quiet hours hold back is sent by a goroutine when they
+	// end; the refill waits for it rather than ending without it.
+	defer func() { _ = workflow.Await(ctx, func() bool { return !f.notifying }) }()
+	// The orders' step, and the texts' key: the refill's own workflow ID, so
+	// that refills of another course of the same journey never share an
+	// order (pharmacy_order is unique by journey, step and attempt).
+	key := r.self
 
 	position := in.Position
 	var chosen activities.ChoosePharmaciesResult

@@ -28,6 +28,12 @@ type refillWorld struct {
 	id         string
 	pharmacies []store.Pharmacy
 	chooseErr  error
+	// quietFor holds the first delivery text back this long, as the
+	// patient's quiet hours would.
+	quietFor time.Duration
+
+	held  bool
+	smsAt []time.Time
 
 	mu     sync.Mutex
 	chosen []activities.ChoosePharmaciesInput
@@ -67,10 +73,15 @@ func newRefillWorld(t *testing.T, pharmacies ...string) *refillWorld {
 	env.OnActivity(messagingActs.SendSMS, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.SendSMSInput) (activities.SendSMSResult, error) {
 		w.mu.Lock()
 		defer w.mu.Unlock()
-		if in.JourneyID != adhJourney || in.PatientID != patient || !strings.HasPrefix(in.Step, "refill-1-2") {
-			t.Errorf("SMS for journey %s, patient %s, key %s; want the course's journey and patient, key refill-1-2...", in.JourneyID, in.PatientID, in.Step)
+		if in.JourneyID != adhJourney || in.PatientID != patient || !strings.HasPrefix(in.Step, w.id) {
+			t.Errorf("SMS for journey %s, patient %s, key %s; want the course's journey and patient, key %s...", in.JourneyID, in.PatientID, in.Step, w.id)
 		}
 		w.sms = append(w.sms, in.TemplateID)
+		w.smsAt = append(w.smsAt, env.Now())
+		if in.TemplateID == "prescription_delivered" && w.quietFor > 0 && !w.held {
+			w.held = true
+			return activities.SendSMSResult{Status: activities.SMSDeferred, NextAllowedAt: env.Now().Add(w.quietFor)}, nil
+		}
 		return activities.SendSMSResult{Status: activities.SMSSent, MessageSID: "SM1"}, nil
 	})
 	env.OnSignalExternalWorkflow(mock.Anything, adhJourney, "", workflows.SignalAdherenceAlert, mock.Anything).Return(
@@ -122,8 +133,8 @@ func TestRefillOrderMovesOnFromOutOfStockAndTellsThePatient(t *testing.T) {
 		t.Errorf("pharmacies chosen for %+v, want prescription %s item 1", w.chosen, rxID)
 	}
 	for i, s := range w.sent {
-		if s.Step != "refill-1-2" || s.Attempt != i+1 || s.Position == nil || *s.Position != 1 || s.WorkflowID != w.id || s.JourneyID != adhJourney {
-			t.Errorf("order %d sent as %+v; want step refill-1-2, attempt %d, item 1, followed by %s", i+1, s, i+1, w.id)
+		if s.Step != w.id || s.Attempt != i+1 || s.Position == nil || *s.Position != 1 || s.WorkflowID != w.id || s.JourneyID != adhJourney {
+			t.Errorf("order %d sent as %+v; want step and follower %s, attempt %d, item 1", i+1, s, w.id, i+1)
 		}
 	}
 	want := []string{"prescription_accepted", "prescription_rerouted", "prescription_accepted", "prescription_ready", "prescription_delivered"}
@@ -173,5 +184,20 @@ func TestRefillOrderWithoutASignedPrescriptionAlertsTheJourney(t *testing.T) {
 	}
 	if len(w.alerts) != 1 || !strings.Contains(w.alerts[0].Reason, "not the patient's") {
 		t.Errorf("alerts %+v, want one saying why", w.alerts)
+	}
+}
+
+// A text held back by the patient's quiet hours is sent when they end, and
+// the refill ends only then.
+func TestRefillOrderWaitsForATextHeldByQuietHours(t *testing.T) {
+	w := newRefillWorld(t, "pharmacy-a")
+	w.quietFor = 8 * time.Hour
+	w.status(time.Minute, "e1", "order-1", activities.PharmacyDelivered, 1)
+	info := w.run(time.Hour)
+	if info.Status != activities.PharmacyDelivered {
+		t.Errorf("refill ended %+v, want delivered", info)
+	}
+	if !slices.Equal(w.sms, []string{"prescription_delivered", "prescription_delivered"}) || w.smsAt[1].Sub(w.smsAt[0]) < 8*time.Hour {
+		t.Errorf("texts %v at %v, want the delivery text held, then sent 8h later", w.sms, w.smsAt)
 	}
 }
