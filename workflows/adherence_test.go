@@ -443,27 +443,50 @@ func TestAdherenceWorkflowIDRoundTrips(t *testing.T) {
 	}
 }
 
-// TestAdhereStepStartsOneCoursePerScheduledRequest runs the journey's
-// adhere step: one Adherence child per medication request with a schedule,
-// none for an as-needed one; missed doses reach the journey as an alert
-// (NeedsAttention); the step ends when the courses end.
-func TestAdhereStepStartsOneCoursePerScheduledRequest(t *testing.T) {
-	plan := mustPlan(t, `id: adhere-only
+// adhereJourney is a journey of one adhere step (its fields after the
+// type, as pathway YAML), whose prescription has these items, with real
+// Adherence children and the plan activity mocked.
+func adhereJourney(t *testing.T, stepFields string, items ...activities.AdherenceItem) (*testsuite.TestWorkflowEnvironment, workflows.JourneyInput) {
+	t.Helper()
+	plan := mustPlan(t, `id: adhere-test
 version: 1
-title: Adherence only
+title: Adherence test
 sources: [{id: ops, citation: Test policy}]
 steps:
-  - {id: adherence, type: adhere, time_limit: 30d, on_timeout: continue, with: {missed_in_a_row: 2}, next: end}
+  - {id: adherence, type: adhere, `+stepFields+`, next: end}
 `)
 	env, in := newJourneyEnv(t, plan)
 	env.RegisterWorkflowWithOptions(workflows.Adherence, workflow.RegisterOptions{Name: workflows.AdherenceWorkflowName})
 	env.RegisterActivity(&activities.Adherence{})
 	env.RegisterActivity(&activities.Messaging{})
 	env.OnActivity(adherenceActs.AdherencePlan, mock.Anything, mock.Anything).Return(activities.AdherencePlanResult{
-		PrescriptionID: rxID, TimeZone: kolkata, Items: []activities.AdherenceItem{
-			{Position: 0, Frequency: "twice daily", DurationDays: 3, Quantity: 6},
-			{Position: 1, Frequency: "as needed", DurationDays: 30, Quantity: 10},
-		}}, nil)
+		PrescriptionID: rxID, TimeZone: kolkata, Items: items}, nil)
+	return env, in
+}
+
+// journeyAttention queries the running journey's NeedsAttention and reason.
+func journeyAttention(t *testing.T, env *testsuite.TestWorkflowEnvironment) (bool, string) {
+	t.Helper()
+	v, err := env.QueryWorkflow(workflows.QueryJourneyState)
+	if err != nil {
+		t.Errorf("query: %v", err)
+		return false, ""
+	}
+	var st workflows.JourneyState
+	if err := v.Get(&st); err != nil {
+		t.Error(err)
+	}
+	return st.NeedsAttention, st.AttentionReason
+}
+
+// TestAdhereStepStartsOneCoursePerScheduledRequest runs the journey's
+// adhere step: one Adherence child per medication request with a schedule,
+// none for an as-needed one; missed doses reach the journey as an alert
+// (NeedsAttention); the step ends when the courses end.
+func TestAdhereStepStartsOneCoursePerScheduledRequest(t *testing.T) {
+	env, in := adhereJourney(t, "time_limit: 30d, on_timeout: continue, with: {missed_in_a_row: 2}",
+		activities.AdherenceItem{Position: 0, Frequency: "twice daily", DurationDays: 3, Quantity: 6},
+		activities.AdherenceItem{Position: 1, Frequency: "as needed", DurationDays: 30, Quantity: 10})
 	var mu sync.Mutex
 	var steps []string
 	env.OnActivity(messagingActs.SendSMS, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.SendSMSInput) (activities.SendSMSResult, error) {
@@ -474,18 +497,7 @@ steps:
 	})
 	var attention bool
 	var reason string
-	env.RegisterDelayedCallback(func() {
-		v, err := env.QueryWorkflow(workflows.QueryJourneyState)
-		if err != nil {
-			t.Errorf("query: %v", err)
-			return
-		}
-		var st workflows.JourneyState
-		if err := v.Get(&st); err != nil {
-			t.Error(err)
-		}
-		attention, reason = st.NeedsAttention, st.AttentionReason
-	}, 36*time.Hour) // two doses have gone unanswered by now
+	env.RegisterDelayedCallback(func() { attention, reason = journeyAttention(t, env) }, 36*time.Hour) // two doses have gone unanswered by now
 	env.ExecuteWorkflow(workflows.Journey, in)
 	if err := env.GetWorkflowError(); err != nil {
 		t.Fatalf("journey failed: %v", err)
@@ -510,19 +522,8 @@ steps:
 // When the step's time limit runs out first, on_timeout applies and the
 // journey moves on; the course is not waited for.
 func TestAdhereStepTimeLimitLeavesTheCourseRunning(t *testing.T) {
-	plan := mustPlan(t, `id: adhere-short
-version: 1
-title: Adherence, short limit
-sources: [{id: ops, citation: Test policy}]
-steps:
-  - {id: adherence, type: adhere, time_limit: 1d, on_timeout: continue, next: end}
-`)
-	env, in := newJourneyEnv(t, plan)
-	env.RegisterWorkflowWithOptions(workflows.Adherence, workflow.RegisterOptions{Name: workflows.AdherenceWorkflowName})
-	env.RegisterActivity(&activities.Adherence{})
-	env.RegisterActivity(&activities.Messaging{})
-	env.OnActivity(adherenceActs.AdherencePlan, mock.Anything, mock.Anything).Return(activities.AdherencePlanResult{
-		PrescriptionID: rxID, TimeZone: kolkata, Items: []activities.AdherenceItem{{Position: 0, Frequency: "once daily", DurationDays: 30, Quantity: 30}}}, nil)
+	env, in := adhereJourney(t, "time_limit: 1d, on_timeout: continue",
+		activities.AdherenceItem{Position: 0, Frequency: "once daily", DurationDays: 30, Quantity: 30})
 	env.OnActivity(messagingActs.SendSMS, mock.Anything, mock.Anything).Return(activities.SendSMSResult{Status: activities.SMSSent}, nil)
 	env.ExecuteWorkflow(workflows.Journey, in)
 	if err := env.GetWorkflowError(); err != nil {
@@ -542,19 +543,8 @@ steps:
 // It is not one of the courses' alerts: a course back on track clears the
 // journey's adherence attention even while a refill has alerted before.
 func TestRefillAlertsDoNotHoldTheCoursesAttention(t *testing.T) {
-	plan := mustPlan(t, `id: adhere-alerts
-version: 1
-title: Adherence alerts
-sources: [{id: ops, citation: Test policy}]
-steps:
-  - {id: adherence, type: adhere, time_limit: 30d, on_timeout: continue, with: {missed_in_a_row: 100}, next: end}
-`)
-	env, in := newJourneyEnv(t, plan)
-	env.RegisterWorkflowWithOptions(workflows.Adherence, workflow.RegisterOptions{Name: workflows.AdherenceWorkflowName})
-	env.RegisterActivity(&activities.Adherence{})
-	env.RegisterActivity(&activities.Messaging{})
-	env.OnActivity(adherenceActs.AdherencePlan, mock.Anything, mock.Anything).Return(activities.AdherencePlanResult{
-		PrescriptionID: rxID, TimeZone: kolkata, Items: []activities.AdherenceItem{{Position: 0, Frequency: "twice daily", DurationDays: 3, Quantity: 6}}}, nil)
+	env, in := adhereJourney(t, "time_limit: 30d, on_timeout: continue, with: {missed_in_a_row: 100}",
+		activities.AdherenceItem{Position: 0, Frequency: "twice daily", DurationDays: 3, Quantity: 6})
 	env.OnActivity(messagingActs.SendSMS, mock.Anything, mock.Anything).Return(activities.SendSMSResult{Status: activities.SMSSent}, nil)
 	course := workflows.AdherenceWorkflowID(patient, rxID, 0)
 	type seen struct {
@@ -562,21 +552,9 @@ steps:
 		reason    string
 	}
 	var afterRefill, afterCourse, afterClear seen
-	query := func(into *seen) {
-		v, err := env.QueryWorkflow(workflows.QueryJourneyState)
-		if err != nil {
-			t.Errorf("query: %v", err)
-			return
-		}
-		var st workflows.JourneyState
-		if err := v.Get(&st); err != nil {
-			t.Error(err)
-		}
-		*into = seen{st.NeedsAttention, st.AttentionReason}
-	}
 	signal := func(at time.Duration, al workflows.AdherenceAlert, into *seen) {
 		env.RegisterDelayedCallback(func() { env.SignalWorkflow(workflows.SignalAdherenceAlert, al) }, at)
-		env.RegisterDelayedCallback(func() { query(into) }, at+time.Minute)
+		env.RegisterDelayedCallback(func() { into.attention, into.reason = journeyAttention(t, env) }, at+time.Minute)
 	}
 	signal(12*time.Hour, workflows.AdherenceAlert{AdherenceID: course + "/refill-1", Raised: true, Reason: "no pharmacy could fill refill 1"}, &afterRefill)
 	signal(13*time.Hour, workflows.AdherenceAlert{AdherenceID: course, Raised: true, NotTakenInARow: 2}, &afterCourse)
