@@ -169,21 +169,6 @@ func signedPrescription(t *testing.T, h *harness, patient string) string {
 
 func waitForCourse(t *testing.T, h *harness, path, patient, what string, ok func(workflows.AdherenceState) bool) workflows.AdherenceState {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		resp, raw := h.doAs(t, http.MethodGet, path, "", patient, "patient")
-		var st workflows.AdherenceState
-		if resp.StatusCode == http.StatusOK {
-			if err := json.Unmarshal(raw, &st); err != nil {
-				t.Fatal(err)
-			}
-			if ok(st) {
-				return st
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("waiting for %s: %d %s", what, resp.StatusCode, raw)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+	get := func() (*http.Response, []byte) { return h.doAs(t, http.MethodGet, path, "", patient, "patient") }
+	return pollJSON(t, what, 30*time.Second, get, ok)
 }

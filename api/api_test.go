@@ -51,6 +51,44 @@ func newHarnessWithPharmacy(t *testing.T, mutate func(*config.Config)) (*harness
 	return h, sim
 }
 
+// send makes the request and reads the whole response body.
+func send(t *testing.T, req *http.Request) (*http.Response, []byte) {
+	t.Helper()
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp, raw
+}
+
+// pollJSON GETs (through get) until the answer is a 200 whose JSON body
+// satisfies ok, and returns it; it fails the test after limit.
+func pollJSON[T any](t *testing.T, what string, limit time.Duration, get func() (*http.Response, []byte), ok func(T) bool) T {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	for {
+		resp, raw := get()
+		var v T
+		if resp.StatusCode == http.StatusOK {
+			if err := json.Unmarshal(raw, &v); err != nil {
+				t.Fatalf("waiting for %s: %v in %s", what, err, raw)
+			}
+			if ok(v) {
+				return v
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s: %d %s", what, resp.StatusCode, raw)
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+}
+
 // harness is the real API in front of the real dev server, a worker on a
 // task queue of the test's own, PostgreSQL, Redis, Neo4j and stripe-mock.
 type harness struct {
@@ -161,15 +199,7 @@ func (h *harness) doAs(t *testing.T, method, path, body, actorID, role string) (
 	if actorID != "" {
 		req.Header.Set("Authorization", "Bearer "+testenv.Token(t, h.auth, role, actorID))
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
+	resp, raw := send(t, req)
 	return resp, raw
 }
 
@@ -240,23 +270,7 @@ func TestJourneyEndToEnd(t *testing.T) {
 	}
 
 	// The worker records the journey; the API answers from the workflow query.
-	var state workflows.JourneyState
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		resp, raw = h.do(t, http.MethodGet, "/api/v1/journeys/"+wantID, "")
-		if resp.StatusCode == http.StatusOK {
-			if err := json.Unmarshal(raw, &state); err != nil {
-				t.Fatal(err)
-			}
-			if state.Status == workflows.StatusCompleted {
-				break
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("journey not completed in time: %d %s", resp.StatusCode, raw)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+	state := h.waitFor(t, wantID, "the journey to complete", func(s workflows.JourneyState) bool { return s.Status == workflows.StatusCompleted })
 	if !state.Recorded || state.PatientID != patient || state.Episode != episode {
 		t.Errorf("state = %+v", state)
 	}

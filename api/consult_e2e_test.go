@@ -2,7 +2,6 @@ package api_test
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -124,23 +123,16 @@ func (h *harness) act(t *testing.T, path, actorID, role, body string) (*http.Res
 func (h *harness) waitFor(t *testing.T, id, what string, ok func(workflows.JourneyState) bool) workflows.JourneyState {
 	t.Helper()
 	h.lastJourney = id
-	deadline := time.Now().Add(90 * time.Second)
-	for {
-		resp, raw := h.do(t, http.MethodGet, "/api/v1/journeys/"+id, "")
-		var st workflows.JourneyState
-		if resp.StatusCode == http.StatusOK && json.Unmarshal(raw, &st) == nil {
-			if ok(st) {
-				return st
-			}
-			if st.Status != workflows.StatusActive {
-				t.Fatalf("journey ended (%s: %s) while waiting for %s", st.Status, st.Outcome, what)
-			}
+	get := func() (*http.Response, []byte) { return h.do(t, http.MethodGet, "/api/v1/journeys/"+id, "") }
+	return pollJSON(t, what, 90*time.Second, get, func(st workflows.JourneyState) bool {
+		if ok(st) {
+			return true
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s: %d %s", what, resp.StatusCode, raw)
+		if st.Status != workflows.StatusActive {
+			t.Fatalf("journey ended (%s: %s) while waiting for %s", st.Status, st.Outcome, what)
 		}
-		time.Sleep(250 * time.Millisecond)
-	}
+		return false
+	})
 }
 
 // postStripe delivers a Stripe webhook to the API.

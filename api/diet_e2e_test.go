@@ -151,23 +151,8 @@ type dietView struct {
 
 func waitDiet(t *testing.T, h *harness, base string, ok func(dietView) bool) dietView {
 	t.Helper()
-	deadline := time.Now().Add(90 * time.Second)
-	for {
-		resp, raw := h.do(t, http.MethodGet, base+"/diet", "")
-		var d dietView
-		if resp.StatusCode == http.StatusOK {
-			if err := json.Unmarshal(raw, &d); err != nil {
-				t.Fatal(err)
-			}
-			if ok(d) {
-				return d
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("diet step never reached the expected state: %d %s", resp.StatusCode, raw)
-		}
-		time.Sleep(300 * time.Millisecond)
-	}
+	get := func() (*http.Response, []byte) { return h.do(t, http.MethodGet, base+"/diet", "") }
+	return pollJSON(t, "the diet step's expected state", 90*time.Second, get, ok)
 }
 
 // loadDietData loads what the diet stage reads: the knowledge graph (its

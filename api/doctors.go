@@ -221,23 +221,28 @@ type suggestionItem struct {
 	Score         int    `json:"score"`
 }
 
-// suggestParams reads the text and city a suggestion is for.
-func suggestParams(c *gin.Context) (text, city string, err error) {
+// suggestions reads the text (q) and city a suggestion is for and answers
+// the specialties they lead to; on a fault it has written the error and
+// reports false. Both the v1 and the HealthLink suggestion routes use it.
+func (s *Server) suggestions(c *gin.Context) ([]store.SpecialtyMatch, bool) {
 	p := &queryParams{c: c}
-	text, city = p.text("q", store.MaxSearchText), p.text("city", maxCityLength)
-	return text, city, p.err()
-}
-
-// suggestDoctors serves GET /api/v1/doctors/suggest.
-func (s *Server) suggestDoctors(c *gin.Context) {
-	text, city, err := suggestParams(c)
-	if err != nil {
+	text, city := p.text("q", store.MaxSearchText), p.text("city", maxCityLength)
+	if err := p.err(); err != nil {
 		s.writeError(c, err)
-		return
+		return nil, false
 	}
 	matches, err := s.store.SuggestSpecialties(c.Request.Context(), text, city, maxSuggestions)
 	if err != nil {
 		s.writeError(c, err)
+		return nil, false
+	}
+	return matches, true
+}
+
+// suggestDoctors serves GET /api/v1/doctors/suggest.
+func (s *Server) suggestDoctors(c *gin.Context) {
+	matches, ok := s.suggestions(c)
+	if !ok {
 		return
 	}
 	items := make([]suggestionItem, len(matches))

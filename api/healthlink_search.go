@@ -44,14 +44,8 @@ type healthLinkMatch struct {
 // suggestion is the specialty to search for; original is the specialty's
 // name, field or synonym that matched ("teeth" for q=tee).
 func (s *Server) healthLinkSuggest(c *gin.Context) {
-	text, city, err := suggestParams(c)
-	if err != nil {
-		s.writeError(c, err)
-		return
-	}
-	matches, err := s.store.SuggestSpecialties(c.Request.Context(), text, city, maxSuggestions)
-	if err != nil {
-		s.writeError(c, err)
+	matches, ok := s.suggestions(c)
+	if !ok {
 		return
 	}
 	out := make([]healthLinkMatch, len(matches))

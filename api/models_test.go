@@ -39,15 +39,7 @@ func call(t *testing.T, srv *httptest.Server, method, path, body string) (int, s
 		t.Fatal(err)
 	}
 	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
+	resp, raw := send(t, req)
 	return resp.StatusCode, resp.Header.Get("Content-Type"), raw
 }
 
