@@ -15,16 +15,21 @@ import (
 
 // routePolicy says who may call a route. Object-level rules live in
 // auth.CanSeePatient; patient names, for routes about one patient's data,
-// which patient that is.
+// where the request names that patient.
 type routePolicy struct {
 	public bool
 	roles  []string
 	// scope an integrator's token must hold (integrators must be in roles too).
-	scope   string
-	patient func(c *gin.Context) (string, error)
+	scope string
+	// patient is where the request names the patient whose data it
+	// touches. A request that names none, or names one in a form no
+	// parser agrees on, is refused: the rule never falls through to "the
+	// role may call this route".
+	patient *patientRef
 	// object names the patient and the practitioner a request is about,
-	// for routes that name their object in parameters (HealthLink) rather
-	// than in the path. Either may be empty.
+	// for routes that name their object by a lookup (an appointment, an
+	// email) rather than by the patient's ID. It refuses the request when
+	// the object does not exist.
 	object func(s *Server, c *gin.Context, p auth.Principal) (objectOwner, error)
 	// onBehalf lets an integrator holding the route's scope act for the
 	// patient the request names (integrators see no patient otherwise).
@@ -35,11 +40,17 @@ type routePolicy struct {
 	// emergency marks the break-glass request itself: the caller needs no
 	// relation to the patient; the request is audited as such.
 	emergency bool
+	// touches marks routes whose handler reads several patients' data
+	// (a doctor's list of requests): the handler names them
+	// (touchedPatients) and each gets an audit row.
+	touches bool
 }
 
-// objectOwner is whose object a request touches.
+// objectOwner is whose object a request touches. auditPatientID is the
+// patient whose data a practitioner's own business touches (accepting an
+// appointment request): audited, but decided by the practitioner's rights.
 type objectOwner struct {
-	patientID, practitionerID string
+	patientID, practitionerID, auditPatientID string
 }
 
 // ownerCtxKey holds the objectOwner the access layer resolved, for the handler.
@@ -58,25 +69,20 @@ var (
 	patientOwners = []string{auth.RolePatient, auth.RoleAdmin}
 )
 
-// journeyPatient is the patient whose journey the path names; the journey
-// ID carries it (workflows.JourneyWorkflowID).
-func journeyPatient(c *gin.Context) (string, error) {
-	patientID, _, _, err := workflows.ParseJourneyWorkflowID(c.Param("id"))
-	if err != nil {
-		return "", &notFoundError{detail: "no journey has this ID"}
-	}
-	return patientID, nil
-}
-
-// pathPatient is the patient the path names; an ID that cannot be a
-// patient's names no one (404).
-func pathPatient(c *gin.Context) (string, error) {
-	id := c.Param("id")
-	if !workflows.ValidPatientID(id) {
-		return "", &notFoundError{detail: "no patient has this ID"}
-	}
-	return id, nil
-}
+// Where routes name their patient.
+var (
+	// journeyPatient: the journey the path names; its ID carries the
+	// patient (workflows.JourneyWorkflowID).
+	journeyPatient = &patientRef{in: inPath, name: "id", kind: journeyIDKind}
+	// adherencePatient: the medication course the path names.
+	adherencePatient = &patientRef{in: inPath, name: "id", kind: courseIDKind}
+	// pathPatient: the patient ID in the path.
+	pathPatient = &patientRef{in: inPath, name: "id", kind: patientIDKind}
+	// queryPatient: ?patient_id= (HealthLink record routes).
+	queryPatient = &patientRef{in: inQuery, name: "patient_id", kind: patientIDKind}
+	// bodyPatient: patient_id in the JSON body or form.
+	bodyPatient = &patientRef{in: inBody, name: "patient_id", kind: patientIDKind}
+)
 
 // routePolicies is the access rule of every route, keyed "METHOD path" as
 // the router registers it. A route without an entry is refused to everyone
@@ -102,7 +108,7 @@ var routePolicies = map[string]routePolicy{
 	"OPTIONS " + codecPathPrefix + "encode": {public: true},
 	"OPTIONS " + codecPathPrefix + "decode": {public: true},
 
-	"POST /api/v1/journeys":                   {roles: patientActors, patient: patientFromBody},
+	"POST /api/v1/journeys":                   {roles: patientActors, patient: bodyPatient},
 	"GET /api/v1/journeys/:id":                {roles: careRoles, patient: journeyPatient},
 	"POST /api/v1/journeys/:id/decisions":     {roles: careRoles, patient: journeyPatient},
 	"POST /api/v1/journeys/:id/cancel":        {roles: patientActors, patient: journeyPatient},
@@ -123,7 +129,7 @@ var routePolicies = map[string]routePolicy{
 	// Lab partners hold labs:write; the journey's doctor and the care team
 	// may enter a result by hand.
 	"POST " + labResultsRoute:                           {roles: labReporters, scope: auth.ScopeLabsWrite, patient: journeyPatient},
-	"POST " + bookLabTestRoute:                          {roles: append(slices.Clone(patientActors), auth.RoleIntegrator), scope: auth.ScopeLabsWrite, object: paramPatient},
+	"POST " + bookLabTestRoute:                          {roles: append(slices.Clone(patientActors), auth.RoleIntegrator), scope: auth.ScopeLabsWrite, patient: bodyPatient},
 	"GET /api/v1/models":                                {roles: everyone, scope: auth.ScopeModelsPredict},
 	"POST " + modelCallRoute:                            {roles: clinicians, scope: auth.ScopeModelsPredict},
 	"POST " + interactionsCheckRoute:                    {roles: append([]string{auth.RolePharmacist}, clinicians...), scope: auth.ScopeKnowledgeRead},
@@ -136,10 +142,10 @@ var routePolicies = map[string]routePolicy{
 	"POST " + hlCancelPath:   {roles: []string{auth.RolePatient, auth.RoleCoordinator}, object: appointmentOwner("appointment_id", false)},
 	"GET " + hlEarningsPath:  {roles: []string{auth.RoleDoctor, auth.RoleAdmin}, object: paramPractitioner},
 	"POST " + hlWithdrawPath: {roles: []string{auth.RoleDoctor}, object: paramPractitioner},
-	"GET " + hlRequestsPath:  {roles: []string{auth.RoleDoctor, auth.RoleCoordinator, auth.RoleAdmin}, object: paramPractitioner},
+	"GET " + hlRequestsPath:  {roles: []string{auth.RoleDoctor, auth.RoleCoordinator, auth.RoleAdmin}, object: paramPractitioner, touches: true},
 	"POST " + hlAcceptPath:   {roles: []string{auth.RoleDoctor}, object: appointmentOwner("request_id", true)},
 	"POST " + hlRejectPath:   {roles: []string{auth.RoleDoctor}, object: appointmentOwner("request_id", true)},
-	"POST " + hlPurchasePath: {roles: patientActors, object: paramPatient},
+	"POST " + hlPurchasePath: {roles: patientActors, patient: bodyPatient},
 	// The doctor directory holds practitioners' public profiles and no
 	// patient's data: every signed-in role may search it (integrators with
 	// directory:read). It is not anonymous, so scraping it is tied to an
@@ -175,51 +181,72 @@ var routePolicies = map[string]routePolicy{
 }
 
 // bookingPatient is who a booking is for: a patient books for themselves;
-// the other roles name the patient by patient_email. An email that names
-// nobody leaves the owner empty, and the handler refuses the request.
+// the other roles name the patient by patient_email, which must name one.
 func bookingPatient(s *Server, c *gin.Context, p auth.Principal) (objectOwner, error) {
 	if p.Role == auth.RolePatient {
 		return objectOwner{patientID: p.PatientID}, nil
 	}
-	values, _ := requestParams(c) // unreadable parameters are the handler's to refuse
-	email := strings.TrimSpace(values["patient_email"])
-	if email == "" {
-		return objectOwner{}, nil
+	email, present, err := parsedFrom(c).bodyString("patient_email")
+	email = strings.TrimSpace(email)
+	switch {
+	case err != nil:
+		return objectOwner{}, err
+	case !present || email == "":
+		return objectOwner{}, &invalidError{fields: []FieldError{{Pointer: "/patient_email", Detail: "is required"}}}
 	}
 	patient, err := s.store.PatientByEmail(c.Request.Context(), email)
 	if errors.Is(err, store.ErrNoPatientWithEmail) {
-		return objectOwner{}, nil
+		return objectOwner{}, &invalidError{fields: []FieldError{{Pointer: "/patient_email", Detail: "names no patient"}}}
 	}
 	return objectOwner{patientID: patient.ID}, err
 }
 
 // appointmentOwner names the patient of the appointment the parameter
-// names, or its doctor (byPractitioner) for the doctor's own business.
+// names, or, for the doctor's own business (byPractitioner), its doctor,
+// with the patient recorded in the audit trail.
 func appointmentOwner(param string, byPractitioner bool) func(*Server, *gin.Context, auth.Principal) (objectOwner, error) {
 	return func(s *Server, c *gin.Context, _ auth.Principal) (objectOwner, error) {
-		values, _ := requestParams(c)
-		appt, err := s.store.AppointmentByID(c.Request.Context(), values[param])
+		id, present, err := parsedFrom(c).bodyString(param)
+		switch {
+		case err != nil:
+			return objectOwner{}, err
+		case !present || id == "":
+			return objectOwner{}, &invalidError{fields: []FieldError{{Pointer: "/" + param, Detail: "is required"}}}
+		case !workflows.ValidPatientID(id): // appointment IDs are UUIDs too
+			return objectOwner{}, &invalidError{fields: []FieldError{{Pointer: "/" + param, Detail: "must be an appointment ID (a UUID in lower case)"}}}
+		}
+		appt, err := s.store.AppointmentByID(c.Request.Context(), id)
 		if errors.Is(err, store.ErrAppointmentNotFound) {
-			return objectOwner{}, nil // the handler answers 404
+			return objectOwner{}, &notFoundError{detail: "no appointment has this " + param}
 		}
 		if err != nil {
 			return objectOwner{}, err
 		}
 		if byPractitioner {
-			return objectOwner{practitionerID: appt.PractitionerID}, nil
+			return objectOwner{practitionerID: appt.PractitionerID, auditPatientID: appt.PatientID}, nil
 		}
 		return objectOwner{patientID: appt.PatientID}, nil
 	}
 }
 
+// paramPractitioner is the practitioner ?doctor_id= (or the body's
+// doctor_id) names: the route is about that practitioner's own business.
 func paramPractitioner(_ *Server, c *gin.Context, _ auth.Principal) (objectOwner, error) {
-	values, _ := requestParams(c)
-	return objectOwner{practitionerID: values["doctor_id"]}, nil
-}
-
-func paramPatient(_ *Server, c *gin.Context, _ auth.Principal) (objectOwner, error) {
-	values, _ := requestParams(c)
-	return objectOwner{patientID: values["patient_id"]}, nil
+	req := parsedFrom(c)
+	id, present := req.query["doctor_id"]
+	if !present {
+		var err error
+		if id, present, err = req.bodyString("doctor_id"); err != nil {
+			return objectOwner{}, err
+		}
+	}
+	if !present || id == "" {
+		return objectOwner{}, &invalidError{fields: []FieldError{{Pointer: "/doctor_id", Detail: "is required"}}}
+	}
+	if !workflows.ValidPatientID(id) { // practitioner IDs are UUIDs
+		return objectOwner{}, &parameterError{name: "doctor_id", detail: "must be a practitioner ID (a UUID in lower case)"}
+	}
+	return objectOwner{practitionerID: id}, nil
 }
 
 var directoryPolicy = routePolicy{roles: everyone, scope: auth.ScopeDirectoryRead}
@@ -290,7 +317,7 @@ func (s *Server) authorize(c *gin.Context) {
 	var owner objectOwner
 	switch {
 	case policy.patient != nil:
-		owner.patientID, err = policy.patient(c)
+		owner.patientID, err = policy.patient.resolve(c)
 	case policy.object != nil:
 		owner, err = policy.object(s, c, p)
 	}
@@ -298,13 +325,10 @@ func (s *Server) authorize(c *gin.Context) {
 		s.writeError(c, err)
 		return
 	}
-	// A missing or malformed ID names nobody's data: the handler refuses
-	// the request as invalid.
-	if !workflows.ValidPatientID(owner.patientID) {
-		owner.patientID = ""
-	}
 	c.Set(ownerCtxKey, owner)
 	if owner.patientID == "" {
+		// The route names no patient (policy.patient is nil): it is about
+		// no one's record, or about a practitioner's own business.
 		allowed, reason, err := s.mayTouch(ctx, p, policy, owner, auth.ConsentAll)
 		if err != nil {
 			s.writeError(c, err)
@@ -316,7 +340,17 @@ func (s *Server) authorize(c *gin.Context) {
 		}
 		s.logAccess(c, "allow", p.Subject, p.Role, reason)
 		c.Set(principalCtxKey, p)
-		c.Next()
+		switch {
+		case owner.auditPatientID != "" || policy.touches:
+			purpose, err := purposeOf(c, p.Role, false)
+			if err != nil {
+				s.writeError(c, err)
+				return
+			}
+			s.serveAuditedTouches(c, p, owner.auditPatientID, purpose, reason)
+		default:
+			c.Next()
+		}
 		return
 	}
 	// A patient's data: decide, and record the decision in the audit trail.
@@ -383,4 +417,81 @@ func (s *Server) logAccess(c *gin.Context, decision, subject, role, reason strin
 	}
 	s.logger.InfoContext(c.Request.Context(), level, "decision", decision, "method", c.Request.Method,
 		"route", c.FullPath(), "subject", subject, "role", role, "reason", reason)
+}
+
+// paramSource is where a request carries a parameter.
+type paramSource int
+
+const (
+	inPath paramSource = iota
+	inQuery
+	inBody // a JSON body's top-level member, or a form field
+)
+
+// idKind is what an ID parameter names, and so how the patient is read from it.
+type idKind int
+
+const (
+	patientIDKind idKind = iota // the patient's own ID
+	journeyIDKind               // a journey workflow ID (it names the patient)
+	courseIDKind                // a medication course's workflow ID (it names the patient)
+)
+
+// patientRef says where a route's request names its patient.
+type patientRef struct {
+	in   paramSource
+	name string
+	kind idKind
+}
+
+// resolve reads the patient the request names from the values
+// parseRequest kept (the handler reads the same). A missing parameter or
+// one that names no patient refuses the request: 404 for a path, 400 or
+// 422 naming the parameter otherwise.
+func (r *patientRef) resolve(c *gin.Context) (string, error) {
+	var value string
+	present := false
+	switch r.in {
+	case inPath:
+		value, present = c.Params.Get(r.name)
+	case inQuery:
+		value, present = parsedFrom(c).query[r.name]
+	case inBody:
+		var err error
+		if value, present, err = parsedFrom(c).bodyString(r.name); err != nil {
+			return "", err
+		}
+	}
+	if !present || value == "" {
+		if r.in == inPath {
+			return "", &notFoundError{detail: "no object has this ID"}
+		}
+		return "", r.invalid("is required")
+	}
+	var patientID string
+	var what string
+	switch r.kind {
+	case patientIDKind:
+		patientID, what = value, "patient"
+	case journeyIDKind:
+		patientID, _, _, _ = workflows.ParseJourneyWorkflowID(value)
+		what = "journey"
+	case courseIDKind:
+		patientID, _, _, _ = workflows.ParseAdherenceWorkflowID(value)
+		what = "medication course"
+	}
+	if !workflows.ValidPatientID(patientID) {
+		if r.in == inPath {
+			return "", &notFoundError{detail: "no " + what + " has this ID"}
+		}
+		return "", r.invalid("must be a " + what + " ID, in lower case")
+	}
+	return patientID, nil
+}
+
+func (r *patientRef) invalid(detail string) error {
+	if r.in == inQuery {
+		return &parameterError{name: r.name, detail: detail}
+	}
+	return &invalidError{fields: []FieldError{{Pointer: "/" + r.name, Detail: detail}}}
 }

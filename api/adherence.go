@@ -20,15 +20,6 @@ const (
 	adherenceRefillRoute = "/api/v1/adherence/:id/refills"
 )
 
-// adherencePatient is the patient whose course the path names.
-func adherencePatient(c *gin.Context) (string, error) {
-	patientID, _, _, err := workflows.ParseAdherenceWorkflowID(c.Param("id"))
-	if err != nil {
-		return "", &notFoundError{detail: "no medication course has this ID"}
-	}
-	return patientID, nil
-}
-
 func (s *Server) adherenceRoutes(r *gin.Engine) {
 	r.GET(adherenceRoute, s.getAdherence)
 	r.POST(adherenceDosesRoute, s.reportDose)

@@ -10,7 +10,6 @@ import (
 
 	"github.com/carepath/carepath/auth"
 	"github.com/carepath/carepath/store"
-	"github.com/carepath/carepath/workflows"
 )
 
 // The audit trail. authorize (access.go) hands every request on a route
@@ -110,8 +109,8 @@ func (s *Server) auditRefusedRole(c *gin.Context, policy routePolicy, p auth.Pri
 	if policy.patient == nil {
 		return
 	}
-	patientID, err := policy.patient(c)
-	if err != nil || !workflows.ValidPatientID(patientID) {
+	patientID, err := policy.patient.resolve(c)
+	if err != nil {
 		return
 	}
 	purpose := c.GetHeader(purposeHeader)

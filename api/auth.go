@@ -1,10 +1,7 @@
 package api
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
-	"io"
 	"maps"
 	"net/http"
 	"slices"
@@ -242,21 +239,4 @@ func requiredFields(values map[string]string) []FieldError {
 		}
 	}
 	return out
-}
-
-// patientFromBody reads patient_id from a JSON body and puts the body back
-// for the handler, which decodes it strictly.
-func patientFromBody(c *gin.Context) (string, error) {
-	raw, err := io.ReadAll(c.Request.Body)
-	if err != nil {
-		return "", &malformedError{detail: "the body cannot be read"}
-	}
-	c.Request.Body = io.NopCloser(bytes.NewReader(raw))
-	var v struct {
-		PatientID string `json:"patient_id"`
-	}
-	// A body that does not parse is the handler's to refuse; it names no
-	// patient, so nothing is disclosed by letting it through.
-	_ = json.Unmarshal(raw, &v)
-	return v.PatientID, nil
 }

@@ -3,7 +3,6 @@ package api
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -67,9 +66,7 @@ func readUpload(c *gin.Context) (documentMeta, []byte, error) {
 	if len(form.Value["metadata"]) != 1 {
 		return meta, nil, &invalidError{fields: []FieldError{{Pointer: "/metadata", Detail: "send one metadata part (JSON: title, date, encounter_id)"}}}
 	}
-	dec := json.NewDecoder(strings.NewReader(form.Value["metadata"][0]))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&meta); err != nil {
+	if err := decodeStrict(strings.NewReader(form.Value["metadata"][0]), &meta); err != nil {
 		return meta, nil, &invalidError{fields: []FieldError{{Pointer: "/metadata", Detail: "must be a JSON object with title, date, for doctors encounter_id, and optionally signature"}}}
 	}
 	if len(form.File["file"]) != 1 {

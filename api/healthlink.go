@@ -591,6 +591,7 @@ func (s *Server) hlAppointmentRequests(c *gin.Context) {
 	}
 	out := make([]hlRequest, 0, len(reqs))
 	for _, r := range reqs {
+		touchedPatients(c, r.PatientID)
 		out = append(out, hlRequest{RequestID: r.ID, PatientName: r.PatientName, AppointmentDate: r.Date,
 			AppointmentTime: r.Time, Status: requestStatus[r.DoctorResponse]})
 	}

@@ -31,9 +31,6 @@ const (
 	healthLinkClinicalRoute = "/api/patient/clinical/records/"
 )
 
-// queryPatient is the patient a HealthLink query names (?patient_id=).
-func queryPatient(c *gin.Context) (string, error) { return c.Query("patient_id"), nil }
-
 type healthLinkRecord struct {
 	RecordID     string `json:"record_id"`
 	Date         string `json:"date"`

@@ -1,15 +1,10 @@
 package api
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strconv"
-	"strings"
 
 	"github.com/gin-gonic/gin"
 	enumspb "go.temporal.io/api/enums/v1"
@@ -162,32 +157,4 @@ func (s *Server) getJourney(c *gin.Context) {
 		return
 	}
 	c.JSON(http.StatusOK, state)
-}
-
-// decodeStrict reads exactly one JSON object and rejects unknown fields.
-func decodeStrict(body io.Reader, dst any) error {
-	raw, err := io.ReadAll(body)
-	if err != nil {
-		return bodyReadError(err)
-	}
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(dst); err != nil {
-		var typeErr *json.UnmarshalTypeError
-		switch {
-		case errors.As(err, &typeErr):
-			return &invalidError{fields: []FieldError{{Pointer: "/" + typeErr.Field, Detail: "must be a " + typeErr.Type.String()}}}
-		case strings.HasPrefix(err.Error(), "json: unknown field "):
-			name := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
-			return &invalidError{fields: []FieldError{{Pointer: "/" + name, Detail: "is not a field of this request"}}}
-		case errors.Is(err, io.EOF):
-			return &malformedError{detail: "the body is empty; send a JSON object"}
-		default:
-			return &malformedError{detail: "the body is not valid JSON for this operation: " + err.Error()}
-		}
-	}
-	if dec.More() {
-		return &malformedError{detail: "the body holds more than one JSON value"}
-	}
-	return nil
 }

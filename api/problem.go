@@ -5,13 +5,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+
 	"github.com/carepath/carepath/activities"
 	"github.com/carepath/carepath/auth"
 	"github.com/carepath/carepath/workflows"
 	"go.temporal.io/sdk/temporal"
-	"net/http"
-	"strconv"
-	"strings"
 
 	"github.com/gin-gonic/gin"
 	"github.com/jackc/pgx/v5/pgconn"

@@ -110,7 +110,7 @@ func NewRouter(o Options) *gin.Engine {
 		s.logger.Error("API_TRUSTED_PROXIES refused; trusting no proxy", "error", err)
 		_ = r.SetTrustedProxies(nil)
 	}
-	r.Use(s.recoverPanics, s.logRequests, s.checkQuery, s.limitByIP, s.authorize, s.limitByUser, s.idempotency)
+	r.Use(s.recoverPanics, s.logRequests, s.checkQuery, s.limitByIP, s.parseRequest, s.authorize, s.limitByUser, s.idempotency)
 	r.NoRoute(func(c *gin.Context) {
 		writeProblem(c, Problem{Type: problemBase + "not-found", Title: "Not found", Status: http.StatusNotFound,
 			Detail: "no route " + c.Request.Method + " " + c.Request.URL.Path, Instance: c.Request.URL.Path})

@@ -133,6 +133,7 @@ func (s *Store) AppointmentByID(ctx context.Context, id string) (Appointment, er
 // with its local date and time in the schedule's time zone.
 type DoctorRequest struct {
 	ID             string `json:"id"`
+	PatientID      string `json:"patient_id"`
 	PatientName    string `json:"patient_name"`
 	Date           string `json:"date"` // 2024-02-15
 	Time           string `json:"time"` // 10:30 AM
@@ -144,7 +145,7 @@ type DoctorRequest struct {
 // are held or booked (not cancelled or over), soonest first, at most 200.
 func (s *Store) AppointmentRequests(ctx context.Context, practitionerID string) ([]DoctorRequest, error) {
 	rows, err := s.Pool.Query(ctx, `
-		SELECT a.id::text, pa.name, to_char(sl.start AT TIME ZONE sc.timezone, 'YYYY-MM-DD'),
+		SELECT a.id::text, a.patient_id::text, pa.name, to_char(sl.start AT TIME ZONE sc.timezone, 'YYYY-MM-DD'),
 			to_char(sl.start AT TIME ZONE sc.timezone, 'HH12:MI AM'), a.status, a.doctor_response
 		FROM appointment a JOIN slot sl ON sl.id = a.slot_id JOIN schedule sc ON sc.id = sl.schedule_id
 		JOIN patient pa ON pa.id = a.patient_id
