@@ -10,6 +10,10 @@ CAREPATH := bin/carepath
 # Python environment lives there too.
 CAREPATH_CACHE ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/carepath
 MODELS_VENV := $(CAREPATH_CACHE)/models-venv
+# Every target runs the local stack. Its defaults (public local secrets, keys
+# generated in .data, demo users) apply only with CAREPATH_ENV=local; unset,
+# the programs act as a deployment and refuse to start without real secrets.
+export CAREPATH_ENV := local
 
 run: tools build ## Start PostgreSQL, Redis, Temporal, Neo4j, stripe-mock, the worker and the API
 	$(CAREPATH) stack up

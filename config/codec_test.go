@@ -35,7 +35,7 @@ func TestCodecKeysFromTheEnvironment(t *testing.T) {
 }
 
 func TestOneKeyIsActiveWithoutBeingNamed(t *testing.T) {
-	cfg, err := FromLookup(lookupFrom(map[string]string{"CAREPATH_CODEC_KEYS": genKey(t, "only").Export()}))
+	cfg, err := FromLookup(lookupLocal(map[string]string{"CAREPATH_CODEC_KEYS": genKey(t, "only").Export()}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,7 +52,7 @@ func TestCodecKeyErrorsNameTheVariableAndHideTheSecret(t *testing.T) {
 		"active not in ring":  {"CAREPATH_CODEC_KEYS": a.Export(), "CAREPATH_CODEC_ACTIVE_KEY": "c"},
 		"active without keys": {"CAREPATH_ENV": "production", "CAREPATH_CODEC_ACTIVE_KEY": "a"},
 	} {
-		_, err := FromLookup(lookupFrom(env))
+		_, err := FromLookup(lookupLocal(env))
 		if err == nil {
 			t.Errorf("%s: want an error", name)
 			continue
@@ -76,7 +76,7 @@ func TestLocalReadsTheStackKeyFile(t *testing.T) {
 	if err := os.WriteFile(path, []byte(k.Export()+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := FromLookup(lookupFrom(map[string]string{"CAREPATH_DATA_DIR": dir}))
+	cfg, err := FromLookup(lookupLocal(map[string]string{"CAREPATH_DATA_DIR": dir}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,7 +93,7 @@ func TestLocalReadsTheStackKeyFile(t *testing.T) {
 		t.Fatalf("staging read the local key file: %v", cfg.CodecKeys)
 	}
 	// The variable wins over the file.
-	cfg, err = FromLookup(lookupFrom(map[string]string{"CAREPATH_DATA_DIR": dir, "CAREPATH_CODEC_KEYS": genKey(t, "env").Export()}))
+	cfg, err = FromLookup(lookupLocal(map[string]string{"CAREPATH_DATA_DIR": dir, "CAREPATH_CODEC_KEYS": genKey(t, "env").Export()}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,7 +103,7 @@ func TestLocalReadsTheStackKeyFile(t *testing.T) {
 }
 
 func TestNoKeysLoadsSoCommandsWithoutTemporalStillRun(t *testing.T) {
-	cfg, err := FromLookup(lookupFrom(map[string]string{"CAREPATH_DATA_DIR": t.TempDir()}))
+	cfg, err := FromLookup(lookupLocal(map[string]string{"CAREPATH_DATA_DIR": t.TempDir()}))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,11 +1,20 @@
 // Package config reads CarePath's configuration from the environment.
 //
-// Every variable has a default that points at the local stack started by
-// `make run`, so nothing needs to be set for development. To use existing
-// servers instead (a Temporal cluster, a managed PostgreSQL, a Neo4j server),
-// set the matching variable; no code changes.
+// Every address has a default that points at the local stack started by
+// `make run`. To use existing servers instead (a Temporal cluster, a managed
+// PostgreSQL, a Neo4j server), set the matching variable; no code changes.
 //
-//	CAREPATH_ENV          deployment name shown in logs (default "local")
+// The configuration fails closed. Unset, CAREPATH_ENV means a real
+// deployment ("production"): no secret has a default, and the API and the
+// worker refuse to start until every secret is set to a value of the
+// operator's own (Config.RequireSecrets; the list is Secrets, and README's
+// "Before going live" says how to make each). The local defaults (the
+// public local secrets, the key files generated under .data, codec access
+// for loopback callers, the demo sign-in users of `carepath seed`) apply
+// only with CAREPATH_ENV=local, which `make run` and `make test` set.
+//
+//	CAREPATH_ENV          "local" for the local stack; any other value (default "production") is a
+//	                      deployment, named so in logs
 //	LOG_LEVEL             debug, info, warn or error (default "info")
 //	LOG_FORMAT            "text" or "json" (default "text")
 //	API_ADDR              listen address of the REST API (default "127.0.0.1:8080")
@@ -20,17 +29,17 @@
 //	NEO4J_USER            Neo4j user; empty means no authentication (default "")
 //	NEO4J_PASSWORD        Neo4j password (default "")
 //	STRIPE_API_BASE       Stripe API base URL; stripe-mock locally (default "http://127.0.0.1:12111")
-//	STRIPE_SECRET_KEY     Stripe secret key (default "sk_test_123", which stripe-mock accepts)
+//	STRIPE_SECRET_KEY     Stripe secret key (local default "sk_test_123", which stripe-mock accepts)
 //	HEALTH_CHECK_TIMEOUT  time limit for each dependency in the health check (default "3s")
 //	PATHWAYS_DIR          a folder of extra pathway definitions (*.yaml) beside the shipped ones (default: none)
 //	ONNXRUNTIME_LIB       the ONNX Runtime 1.24 shared library the models run on; `make tools` fetches it
 //	                      (default "$CAREPATH_CACHE/lib/libonnxruntime.so.1", CAREPATH_CACHE defaulting to
 //	                      ~/.cache/carepath, or $XDG_CACHE_HOME/carepath)
-//	STRIPE_WEBHOOK_SECRET signing secret of the Stripe webhook endpoint (default "whsec_carepath_local",
-//	                      a local-only value; set the endpoint's own secret from Stripe's dashboard)
-//	TWILIO_ACCOUNT_SID    Twilio account SID (default "AC00000000000000000000000000000000", the local fake's)
+//	STRIPE_WEBHOOK_SECRET signing secret of the Stripe webhook endpoint (local default
+//	                      "whsec_carepath_local"; set the endpoint's own secret from Stripe's dashboard)
+//	TWILIO_ACCOUNT_SID    Twilio account SID (local default "AC00000000000000000000000000000000", the fake's)
 //	TWILIO_AUTH_TOKEN     Twilio auth token: signs API calls and verifies Twilio's webhooks
-//	                      (default "carepathlocaltwiliotoken", the local fake's)
+//	                      (local default "carepathlocaltwiliotoken", the fake's)
 //	TWILIO_API_BASE       Twilio REST API base URL (default "http://127.0.0.1:12181", the local fake
 //	                      `go run ./cmd/twilio-fake`; https://api.twilio.com in production)
 //	TWILIO_FROM_NUMBER    sender: an E.164 number or a Messaging Service SID "MG..." (default "+15005550006")
@@ -39,7 +48,7 @@
 //	PHARMACY_API_BASE     the pharmacy partner network's API (default "http://127.0.0.1:12191", the local
 //	                      simulator `go run ./cmd/pharmacy-sim`)
 //	PHARMACY_WEBHOOK_SECRET  HMAC-SHA256 secret the partner signs its status webhooks with
-//	                      (default "carepath-local-pharmacy-webhook", a local-only value)
+//	                      (local default "carepath-local-pharmacy-webhook")
 //	PRESCRIPTION_SIGNING_KEY base64 of the 32-byte Ed25519 seed prescriptions are signed with. With
 //	                      CAREPATH_ENV=local and this unset, $CAREPATH_DATA_DIR/secrets/prescription-signing-key
 //	                      is read, and generated on first use
@@ -68,7 +77,7 @@
 //	CAREPATH_AUTH_MASTER_KEY   base64 of 32 random bytes that seal the access-token signing keys
 //	                           stored in PostgreSQL (package auth); `openssl rand -base64 32` makes
 //	                           one. Unset with CAREPATH_ENV=local: a fixed local-only key. Unset
-//	                           elsewhere: the API refuses to start.
+//	                           elsewhere: the API and the worker refuse to start.
 //	CAREPATH_AUTH_ACCESS_TTL   lifetime of access tokens (default "15m")
 //	CAREPATH_AUDIT_HEAD_FILE     where the API appends the audit chain head (JSON lines) at intervals;
 //	                             `carepath audit verify` and the admin endpoint check the chain against
@@ -198,12 +207,23 @@ const (
 // Load reads the configuration from the process environment.
 func Load() (Config, error) { return FromLookup(os.LookupEnv) }
 
+// LocalEnv is the CAREPATH_ENV of the local stack, the only environment in
+// which the local defaults apply; DefaultEnv is CAREPATH_ENV unset.
+const (
+	LocalEnv   = "local"
+	DefaultEnv = "production"
+)
+
+// localStripeSecretKey is the key stripe-mock accepts.
+const localStripeSecretKey = "sk_test_123"
+
 // FromLookup reads the configuration through lookup, which has the shape of
 // os.LookupEnv; tests pass a map.
 func FromLookup(lookup func(string) (string, bool)) (Config, error) {
 	r := reader{lookup: lookup}
+	r.local = r.str("CAREPATH_ENV", DefaultEnv) == LocalEnv
 	cfg := Config{
-		Env:                r.str("CAREPATH_ENV", "local"),
+		Env:                r.str("CAREPATH_ENV", DefaultEnv),
 		LogFormat:          r.str("LOG_FORMAT", "text"),
 		APIAddr:            r.str("API_ADDR", DefaultAPIAddr),
 		APIShutdownTimeout: r.duration("API_SHUTDOWN_TIMEOUT", 15*time.Second),
@@ -217,14 +237,14 @@ func FromLookup(lookup func(string) (string, bool)) (Config, error) {
 		Neo4jUser:          r.str("NEO4J_USER", ""),
 		Neo4jPassword:      r.str("NEO4J_PASSWORD", ""),
 		StripeAPIBase:      r.str("STRIPE_API_BASE", DefaultStripeAPIBase),
-		StripeSecretKey:    r.str("STRIPE_SECRET_KEY", "sk_test_123"),
+		StripeSecretKey:    r.secret("STRIPE_SECRET_KEY", localStripeSecretKey),
 		HealthCheckTimeout: r.duration("HEALTH_CHECK_TIMEOUT", 3*time.Second),
 		PathwaysDir:        r.str("PATHWAYS_DIR", ""),
 		ONNXRuntimeLib:     r.str("ONNXRUNTIME_LIB", DefaultONNXRuntimeLib(lookup)),
 
-		StripeWebhookSecret: r.str("STRIPE_WEBHOOK_SECRET", DefaultStripeWebhookSecret),
-		TwilioAccountSID:    r.str("TWILIO_ACCOUNT_SID", DefaultTwilioAccountSID),
-		TwilioAuthToken:     r.str("TWILIO_AUTH_TOKEN", DefaultTwilioAuthToken),
+		StripeWebhookSecret: r.secret("STRIPE_WEBHOOK_SECRET", DefaultStripeWebhookSecret),
+		TwilioAccountSID:    r.secret("TWILIO_ACCOUNT_SID", DefaultTwilioAccountSID),
+		TwilioAuthToken:     r.secret("TWILIO_AUTH_TOKEN", DefaultTwilioAuthToken),
 		TwilioAPIBase:       r.str("TWILIO_API_BASE", DefaultTwilioAPIBase),
 		TwilioFromNumber:    r.str("TWILIO_FROM_NUMBER", DefaultTwilioFromNumber),
 		PublicBaseURL:       strings.TrimRight(r.str("PUBLIC_BASE_URL", DefaultPublicBaseURL), "/"),
@@ -259,10 +279,7 @@ func FromLookup(lookup func(string) (string, bool)) (Config, error) {
 // authKeys reads CAREPATH_AUTH_MASTER_KEY and CAREPATH_AUTH_ACCESS_TTL.
 func (r *reader) authKeys(cfg *Config) {
 	cfg.AuthAccessTTL = r.duration("CAREPATH_AUTH_ACCESS_TTL", 15*time.Minute)
-	raw := r.str("CAREPATH_AUTH_MASTER_KEY", "")
-	if raw == "" && cfg.Env == "local" {
-		raw = localAuthMasterKey
-	}
+	raw := r.secret("CAREPATH_AUTH_MASTER_KEY", localAuthMasterKey)
 	if raw == "" {
 		return
 	}
@@ -284,11 +301,12 @@ func (r *reader) twilio(cfg Config) {
 	if !twilioSender.MatchString(cfg.TwilioFromNumber) {
 		r.errs = append(r.errs, fmt.Errorf("TWILIO_FROM_NUMBER: want an E.164 number (+...) or a Messaging Service SID (MG...), got %q", cfg.TwilioFromNumber))
 	}
-	// twilio-go refuses credentials with other characters; name the variable now.
-	if !alphanumeric.MatchString(cfg.TwilioAccountSID) {
+	// twilio-go refuses credentials with other characters; name the variable
+	// now. Unset (outside local) is RequireSecrets' to report.
+	if cfg.TwilioAccountSID != "" && !alphanumeric.MatchString(cfg.TwilioAccountSID) {
 		r.errs = append(r.errs, errors.New("TWILIO_ACCOUNT_SID: letters and digits only"))
 	}
-	if !alphanumeric.MatchString(cfg.TwilioAuthToken) {
+	if cfg.TwilioAuthToken != "" && !alphanumeric.MatchString(cfg.TwilioAuthToken) {
 		r.errs = append(r.errs, errors.New("TWILIO_AUTH_TOKEN: letters and digits only"))
 	}
 }
@@ -303,7 +321,7 @@ const LocalCodecKeyFile = "secrets/codec-keys"
 func (r *reader) codec(cfg *Config) {
 	cfg.CodecToken = r.str("CAREPATH_CODEC_TOKEN", "")
 	raw, source := r.str("CAREPATH_CODEC_KEYS", ""), "CAREPATH_CODEC_KEYS"
-	if raw == "" && cfg.Env == "local" {
+	if raw == "" && r.local {
 		path := filepath.Join(r.str("CAREPATH_DATA_DIR", ".data"), LocalCodecKeyFile)
 		b, err := os.ReadFile(path)
 		switch {
@@ -370,6 +388,17 @@ func (c Config) Logger() *slog.Logger {
 type reader struct {
 	lookup func(string) (string, bool)
 	errs   []error
+	local  bool // CAREPATH_ENV=local: the local defaults apply
+}
+
+// secret reads a secret whose local default is localValue. Outside the
+// local stack a secret has no default: unset, it stays empty, and
+// RequireSecrets names it.
+func (r *reader) secret(name, localValue string) string {
+	if r.local {
+		return r.str(name, localValue)
+	}
+	return r.str(name, "")
 }
 
 func (r *reader) str(name, fallback string) string {

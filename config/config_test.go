@@ -1,6 +1,7 @@
 package config
 
 import (
+	"maps"
 	"strings"
 	"testing"
 	"time"
@@ -10,8 +11,16 @@ func lookupFrom(m map[string]string) func(string) (string, bool) {
 	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
 }
 
+// lookupLocal is lookupFrom on the local stack, said explicitly: unset,
+// CAREPATH_ENV means production. m may name another environment.
+func lookupLocal(m map[string]string) func(string) (string, bool) {
+	env := map[string]string{"CAREPATH_ENV": LocalEnv}
+	maps.Copy(env, m)
+	return lookupFrom(env)
+}
+
 func TestDefaultsPointAtTheLocalStack(t *testing.T) {
-	cfg, err := FromLookup(lookupFrom(nil))
+	cfg, err := FromLookup(lookupLocal(nil))
 	if err != nil {
 		t.Fatalf("defaults must load: %v", err)
 	}
@@ -25,7 +34,7 @@ func TestDefaultsPointAtTheLocalStack(t *testing.T) {
 }
 
 func TestEnvironmentOverridesDefaults(t *testing.T) {
-	cfg, err := FromLookup(lookupFrom(map[string]string{
+	cfg, err := FromLookup(lookupLocal(map[string]string{
 		"DATABASE_URL":         "postgres://u:p@db.internal:6432/care",
 		"TEMPORAL_ADDRESS":     "temporal.prod:7233",
 		"HEALTH_CHECK_TIMEOUT": "750ms",
@@ -46,7 +55,7 @@ func TestEnvironmentOverridesDefaults(t *testing.T) {
 }
 
 func TestBadValuesNameTheVariable(t *testing.T) {
-	_, err := FromLookup(lookupFrom(map[string]string{
+	_, err := FromLookup(lookupLocal(map[string]string{
 		"HEALTH_CHECK_TIMEOUT": "soon",
 		"REDIS_URL":            "not a url",
 		"LOG_FORMAT":           "xml",

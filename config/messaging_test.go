@@ -6,7 +6,7 @@ import (
 )
 
 func TestWebhookAndTwilioDefaultsWorkLocally(t *testing.T) {
-	cfg, err := FromLookup(lookupFrom(nil))
+	cfg, err := FromLookup(lookupLocal(nil))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -14,7 +14,7 @@ func TestWebhookAndTwilioDefaultsWorkLocally(t *testing.T) {
 		cfg.StripeWebhookSecret == "" || cfg.TwilioAccountSID == "" || cfg.TwilioAuthToken == "" || cfg.TwilioFromNumber == "" {
 		t.Errorf("defaults = %+v", cfg)
 	}
-	cfg, err = FromLookup(lookupFrom(map[string]string{"TWILIO_FROM_NUMBER": "MG0123456789abcdef0123456789abcdef", "PUBLIC_BASE_URL": "https://api.carepath.example/"}))
+	cfg, err = FromLookup(lookupLocal(map[string]string{"TWILIO_FROM_NUMBER": "MG0123456789abcdef0123456789abcdef", "PUBLIC_BASE_URL": "https://api.carepath.example/"}))
 	if err != nil {
 		t.Fatalf("a Messaging Service SID as sender: %v", err)
 	}
@@ -24,7 +24,7 @@ func TestWebhookAndTwilioDefaultsWorkLocally(t *testing.T) {
 }
 
 func TestBadTwilioSettingsNameTheVariable(t *testing.T) {
-	_, err := FromLookup(lookupFrom(map[string]string{
+	_, err := FromLookup(lookupLocal(map[string]string{
 		"TWILIO_FROM_NUMBER": "CarePath",
 		"TWILIO_AUTH_TOKEN":  "has spaces",
 		"TWILIO_API_BASE":    "api.twilio.com",

@@ -27,9 +27,9 @@ const (
 // a program first needs it (reading the configuration never writes files).
 func (r *reader) pharmacy(cfg *Config) {
 	cfg.PharmacyAPIBase = strings.TrimRight(r.str("PHARMACY_API_BASE", DefaultPharmacyAPIBase), "/")
-	cfg.PharmacyWebhookSecret = r.str("PHARMACY_WEBHOOK_SECRET", DefaultPharmacyWebhookSecret)
+	cfg.PharmacyWebhookSecret = r.secret("PHARMACY_WEBHOOK_SECRET", DefaultPharmacyWebhookSecret)
 	raw, source := r.str("PRESCRIPTION_SIGNING_KEY", ""), "PRESCRIPTION_SIGNING_KEY"
-	if raw == "" && cfg.Env == "local" {
+	if raw == "" && r.local {
 		path := filepath.Join(r.str("CAREPATH_DATA_DIR", ".data"), LocalPrescriptionKeyFile)
 		b, err := os.ReadFile(path)
 		switch {

@@ -9,7 +9,7 @@ import (
 
 func TestPrescriptionSigningKeyIsMadeOnceOnTheLocalStackOnly(t *testing.T) {
 	dir := t.TempDir()
-	cfg, err := FromLookup(lookupFrom(map[string]string{"CAREPATH_DATA_DIR": dir}))
+	cfg, err := FromLookup(lookupLocal(map[string]string{"CAREPATH_DATA_DIR": dir}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -24,7 +24,7 @@ func TestPrescriptionSigningKeyIsMadeOnceOnTheLocalStackOnly(t *testing.T) {
 	if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o600 {
 		t.Fatalf("key file: %v %v", fi, err)
 	}
-	again, err := FromLookup(lookupFrom(map[string]string{"CAREPATH_DATA_DIR": dir}))
+	again, err := FromLookup(lookupLocal(map[string]string{"CAREPATH_DATA_DIR": dir}))
 	if err != nil || !bytes.Equal(again.PrescriptionSigningSeed, first) || again.PrescriptionKeySource != path {
 		t.Fatalf("the second start did not read the same key: %v", err)
 	}
@@ -35,7 +35,7 @@ func TestPrescriptionSigningKeyIsMadeOnceOnTheLocalStackOnly(t *testing.T) {
 	if _, err := staging.PrescriptionSigningKey(); err == nil {
 		t.Error("outside the local stack a missing key must be an error")
 	}
-	if _, err := FromLookup(lookupFrom(map[string]string{"PRESCRIPTION_SIGNING_KEY": "c2hvcnQ="})); err == nil {
+	if _, err := FromLookup(lookupLocal(map[string]string{"PRESCRIPTION_SIGNING_KEY": "c2hvcnQ="})); err == nil {
 		t.Error("a short key was accepted")
 	}
 }

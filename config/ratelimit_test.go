@@ -7,14 +7,14 @@ import (
 )
 
 func TestRateLimitsFromTheEnvironment(t *testing.T) {
-	cfg, err := FromLookup(lookupFrom(nil))
+	cfg, err := FromLookup(lookupLocal(nil))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if cfg.RateLimits.PerIP != DefaultRateLimits.PerIP || cfg.RateLimits.SMSPerPhone != DefaultRateLimits.SMSPerPhone {
 		t.Errorf("defaults not applied: %+v", cfg.RateLimits)
 	}
-	cfg, err = FromLookup(lookupFrom(map[string]string{
+	cfg, err = FromLookup(lookupLocal(map[string]string{
 		"RATE_LIMIT_PER_IP": "10/1s", "RATE_LIMIT_PER_USER": "off", "RATE_LIMIT_SMS_PER_IP": "2/24h",
 		"API_TRUSTED_PROXIES": "10.0.0.0/8, 192.168.1.1",
 	}))
@@ -31,7 +31,7 @@ func TestRateLimitsFromTheEnvironment(t *testing.T) {
 }
 
 func TestBadRateLimitsNameTheVariable(t *testing.T) {
-	_, err := FromLookup(lookupFrom(map[string]string{
+	_, err := FromLookup(lookupLocal(map[string]string{
 		"RATE_LIMIT_PER_IP": "lots", "RATE_LIMIT_SMS_PER_PHONE": "0/1m", "API_TRUSTED_PROXIES": "proxy.internal",
 	}))
 	for _, name := range []string{"RATE_LIMIT_PER_IP", "RATE_LIMIT_SMS_PER_PHONE", "API_TRUSTED_PROXIES"} {

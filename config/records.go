@@ -17,17 +17,14 @@ const localRecordsKeys = "records-local-1:Y2FyZXBhdGgtbG9jYWwtb25seS1yZWNvcmRzLW
 //	CAREPATH_RECORDS_DIR         folder of the local object store (default "$CAREPATH_DATA_DIR/records")
 //	CAREPATH_RECORDS_KEYS        master keys that wrap the documents' data keys, "ID:base64(32 bytes)",
 //	                             comma-separated (`carepath codec keygen ID` makes one). Unset with
-//	                             CAREPATH_ENV=local: a fixed local-only key. Unset elsewhere: uploads
-//	                             answer 503.
+//	                             CAREPATH_ENV=local: a fixed local-only key. Unset elsewhere: the API
+//	                             and the worker refuse to start (RequireSecrets).
 //	CAREPATH_RECORDS_ACTIVE_KEY  the key new data keys are wrapped with; may be omitted with one key.
 //	                             To rotate: add a key, make it active, run `carepath records
 //	                             rotate-master-key`, then drop the old key.
 func (r *reader) records(cfg *Config) {
 	cfg.RecordsDir = r.str("CAREPATH_RECORDS_DIR", filepath.Join(r.str("CAREPATH_DATA_DIR", ".data"), "records"))
-	raw := r.str("CAREPATH_RECORDS_KEYS", "")
-	if raw == "" && cfg.Env == "local" {
-		raw = localRecordsKeys
-	}
+	raw := r.secret("CAREPATH_RECORDS_KEYS", localRecordsKeys)
 	if raw == "" {
 		return
 	}

@@ -11,7 +11,7 @@ import (
 
 func TestRecordsAndAuditSettings(t *testing.T) {
 	dir := t.TempDir()
-	cfg, err := FromLookup(lookupFrom(map[string]string{"CAREPATH_DATA_DIR": dir}))
+	cfg, err := FromLookup(lookupLocal(map[string]string{"CAREPATH_DATA_DIR": dir}))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -34,14 +34,23 @@ func newAuth(cfg config.Config, deps *platform.Deps, logger *slog.Logger) (*auth
 }
 
 // seedDemoUsers writes the demo sign-in credentials (README, "Demo
-// sign-in"); idempotent, and local-only.
+// sign-in"); idempotent, and local-only: their passwords are public.
 func seedDemoUsers(ctx context.Context, cfg config.Config, s *store.Store) (auth.SeedCounts, error) {
-	if cfg.Env != "local" {
-		return auth.SeedCounts{}, nil
+	if err := requireLocal(cfg, "seed demo users", "users whose passwords are public"); err != nil {
+		return auth.SeedCounts{}, err
 	}
 	svc, err := auth.New(auth.Options{Pool: s.Pool, MasterKey: cfg.AuthMasterKey, Issuer: cfg.PublicBaseURL})
 	if err != nil {
 		return auth.SeedCounts{}, fmt.Errorf("seed demo users: %w", err)
 	}
 	return svc.SeedDemo(ctx)
+}
+
+// requireLocal refuses a local-only command (what it would do: what) outside
+// CAREPATH_ENV=local.
+func requireLocal(cfg config.Config, command, what string) error {
+	if cfg.Local() {
+		return nil
+	}
+	return fmt.Errorf("%s: refusing to load %s with CAREPATH_ENV=%s; it runs with CAREPATH_ENV=local only", command, what, cfg.Env)
 }

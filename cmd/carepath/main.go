@@ -3,7 +3,7 @@
 //	carepath api                  serve the REST API
 //	carepath worker               run the Temporal worker for journeys
 //	carepath migrate              migrate PostgreSQL and register Temporal search attributes
-//	carepath seed                 load the demo data set (idempotent)
+//	carepath seed                 load the demo data set (idempotent; CAREPATH_ENV=local only)
 //	carepath knowledge load       load the treatment and interaction knowledge graph into Neo4j (idempotent)
 //	carepath pathways validate FILE...  check pathway definitions
 //	carepath stack up             start the whole local stack (what `make run` does)
@@ -32,7 +32,7 @@ commands:
   api                 serve the REST API on API_ADDR
   worker              run the Temporal worker for journeys
   migrate             migrate PostgreSQL and register Temporal search attributes
-  seed                load the demo data set (loading twice changes nothing)
+  seed                load the demo data set (loading twice changes nothing); CAREPATH_ENV=local only
   knowledge load      load the knowledge graph into NEO4J_URI (loading twice changes nothing)
   pathways validate FILE...
                       check pathway files; every problem with file:line:column
@@ -46,7 +46,9 @@ commands:
                       re-wrap every document's data key under CAREPATH_RECORDS_ACTIVE_KEY
                       (the documents themselves are not re-encrypted)
 
-Configuration comes from environment variables; see the README.
+Configuration comes from environment variables; see the README. Unset,
+CAREPATH_ENV means production: the api and the worker start only with every
+secret set. The local stack (make run, make test) sets CAREPATH_ENV=local.
 `
 
 func main() {
@@ -58,6 +60,14 @@ func main() {
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "carepath: configuration: %v\n", err)
 		os.Exit(2)
+	}
+	// The API and the worker hold patients' data: outside the local stack
+	// they never start on a missing secret or a public local one.
+	if cmd := os.Args[1]; cmd == "api" || cmd == "worker" {
+		if err := cfg.RequireSecrets(); err != nil {
+			fmt.Fprintf(os.Stderr, "carepath %s: configuration: %v\n", cmd, err)
+			os.Exit(2)
+		}
 	}
 	logger := cfg.Logger()
 	// SIGINT and SIGTERM cancel ctx; each command shuts down gracefully.

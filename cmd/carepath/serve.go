@@ -134,6 +134,9 @@ func runMigrate(ctx context.Context, cfg config.Config, logger *slog.Logger) err
 }
 
 func runSeed(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
+	if err := requireLocal(cfg, "seed", "the demo data set and its public sign-in passwords"); err != nil {
+		return err
+	}
 	s, err := store.Open(ctx, cfg.DatabaseURL)
 	if err != nil {
 		return err

@@ -23,6 +23,11 @@ func runStack(ctx context.Context, cfg config.Config, logger *slog.Logger, args 
 	if len(args) == 0 {
 		return 2, errors.New("stack: want `up` or `exec`")
 	}
+	// The stack is the local one: its services and the programs it starts
+	// (which inherit this environment) run on the local defaults.
+	if !cfg.Local() {
+		return 2, fmt.Errorf("stack: the local stack runs with CAREPATH_ENV=local only (it is %q); `make run` and `make test` set it", cfg.Env)
+	}
 	fs := flag.NewFlagSet("stack "+args[0], flag.ContinueOnError)
 	only := fs.String("only", "", "comma-separated services to bring up (default: all of "+strings.Join(devstack.ServiceNames, ", ")+")")
 	if err := fs.Parse(args[1:]); err != nil {
