@@ -205,24 +205,40 @@ func (h *harness) doAs(t *testing.T, method, path, body, actorID, role string) (
 
 func TestHealthCheckOKWhenEveryDependencyAnswers(t *testing.T) {
 	h := newHarness(t, nil)
-	resp, body := h.do(t, http.MethodGet, "/api/system/health/check", "")
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("status %d: %s", resp.StatusCode, body)
+	// Anyone gets the status alone.
+	resp, body := h.doAs(t, http.MethodGet, "/api/system/health/check", "", "", "")
+	if resp.StatusCode != http.StatusOK || string(body) != `{"status":"ok"}` {
+		t.Fatalf("anonymous: %d %s, want 200 {\"status\":\"ok\"}", resp.StatusCode, body)
 	}
-	var got map[string]any
+	// An admin also gets every component, up.
+	resp, body = h.do(t, http.MethodGet, "/api/system/health/check", "")
+	var got struct {
+		Status     string                     `json:"status"`
+		Components []platform.ComponentHealth `json:"components"`
+	}
 	if err := json.Unmarshal(body, &got); err != nil {
 		t.Fatal(err)
 	}
-	want := map[string]any{"status": "ok", "message": "System is healthy and operational."}
-	if fmt.Sprint(got) != fmt.Sprint(want) {
-		t.Errorf("body = %s, want %v", body, want)
+	if resp.StatusCode != http.StatusOK || got.Status != "ok" || len(got.Components) != 5 {
+		t.Fatalf("admin: %d %s, want ok with five components", resp.StatusCode, body)
+	}
+	for _, c := range got.Components {
+		if c.State != "up" {
+			t.Errorf("%s should be up: %+v", c.Name, c)
+		}
 	}
 }
 
 func TestHealthCheckNamesTheComponentThatIsDown(t *testing.T) {
 	// A real Redis client pointed at a port where nothing listens.
 	h := newHarness(t, func(c *config.Config) { c.RedisURL = "redis://127.0.0.1:1/0" })
-	resp, body := h.do(t, http.MethodGet, "/api/system/health/check", "")
+	// Anyone learns only that the system is degraded.
+	resp, body := h.doAs(t, http.MethodGet, "/api/system/health/check", "", "", "")
+	if resp.StatusCode != http.StatusServiceUnavailable || string(body) != `{"status":"degraded"}` {
+		t.Fatalf("anonymous: %d %s, want 503 {\"status\":\"degraded\"}", resp.StatusCode, body)
+	}
+	// An admin is told which component is down.
+	resp, body = h.do(t, http.MethodGet, "/api/system/health/check", "")
 	if resp.StatusCode != http.StatusServiceUnavailable {
 		t.Fatalf("status %d, want 503: %s", resp.StatusCode, body)
 	}
@@ -237,7 +253,7 @@ func TestHealthCheckNamesTheComponentThatIsDown(t *testing.T) {
 	for _, c := range got.Components {
 		states[c.Name] = c
 	}
-	if got.Status == "ok" || states["redis"].State != "down" || states["redis"].Error == "" {
+	if got.Status != "degraded" || states["redis"].State != "down" || states["redis"].Error == "" {
 		t.Errorf("redis should be reported down with its error: %s", body)
 	}
 	for _, name := range []string{"postgres", "temporal", "neo4j", "stripe"} {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/carepath/carepath/api"
 	"github.com/carepath/carepath/auth"
+	"github.com/carepath/carepath/codec"
 	"github.com/carepath/carepath/internal/testenv"
 	"github.com/carepath/carepath/store"
 	"github.com/carepath/carepath/workflows"
@@ -34,6 +35,24 @@ type conventions struct {
 
 func newConventions(t *testing.T, rl api.RateLimitOptions) *conventions {
 	t.Helper()
+	return newConventionsSealing(t, rl, testReplyKeys())
+}
+
+// testReplyKeys is the key ring the test routers seal idempotency replies
+// with: one per test binary, so that a second router (a restarted API)
+// opens what the first one sealed.
+var testReplyKeys = sync.OnceValue(func() []codec.Key {
+	k, err := codec.GenerateKey("test-replies")
+	if err != nil {
+		panic(err)
+	}
+	return []codec.Key{k}
+})
+
+// newConventionsSealing is newConventions with the idempotency replies
+// sealed under keys (the first one active).
+func newConventionsSealing(t *testing.T, rl api.RateLimitOptions, keys []codec.Key) *conventions {
+	t.Helper()
 	s := testenv.Store(t)
 	a := testenv.Auth(t, s)
 	cfg := testenv.Config(t)
@@ -44,7 +63,7 @@ func newConventions(t *testing.T, rl api.RateLimitOptions) *conventions {
 	t.Cleanup(tc.Close)
 	srv := httptest.NewServer(api.NewRouter(api.Options{Temporal: tc, Store: s, Health: healthyDeps{}, HealthTimeout: time.Second,
 		TaskQueue: fmt.Sprintf("no-worker-%d", time.Now().UnixNano()), Logger: testenv.Logger(t), Pathways: testCatalog(t),
-		Auth: a, RateLimit: rl}))
+		Auth: a, RateLimit: rl, Idempotency: api.IdempotencyOptions{Keys: keys, ActiveKey: keys[0].ID()}}))
 	t.Cleanup(srv.Close)
 	return &conventions{srv: srv, store: s, auth: a, temporal: tc}
 }
@@ -267,4 +286,125 @@ func waitForKey(t *testing.T, s *store.Store, key string, present bool) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	t.Fatalf("key %s: present=%v never came", key, present)
+}
+
+// A stored reply holds no plaintext of the response, replays as it was
+// sent, and is refused (without running the request again) when its row
+// is altered, moved under another key, or sealed under a key the API does
+// not hold. Nothing can store a finished reply unsealed.
+func TestIdempotencyRepliesAreSealed(t *testing.T) {
+	cv := newConventions(t, api.RateLimitOptions{})
+	ctx := context.Background()
+	patient := testenv.NewPatient(t, cv.store, "Pune")
+	token := testenv.Token(t, cv.auth, auth.RolePatient, patient)
+	marker := "sealed-marker-" + uuid.NewString()
+	path := "/api/v1/patients/" + patient + "/records"
+	body := `{"kind":"condition","date":"2024-03-01","code_system":"http://hl7.org/fhir/sid/icd-10","code":"I10",` +
+		`"display":"Essential hypertension","note":"` + marker + `"}`
+	scope := auth.RolePatient + ":" + patient
+	records := func() int {
+		var n int
+		if err := cv.store.Pool.QueryRow(ctx, `SELECT count(*) FROM health_record WHERE patient_id = $1`, patient).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+
+	keyA, keyB := uuid.NewString(), uuid.NewString()
+	first := cv.post(t, path, token, keyA, body)
+	if first.status != http.StatusCreated || !strings.Contains(first.body, marker) || first.header.Get("Location") == "" {
+		t.Fatalf("first: %d %v %s", first.status, first.header, first.body)
+	}
+	recordID := strings.TrimPrefix(first.header.Get("Location"), path+"/")
+
+	// The row holds neither the note, nor the record's ID, in any column.
+	var stored []byte
+	var keyID string
+	if err := cv.store.Pool.QueryRow(ctx, `SELECT body, reply_key_id FROM idempotency_key WHERE scope = $1 AND key = $2`,
+		scope, keyA).Scan(&stored, &keyID); err != nil {
+		t.Fatal(err)
+	}
+	if len(stored) == 0 || keyID != testReplyKeys()[0].ID() {
+		t.Fatalf("stored reply: %d bytes under key %q", len(stored), keyID)
+	}
+	for _, secret := range []string{marker, recordID} {
+		var hits int
+		if err := cv.store.Pool.QueryRow(ctx, `SELECT count(*) FROM idempotency_key k WHERE scope = $1 AND key = $2
+			AND (position(convert_to($3, 'UTF8') IN k.body) > 0 OR k::text LIKE '%' || $3 || '%')`,
+			scope, keyA, secret).Scan(&hits); err != nil {
+			t.Fatal(err)
+		}
+		if hits != 0 || strings.Contains(string(stored), secret) {
+			t.Errorf("the stored row holds %q in the clear", secret)
+		}
+	}
+
+	// A replay still answers the first response.
+	again := cv.post(t, path, token, keyA, body)
+	if again.status != first.status || again.body != first.body || again.header.Get("Location") != first.header.Get("Location") ||
+		again.header.Get("Content-Type") != first.header.Get("Content-Type") || again.header.Get("Idempotent-Replayed") != "true" {
+		t.Fatalf("replay differs:\nfirst %d %v %s\nagain %d %v %s", first.status, first.header, first.body, again.status, again.header, again.body)
+	}
+	if n := records(); n != 1 {
+		t.Fatalf("%d records after a replay, want 1", n)
+	}
+
+	// A reply copied under another key (same caller, same request) does not open.
+	if b := cv.post(t, path, token, keyB, body); b.status != http.StatusCreated {
+		t.Fatalf("second key: %d %s", b.status, b.body)
+	}
+	if _, err := cv.store.Pool.Exec(ctx, `UPDATE idempotency_key SET body = a.body, reply_key_id = a.reply_key_id
+		FROM idempotency_key a WHERE a.scope = $1 AND a.key = $2 AND idempotency_key.scope = $1 AND idempotency_key.key = $3`,
+		scope, keyA, keyB); err != nil {
+		t.Fatal(err)
+	}
+	refused := func(name, key string) {
+		t.Helper()
+		a := cv.post(t, path, token, key, body)
+		if a.status != http.StatusConflict || strings.Contains(a.body, marker) || a.header.Get("Idempotent-Replayed") != "" {
+			t.Errorf("%s: %d %v %s, want 409 without the reply", name, a.status, a.header, a.body)
+		}
+	}
+	refused("reply moved to another key", keyB)
+
+	// Nor does one with a byte changed, or with its status changed.
+	if _, err := cv.store.Pool.Exec(ctx, `UPDATE idempotency_key SET body = set_byte(body, 20, get_byte(body, 20) # 1)
+		WHERE scope = $1 AND key = $2`, scope, keyA); err != nil {
+		t.Fatal(err)
+	}
+	refused("altered reply", keyA)
+	keyC := uuid.NewString()
+	if c := cv.post(t, path, token, keyC, body); c.status != http.StatusCreated {
+		t.Fatalf("third key: %d %s", c.status, c.body)
+	}
+	if _, err := cv.store.Pool.Exec(ctx, `UPDATE idempotency_key SET status = 200 WHERE scope = $1 AND key = $2`, scope, keyC); err != nil {
+		t.Fatal(err)
+	}
+	refused("status changed", keyC)
+
+	// An API holding other keys cannot open it either.
+	keyD := uuid.NewString()
+	if d := cv.post(t, path, token, keyD, body); d.status != http.StatusCreated {
+		t.Fatalf("fourth key: %d %s", d.status, d.body)
+	}
+	other, err := codec.GenerateKey("other-replies")
+	if err != nil {
+		t.Fatal(err)
+	}
+	elsewhere := newConventionsSealing(t, api.RateLimitOptions{}, []codec.Key{other})
+	if a := elsewhere.post(t, path, token, keyD, body); a.status != http.StatusConflict || strings.Contains(a.body, marker) {
+		t.Errorf("reply sealed under a key the API lacks: %d %s, want 409", a.status, a.body)
+	}
+	// None of the refusals ran the request again.
+	if n := records(); n != 4 {
+		t.Errorf("%d records, want 4 (one per key)", n)
+	}
+
+	// A finished reply cannot be stored unsealed (the rows kept before
+	// sealing were deleted by migration 0021, as if they had expired).
+	_, err = cv.store.Pool.Exec(ctx, `INSERT INTO idempotency_key (scope, key, request_hash, status, body, locked_until, expires_at)
+		VALUES ($1, $2, '\x00', 201, convert_to($3, 'UTF8'), now(), now() + interval '1 day')`, scope, uuid.NewString(), marker)
+	if err == nil || !strings.Contains(err.Error(), "idempotency_key_reply_sealed") {
+		t.Errorf("an unsealed reply was stored: %v", err)
+	}
 }

@@ -62,6 +62,9 @@ type Options struct {
 	// Records holds the document object store and the master keys that
 	// seal documents (package vault).
 	Records RecordsOptions
+	// Idempotency holds the keys stored responses are sealed with
+	// (idempotency.go).
+	Idempotency IdempotencyOptions
 }
 
 // Server holds the handlers' dependencies.
@@ -82,6 +85,7 @@ type Server struct {
 	rateLimits    config.RateLimits
 	auditHeadFile string
 	records       RecordsOptions
+	replies       *replySealer
 }
 
 // maxBodyBytes bounds every request body; journey requests are tiny.
@@ -91,7 +95,7 @@ const maxBodyBytes = 64 << 10
 func NewRouter(o Options) *gin.Engine {
 	gin.SetMode(gin.ReleaseMode)
 	s := &Server{
-		temporal: o.Temporal, store: o.Store, health: o.Health, taskQueue: o.TaskQueue,
+		temporal: o.Temporal, store: o.Store, health: cacheHealth(o.Health, healthCacheTTL), taskQueue: o.TaskQueue,
 		healthTimeout: o.HealthTimeout, logger: o.Logger, codec: o.Codec, pathways: o.Pathways,
 		models: o.Models, webhooks: o.Webhooks,
 	}
@@ -103,6 +107,7 @@ func NewRouter(o Options) *gin.Engine {
 	}
 	s.auditHeadFile = o.AuditHeadFile
 	s.records = o.Records
+	s.replies = newReplySealer(o.Idempotency, o.Logger)
 	r := gin.New()
 	r.ContextWithFallback = true
 	// The client address is the peer's unless a trusted proxy forwards it.

@@ -11,13 +11,15 @@ import (
 
 // IdempotencyRecord is what is stored under one caller's Idempotency-Key:
 // the hash of the request that first used it and, once that request has
-// finished, its response. Status is 0 while the first request is in flight.
+// finished, its status and its sealed response. Status is 0 while the first
+// request is in flight. The store never sees the response in the clear: the
+// API seals it (content type, Location and body) before it gets here, and
+// names in ReplyKeyID the key it sealed it with.
 type IdempotencyRecord struct {
 	RequestHash []byte
 	Status      int
-	ContentType string
-	Location    string
-	Body        []byte
+	Reply       []byte
+	ReplyKeyID  string
 }
 
 // InFlight reports whether the first request with this key is still running.
@@ -39,7 +41,7 @@ func (s *Store) ClaimIdempotencyKey(ctx context.Context, scope, key string, hash
 			ON CONFLICT (scope, key) DO UPDATE
 			   SET request_hash = EXCLUDED.request_hash, locked_until = EXCLUDED.locked_until,
 			       expires_at = EXCLUDED.expires_at, created_at = now(),
-			       status = NULL, content_type = NULL, location = NULL, body = NULL
+			       status = NULL, body = NULL, reply_key_id = NULL
 			 WHERE idempotency_key.expires_at < now()
 			    OR (idempotency_key.status IS NULL AND idempotency_key.locked_until < now()
 			        AND idempotency_key.request_hash = EXCLUDED.request_hash)
@@ -51,10 +53,10 @@ func (s *Store) ClaimIdempotencyKey(ctx context.Context, scope, key string, hash
 			return IdempotencyRecord{}, false, fmt.Errorf("store: claim idempotency key: %w", err)
 		}
 		var status *int
-		var contentType, location *string
+		var keyID *string
 		err = s.Pool.QueryRow(ctx, `
-			SELECT request_hash, status, content_type, location, body FROM idempotency_key
-			 WHERE scope = $1 AND key = $2`, scope, key).Scan(&rec.RequestHash, &status, &contentType, &location, &rec.Body)
+			SELECT request_hash, status, body, reply_key_id FROM idempotency_key
+			 WHERE scope = $1 AND key = $2`, scope, key).Scan(&rec.RequestHash, &status, &rec.Reply, &keyID)
 		if errors.Is(err, pgx.ErrNoRows) {
 			continue
 		}
@@ -62,20 +64,20 @@ func (s *Store) ClaimIdempotencyKey(ctx context.Context, scope, key string, hash
 			return IdempotencyRecord{}, false, fmt.Errorf("store: read idempotency key: %w", err)
 		}
 		if status != nil {
-			rec.Status, rec.ContentType, rec.Location = *status, strOrEmpty(contentType), strOrEmpty(location)
+			rec.Status, rec.ReplyKeyID = *status, strOrEmpty(keyID)
 		}
 		return rec, false, nil
 	}
 	return IdempotencyRecord{}, false, fmt.Errorf("store: claim idempotency key: %w", errors.New("the key keeps changing hands"))
 }
 
-// CompleteIdempotencyKey stores the response of the request that claimed
-// (scope, key).
+// CompleteIdempotencyKey stores the status and the sealed response of the
+// request that claimed (scope, key).
 func (s *Store) CompleteIdempotencyKey(ctx context.Context, scope, key string, rec IdempotencyRecord) error {
 	_, err := s.Pool.Exec(ctx, `
-		UPDATE idempotency_key SET status = $3, content_type = $4, location = $5, body = $6
+		UPDATE idempotency_key SET status = $3, body = $4, reply_key_id = $5
 		 WHERE scope = $1 AND key = $2 AND status IS NULL`,
-		scope, key, rec.Status, rec.ContentType, rec.Location, rec.Body)
+		scope, key, rec.Status, rec.Reply, rec.ReplyKeyID)
 	if err != nil {
 		return fmt.Errorf("store: complete idempotency key: %w", err)
 	}

@@ -57,6 +57,7 @@ func runAPI(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 			RateLimit:     api.RateLimitOptions{Redis: deps.Redis, Limits: cfg.RateLimits},
 			AuditHeadFile: cfg.AuditHeadFile,
 			Records:       records,
+			Idempotency:   api.IdempotencyOptionsFromConfig(cfg),
 		}),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
