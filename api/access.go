@@ -244,7 +244,7 @@ func paramPractitioner(_ *Server, c *gin.Context, _ auth.Principal) (objectOwner
 		return objectOwner{}, &invalidError{fields: []FieldError{{Pointer: "/doctor_id", Detail: "is required"}}}
 	}
 	if !workflows.ValidPatientID(id) { // practitioner IDs are UUIDs
-		return objectOwner{}, &parameterError{name: "doctor_id", detail: "must be a practitioner ID (a UUID in lower case)"}
+		return objectOwner{}, &invalidError{fields: []FieldError{{Pointer: "/doctor_id", Detail: "must be a practitioner ID (a UUID in lower case)"}}}
 	}
 	return objectOwner{practitionerID: id}, nil
 }
@@ -457,8 +457,12 @@ func (r *patientRef) resolve(c *gin.Context) (string, error) {
 	case inQuery:
 		value, present = parsedFrom(c).query[r.name]
 	case inBody:
+		req := parsedFrom(c)
+		if req.members == nil && req.form == nil {
+			return "", &malformedError{detail: "send a JSON object (or form fields) naming " + r.name}
+		}
 		var err error
-		if value, present, err = parsedFrom(c).bodyString(r.name); err != nil {
+		if value, present, err = req.bodyString(r.name); err != nil {
 			return "", err
 		}
 	}
@@ -490,8 +494,5 @@ func (r *patientRef) resolve(c *gin.Context) (string, error) {
 }
 
 func (r *patientRef) invalid(detail string) error {
-	if r.in == inQuery {
-		return &parameterError{name: r.name, detail: detail}
-	}
 	return &invalidError{fields: []FieldError{{Pointer: "/" + r.name, Detail: detail}}}
 }

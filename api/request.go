@@ -228,23 +228,32 @@ func isIDName(name string) bool {
 }
 
 // anyCaseUUID finds a UUID's 32 hex digits in any case, with or without
-// hyphens.
-var anyCaseUUID = regexp.MustCompile(`(?i)[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}`)
+// hyphens, standing alone (not inside a longer run, such as a hash).
+var anyCaseUUID = regexp.MustCompile(`(?i)\b[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}\b`)
 
 // nonCanonicalID says why v is not an ID in its canonical form, or "" when
-// it is. Canonical UUIDs are lower case with hyphens; IDs that hold a UUID
-// (journey:PATIENT:...) hold it in that form. An ID never has spaces,
-// control characters, braces or a "urn:uuid:" prefix.
+// it is (or when it is no ID CarePath issues). CarePath's IDs are UUIDs, or
+// hold one (journey:PATIENT:...), always in lower case with hyphens; such an
+// ID never has spaces, braces or a "urn:uuid:" prefix. No ID has control
+// characters. IDs of other issuers (a device's, a pathway's slug) are left
+// to the handler, which checks their shape and answers 422.
 func nonCanonicalID(v string) string {
 	const want = "IDs are written in lower case, with no braces, prefix, spaces or control characters"
-	if v == "" || len(v) > 256 {
-		return "must be an ID of 1 to 256 characters"
+	if len(v) > 256 {
+		return "must be an ID of at most 256 characters"
 	}
-	if strings.ContainsFunc(v, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) || r == '{' || r == '}' }) ||
+	if strings.ContainsFunc(v, unicode.IsControl) {
+		return want
+	}
+	matches := anyCaseUUID.FindAllString(v, -1)
+	if len(matches) == 0 {
+		return ""
+	}
+	if strings.ContainsFunc(v, func(r rune) bool { return unicode.IsSpace(r) || r == '{' || r == '}' }) ||
 		strings.Contains(strings.ToLower(v), "urn:uuid:") {
 		return want
 	}
-	for _, m := range anyCaseUUID.FindAllString(v, -1) {
+	for _, m := range matches {
 		if len(m) != 36 || m != strings.ToLower(m) {
 			return want
 		}
