@@ -302,8 +302,31 @@ func TestSMSCodeSignIn(t *testing.T) {
 	if _, err := a.VerifyCode(ctx, phone, code); !errors.Is(err, auth.ErrTooManyAttempts) {
 		t.Errorf("after %d wrong guesses: %v, want ErrTooManyAttempts", auth.CodeAttempts, err)
 	}
-	if _, err := a.VerifyCode(ctx, phone, code); !errors.Is(err, auth.ErrInvalidCredentials) {
-		t.Errorf("after the limit the code is gone: %v", err)
+	if _, err := a.VerifyCode(ctx, phone, code); !errors.Is(err, auth.ErrTooManyAttempts) {
+		t.Errorf("after the limit the number stays refused: %v", err)
+	}
+	// A new code resets the attempts; the old code is gone.
+	if err := a.RequestCode(ctx, phone); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.VerifyCode(ctx, phone, code); !errors.Is(err, auth.ErrInvalidCredentials) && code != sms.last(phone) {
+		t.Errorf("the old code after a new request: %v", err)
+	}
+	if _, err := a.VerifyCode(ctx, phone, sms.last(phone)); err != nil {
+		t.Errorf("the new code: %v", err)
+	}
+
+	// An unknown number runs out of attempts exactly as a known one does.
+	unknown := fmt.Sprintf("+9198%08d", time.Now().UnixNano()%100000000)
+	for i := range auth.CodeAttempts + 1 {
+		_, err := a.VerifyCode(ctx, unknown, wrong)
+		want := auth.ErrInvalidCredentials
+		if i == auth.CodeAttempts {
+			want = auth.ErrTooManyAttempts
+		}
+		if !errors.Is(err, want) {
+			t.Errorf("unknown number, attempt %d: %v, want %v", i+1, err, want)
+		}
 	}
 }
 
