@@ -397,7 +397,15 @@ func TestDoctorSeesPatientThroughAppointmentOnly(t *testing.T) {
 	if ok, why, err := a.CanSeePatient(ctx, co, patient); err != nil || !ok || why != "care team practitioner" {
 		t.Errorf("coordinator of the practitioner: %v %q, %v", ok, why, err)
 	}
-	// Patients see only themselves; pharmacists nobody; integrators only with the lab scope.
+	// Patients see only themselves; pharmacists nobody; integrators only
+	// with the lab scope, and only the patients enrolled with them.
+	lab := "lab-" + uuid.NewString()
+	if err := a.UpsertClient(ctx, lab, "Enrolled lab", "secret", []string{auth.ScopeLabsWrite}); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.EnrolPatient(ctx, lab, patient); err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
 		p    auth.Principal
 		want bool
@@ -406,7 +414,9 @@ func TestDoctorSeesPatientThroughAppointmentOnly(t *testing.T) {
 		{auth.Principal{Subject: "u", Role: auth.RolePatient, PatientID: store.SeedPatientID(4)}, false},
 		{auth.Principal{Subject: "u", Role: auth.RolePharmacist}, false},
 		{auth.Principal{Subject: "c", Role: auth.RoleIntegrator, Scopes: []string{auth.ScopeKnowledgeRead}}, false},
-		{auth.Principal{Subject: "lab", Role: auth.RoleIntegrator, Scopes: []string{auth.ScopeLabsWrite}}, true},
+		{auth.Principal{Subject: "lab", Role: auth.RoleIntegrator, Scopes: []string{auth.ScopeLabsWrite}}, false},
+		{auth.Principal{Subject: lab, Role: auth.RoleIntegrator, Scopes: []string{auth.ScopeLabsWrite}}, true},
+		{auth.Principal{Subject: lab, Role: auth.RoleIntegrator, Scopes: []string{auth.ScopeKnowledgeRead}}, false},
 		{auth.Principal{Subject: "a", Role: auth.RoleAdmin}, true},
 	} {
 		if ok, _, err := a.CanSeePatient(ctx, tc.p, patient); err != nil || ok != tc.want {
