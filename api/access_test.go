@@ -220,7 +220,9 @@ func TestEveryRouteAsEveryRole(t *testing.T) {
 		journey, target, dietitian); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _, _ = s.Pool.Exec(context.Background(), `DELETE FROM care_assignment WHERE journey_id = $1`, journey) })
+	t.Cleanup(func() {
+		_, _ = s.Pool.Exec(context.Background(), `DELETE FROM care_assignment WHERE journey_id = $1`, journey)
+	})
 
 	headBefore, err := s.AuditHeadNow(ctx)
 	if err != nil {
