@@ -141,6 +141,7 @@ end
 local lock = tonumber(ARGV[2]) * 2 ^ (n - threshold)
 if lock > tonumber(ARGV[3]) then lock = tonumber(ARGV[3]) end
 lock = math.floor(lock)
+if lock < 1 then return 0 end
 redis.call('SET', KEYS[2], '1', 'PX', lock)
 return lock
 `)

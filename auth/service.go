@@ -41,7 +41,8 @@ const (
 	ScopeJourneysRead  = "journeys:read"
 	ScopeJourneysWrite = "journeys:write"
 	// ScopeLabsWrite lets a laboratory partner book tests and report results
-	// for the patients it serves (any patient: the scope is the relation).
+	// for the patients enrolled with it (IntegratorMayActFor), and results
+	// only for the orders sent to it.
 	ScopeLabsWrite = "labs:write"
 	// ScopeDirectoryRead: search doctors and read their profiles.
 	ScopeDirectoryRead = "directory:read"
