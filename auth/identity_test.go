@@ -10,6 +10,7 @@ import (
 
 	"github.com/carepath/carepath/auth"
 	"github.com/carepath/carepath/internal/testenv"
+	"github.com/carepath/carepath/store"
 )
 
 // An integrator acts only for the patients enrolled with it, while the
@@ -53,6 +54,34 @@ func TestIntegratorMayActForEnrolledPatientsOnly(t *testing.T) {
 		t.Fatal(err)
 	}
 	check("ended enrolment", enrolled, false)
+
+	// An organisation's enrolment covers the patients with an appointment,
+	// not cancelled, with one of its practitioners.
+	practitioner, schedule := testenv.NewPractitioner(t, s, "Enrolment Doctor")
+	var org string
+	if err := s.Pool.QueryRow(ctx, `SELECT organization_id::text FROM practitioner WHERE id = $1`, practitioner).Scan(&org); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.EnrolOrganization(ctx, client, org); err != nil {
+		t.Fatal(err)
+	}
+	check("a patient with no appointment at the organisation", other, false)
+	start := time.Now().Add(48 * time.Hour).Truncate(time.Minute)
+	slot, err := s.CreateSlot(ctx, store.Slot{ScheduleID: schedule, PractitionerID: practitioner, Start: start,
+		End: start.Add(15 * time.Minute), Status: store.SlotFree})
+	if err != nil {
+		t.Fatal(err)
+	}
+	appt := uuid.New()
+	if _, err := s.Pool.Exec(ctx, `INSERT INTO appointment (id, journey_id, step, patient_id, practitioner_id, slot_id, status, fee_minor, currency)
+		VALUES ($1, $2, 'book', $3, $4, $5, 'booked', 0, 'INR')`, appt, "enrolment-test:"+appt.String(), other, practitioner, slot.ID); err != nil {
+		t.Fatal(err)
+	}
+	check("a patient of the enrolled organisation", other, true)
+	if _, err := s.Pool.Exec(ctx, `UPDATE appointment SET status = 'cancelled' WHERE id = $1`, appt); err != nil {
+		t.Fatal(err)
+	}
+	check("a cancelled appointment", other, false)
 }
 
 // A refresh family lives SessionMaxAge from its sign-in: rotating does not
