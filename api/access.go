@@ -391,7 +391,11 @@ func (s *Server) mayTouch(ctx context.Context, p auth.Principal, policy routePol
 	reason := "role allowed"
 	if o.patientID != "" {
 		if policy.onBehalf && p.Role == auth.RoleIntegrator {
-			reason = "integrator on behalf of the patient"
+			allowed, why, err := s.auth.IntegratorMayActFor(ctx, p.Subject, o.patientID)
+			if err != nil || !allowed {
+				return false, why, err
+			}
+			reason = why
 		} else {
 			allowed, why, err := s.auth.CanSeePatientData(ctx, p, o.patientID, category)
 			if err != nil || !allowed {

@@ -190,6 +190,7 @@ func TestEveryRouteAsEveryRole(t *testing.T) {
 		}
 		t.Cleanup(func() { _, _ = s.Pool.Exec(context.Background(), `DELETE FROM consent WHERE id = $1`, id) })
 	}
+	enrolIntegrator(t, a, "acme-labs", target) // integrators act for their enrolled patients only
 	coordinator := newCoordinator(t, a, s, city)
 	otherCoordinator := newCoordinator(t, a, s, "Nowhere-"+uuid.NewString())
 
@@ -211,6 +212,17 @@ func TestEveryRouteAsEveryRole(t *testing.T) {
 	// reaches Temporal and gets 404, changing nothing.
 	journey := workflows.JourneyWorkflowID(target, "access-probe", 10000)
 	course := workflows.AdherenceWorkflowID(target, uuid.NewString(), 0)
+	// The "dietitian" is the probe journey's assigned dietitian: only that
+	// one may review its diet plans (the diet review handler checks).
+	if _, err := s.Pool.Exec(ctx, `INSERT INTO care_assignment (id, journey_id, step, patient_id, practitioner_id, role, ends_at)
+		VALUES (gen_random_uuid(), $1, 'diet', $2, $3, 'dietitian', now() + interval '1 hour')
+		ON CONFLICT (journey_id, step) DO UPDATE SET practitioner_id = EXCLUDED.practitioner_id, ends_at = EXCLUDED.ends_at, ended_at = NULL`,
+		journey, target, dietitian); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_, _ = s.Pool.Exec(context.Background(), `DELETE FROM care_assignment WHERE journey_id = $1`, journey)
+	})
 
 	headBefore, err := s.AuditHeadNow(ctx)
 	if err != nil {

@@ -109,6 +109,10 @@ func (s *Server) oauthToken(c *gin.Context) {
 	var (
 		tokens auth.Tokens
 		err    error
+		// Failed client secrets count against the client and the address,
+		// failed refresh tokens (which name no account) against the address.
+		sub    = signInSubject{address: c.ClientIP()}
+		failed bool
 	)
 	switch form.Get("grant_type") {
 	case "client_credentials":
@@ -120,26 +124,39 @@ func (s *Server) oauthToken(c *gin.Context) {
 			s.writeError(c, &oauthError{code: "invalid_client", detail: "send client_id and client_secret (HTTP Basic or form)"})
 			return
 		}
+		sub.account = clientAccount(id)
+		if !s.signInAllowed(c, sub) {
+			return
+		}
 		tokens, err = s.auth.ClientCredentials(ctx, id, secret, strings.Fields(form.Get("scope")))
 		switch {
 		case errors.Is(err, auth.ErrInvalidCredentials):
+			failed = true
 			err = &oauthError{code: "invalid_client", detail: "unknown client or wrong secret", err: err}
 		case errors.Is(err, auth.ErrInvalidScope):
 			err = &oauthError{code: "invalid_scope", detail: "a scope asked for is not granted to this client", err: err}
 		}
 		s.logger.InfoContext(ctx, "Token request", "grant", "client_credentials", "subject", id, "granted", err == nil)
 	case "refresh_token":
+		if !s.signInAllowed(c, sub) {
+			return
+		}
 		tokens, err = s.auth.Refresh(ctx, form.Get("refresh_token"))
 		if errors.Is(err, auth.ErrInvalidToken) || errors.Is(err, auth.ErrRefreshReused) {
+			failed = true
 			err = &oauthError{code: "invalid_grant", detail: "the refresh token is invalid, expired, revoked or already used", err: err}
 		}
 	default:
 		err = &oauthError{code: "unsupported_grant_type", detail: "grant_type must be client_credentials or refresh_token"}
 	}
+	if failed {
+		s.signInFailed(c, sub)
+	}
 	if err != nil {
 		s.writeError(c, err)
 		return
 	}
+	s.signInSucceeded(c, sub)
 	c.Header("Cache-Control", "no-store")
 	c.JSON(http.StatusOK, tokens)
 }
@@ -149,7 +166,9 @@ type signInBody struct {
 	Password string `json:"password"`
 }
 
-// signIn exchanges an email and password for tokens.
+// signIn exchanges an email and password for tokens. Failures back off
+// per account and per address (ratelimit.go): past the threshold every
+// attempt is refused 429 for a lock that doubles with each failure.
 func (s *Server) signIn(c *gin.Context) {
 	if s.auth == nil {
 		s.writeError(c, &unavailableError{detail: "sign-in is not configured on this server"})
@@ -164,11 +183,19 @@ func (s *Server) signIn(c *gin.Context) {
 		s.writeError(c, &invalidError{fields: requiredFields(map[string]string{"/email": body.Email, "/password": body.Password})})
 		return
 	}
+	sub := signInSubject{account: emailAccount(body.Email), address: c.ClientIP()}
+	if !s.signInAllowed(c, sub) {
+		return
+	}
 	tokens, err := s.auth.SignInPassword(c.Request.Context(), body.Email, body.Password)
+	if errors.Is(err, auth.ErrInvalidCredentials) {
+		s.signInFailed(c, sub)
+	}
 	if err != nil {
 		s.writeError(c, err)
 		return
 	}
+	s.signInSucceeded(c, sub)
 	c.Header("Cache-Control", "no-store")
 	c.JSON(http.StatusOK, tokens)
 }

@@ -90,12 +90,17 @@ type reviewDietBody struct {
 	ExcludeFoods []string `json:"exclude_foods"`
 }
 
-// reviewDiet sends the dietitian's review; the journey's validator decides
-// who may review and what an amendment needs.
+// reviewDiet sends the dietitian's review. Only the dietitian the diet step
+// assigned to the patient's care (an open care assignment) may review: the
+// role alone, or seeing the patient through a consent, is not enough. The
+// journey's validator then decides what an amendment needs.
 func (s *Server) reviewDiet(c *gin.Context) {
 	var body reviewDietBody
 	actor, ok := s.actorAndBody(c, &body)
 	if !ok {
+		return
+	}
+	if !s.assignedReviewer(c) {
 		return
 	}
 	var fields []FieldError
@@ -125,6 +130,27 @@ func (s *Server) reviewDiet(c *gin.Context) {
 		return
 	}
 	c.JSON(http.StatusOK, info)
+}
+
+// assignedReviewer refuses (403) a reviewer who is not the journey's
+// assigned dietitian.
+func (s *Server) assignedReviewer(c *gin.Context) bool {
+	p, ok := principalFrom(c)
+	if !ok || s.auth == nil {
+		s.writeError(c, &unauthorizedError{detail: "sign in and send the access token as Authorization: Bearer <token>"})
+		return false
+	}
+	assigned, err := s.auth.IsAssignedDietitian(c.Request.Context(), p.PractitionerID, c.Param("id"))
+	if err != nil {
+		s.writeError(c, err)
+		return false
+	}
+	if !assigned {
+		s.logger.InfoContext(c.Request.Context(), "Diet review refused: not the assigned dietitian", "subject", p.Subject)
+		s.writeError(c, &forbiddenError{detail: "only the dietitian assigned to this patient's care reviews its diet plans"})
+		return false
+	}
+	return true
 }
 
 var clientIDPattern = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,64}$`)

@@ -90,6 +90,23 @@ func TestDietPlanThroughTheAPI(t *testing.T) {
 	if resp, raw := h.doAs(t, http.MethodPost, base+"/diet/review", review, uuid.NewString(), auth.RoleDoctor); resp.StatusCode != http.StatusForbidden {
 		t.Errorf("doctor review: %d %s", resp.StatusCode, raw)
 	}
+	// A dietitian who sees the patient (a consent) but is not the one the
+	// step assigned may not review: 403, and the plan still awaits review.
+	unassigned, _ := testenv.NewPractitioner(t, h.store, "Unassigned Dietitian")
+	if _, err := h.store.Pool.Exec(ctx, `INSERT INTO consent (id, patient_id, practitioner_id, status) VALUES ($1, $2, $3, 'active')`,
+		uuid.New(), patient, unassigned); err != nil {
+		t.Fatal(err)
+	}
+	if resp, raw := h.doAs(t, http.MethodGet, base+"/diet", "", unassigned, auth.RoleDietitian); resp.StatusCode != http.StatusOK {
+		t.Fatalf("the consented dietitian reads the plan: %d %s", resp.StatusCode, raw)
+	}
+	if resp, raw := h.doAs(t, http.MethodPost, base+"/diet/review", review, unassigned, auth.RoleDietitian); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("unassigned dietitian's review: %d %s, want 403", resp.StatusCode, raw)
+	}
+	if after := waitDiet(t, h, base, func(dietView) bool { return true }); after.State.Status != store.DietAwaitingReview ||
+		after.State.InForce != 0 || after.State.ReviewedBy != "" {
+		t.Errorf("after the refused review: %+v", after.State)
+	}
 	noReason := fmt.Sprintf(`{"plan_id":%q,"action":"amend"}`, plan.State.PlanID)
 	if resp, raw := h.doAs(t, http.MethodPost, base+"/diet/review", noReason, dietitian, auth.RoleDietitian); resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(string(raw), "/reason") {
 		t.Errorf("amend without reason: %d %s", resp.StatusCode, raw)

@@ -273,7 +273,11 @@ func TestHealthLinkBookAcceptAndCancelThroughTheJourney(t *testing.T) {
 	wantProblem(t, "cancel twice", code, body, http.StatusConflict, "")
 
 	// The cancellation freed the slot: an integrator (scope journeys:write)
-	// books it again for the patient named by email, in a new journey.
+	// books it again for the patient named by email, in a new journey. It
+	// acts only for the patients enrolled with it.
+	code, body = h.hlCall(t, "POST", "/api/book/appointment/", contentJSON, jsonBody(t, book), auth.RoleIntegrator, "unenrolled-"+uuid.NewString())
+	wantProblem(t, "an integrator the patient is not enrolled with books", code, body, http.StatusForbidden, "")
+	enrolIntegrator(t, h.auth, "acme-labs", patient)
 	code, body = h.hlCall(t, "POST", "/api/book/appointment/", contentJSON, jsonBody(t, book), auth.RoleIntegrator, "acme-labs")
 	if code != http.StatusCreated {
 		t.Fatalf("integrator books the freed slot: %d %v", code, body)

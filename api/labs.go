@@ -11,6 +11,7 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/google/uuid"
 
+	"github.com/carepath/carepath/auth"
 	"github.com/carepath/carepath/pathways"
 	"github.com/carepath/carepath/store"
 	"github.com/carepath/carepath/workflows"
@@ -67,7 +68,31 @@ func (s *Server) recordLabResult(c *gin.Context) {
 		s.writeError(c, &invalidError{fields: fields})
 		return
 	}
+	if !s.sentToThisLab(c, res.LOINC) {
+		return
+	}
 	s.sendUpdate(c, workflows.UpdateRecordLabResult, workflows.RecordLabResultRequest{Actor: actor, Result: res})
+}
+
+// sentToThisLab refuses (403) a lab partner's result for an order that was
+// sent to another lab, or to none. Staff who may enter results by hand
+// (the route's other roles) are not held to it.
+func (s *Server) sentToThisLab(c *gin.Context, loinc string) bool {
+	p, ok := principalFrom(c)
+	if !ok || p.Role != auth.RoleIntegrator {
+		return true
+	}
+	lab, err := s.store.LabOrderClient(c.Request.Context(), c.Param("id"), loinc)
+	if err != nil {
+		s.writeError(c, err)
+		return false
+	}
+	if lab != p.Subject {
+		s.logger.InfoContext(c.Request.Context(), "Lab result refused: order sent to another lab", "subject", p.Subject)
+		s.writeError(c, &forbiddenError{detail: "this order was not sent to your laboratory"})
+		return false
+	}
+	return true
 }
 
 // openLabTests are the LOINC codes of the journey's unresulted orders.
@@ -148,10 +173,14 @@ func (s *Server) bookLabTest(c *gin.Context) {
 	}
 	// A retried request with an Idempotency-Key is answered by the
 	// idempotency middleware; each request that reaches here books anew.
-	orders, err := s.store.BookLabTests(ctx, store.BookLabTestsRequest{
+	req := store.BookLabTestsRequest{
 		KeyPrefix: "healthlink:" + p.Subject + ":" + uuid.NewString(), Origin: store.LabOriginLink, PatientID: patientID,
 		Tests: []string{code}, ScheduledFor: day,
-	})
+	}
+	if p.Role == auth.RoleIntegrator {
+		req.LabClientID = p.Subject // a lab books for itself
+	}
+	orders, err := s.store.BookLabTests(ctx, req)
 	switch {
 	case errors.Is(err, store.ErrPatientNotFound):
 		s.writeError(c, &invalidError{fields: []FieldError{{Pointer: "/patient_id", Detail: "no patient has this ID"}}})

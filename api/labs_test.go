@@ -98,6 +98,24 @@ func pointers(problem map[string]any) string {
 
 const jsonType, formType = "application/json", "application/x-www-form-urlencoded"
 
+// enrolIntegrator registers the OAuth client (as a lab partner that also
+// books appointments) and enrols the patients with it: an integrator acts
+// only for its enrolled patients (auth.IntegratorMayActFor), and a
+// journey's lab orders go to the lab the patient is enrolled with.
+func enrolIntegrator(t *testing.T, a *auth.Service, client string, patients ...string) {
+	t.Helper()
+	ctx := context.Background()
+	if err := a.UpsertClient(ctx, client, "Test integrator "+client, "test-secret",
+		[]string{auth.ScopeLabsWrite, auth.ScopeJourneysWrite, auth.ScopeModelsPredict, auth.ScopeKnowledgeRead, auth.ScopeDirectoryRead}); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range patients {
+		if err := a.EnrolPatient(ctx, client, p); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 func TestHealthLinkBookLabTestContract(t *testing.T) {
 	h := newHarness(t, nil)
 	patient := store.SeedPatientID(5)
@@ -122,9 +140,32 @@ func TestHealthLinkBookLabTestContract(t *testing.T) {
 		t.Errorf("stored order: %s %s %v", code, origin, err)
 	}
 
+	// A lab partner books for its enrolled patients only, and the order is
+	// sent to it.
+	enrolIntegrator(t, h.auth, "lab-partner", patient)
 	form := url.Values{"patient_id": {patient}, "test_name": {"4548-4"}, "appointment_date": {date}}.Encode()
-	if status, got := h.post(t, "/api/book/labtest/", formType, form, "lab-partner", auth.RoleIntegrator, auth.ScopeLabsWrite); status != http.StatusCreated {
+	status, got = h.post(t, "/api/book/labtest/", formType, form, "lab-partner", auth.RoleIntegrator, auth.ScopeLabsWrite)
+	if status != http.StatusCreated {
 		t.Errorf("form fields as a lab partner: %d %v", status, got)
+	} else {
+		booking, _ := got["lab_test_booking"].(map[string]any)
+		var lab string
+		if err := h.store.Pool.QueryRow(context.Background(), `SELECT coalesce(lab_client_id, '') FROM lab_order WHERE id = $1`,
+			booking["booking_id"]).Scan(&lab); err != nil || lab != "lab-partner" {
+			t.Errorf("the lab's booking was sent to %q (%v), want lab-partner", lab, err)
+		}
+	}
+	unenrolled := testenv.NewPatient(t, h.store, "Pune")
+	var before int
+	if err := h.store.Pool.QueryRow(context.Background(), `SELECT count(*) FROM lab_order WHERE patient_id = $1`, unenrolled).Scan(&before); err != nil {
+		t.Fatal(err)
+	}
+	if status, got := h.post(t, "/api/book/labtest/", formType, strings.Replace(form, patient, unenrolled, 1), "lab-partner", auth.RoleIntegrator, auth.ScopeLabsWrite); status != http.StatusForbidden {
+		t.Errorf("a lab partner books for a patient not enrolled with it: %d %v", status, got)
+	}
+	var after int
+	if err := h.store.Pool.QueryRow(context.Background(), `SELECT count(*) FROM lab_order WHERE patient_id = $1`, unenrolled).Scan(&after); err != nil || after != before {
+		t.Errorf("orders of the unenrolled patient: %d then %d (%v)", before, after, err)
 	}
 	for _, tc := range []struct {
 		name, contentType, body, subject, role string
@@ -194,7 +235,16 @@ func TestHealthLinkBookLabTestIdempotencyKey(t *testing.T) {
 
 func TestLabResultsThroughTheJourney(t *testing.T) {
 	h := newHarness(t, nil)
-	patient := store.SeedPatientID(7)
+	// A patient of the test's own, enrolled with acme-labs first and with
+	// another lab after: the journey's orders go to acme-labs, and only it
+	// reports their results.
+	patient := testenv.NewPatient(t, h.store, "Pune")
+	enrolIntegrator(t, h.auth, "acme-labs", patient)
+	otherLab := "other-lab-" + uuid.NewString()
+	enrolIntegrator(t, h.auth, otherLab, patient)
+	t.Cleanup(func() {
+		_, _ = h.store.Pool.Exec(context.Background(), `DELETE FROM oauth_client WHERE id = $1`, otherLab)
+	})
 	episode := testenv.FreshEpisode(t, h.store, patient, "labs-check")
 	status, started := h.post(t, "/api/v1/journeys", jsonType, fmt.Sprintf(`{"patient_id":%q,"pathway_id":"labs-check","episode":%d}`, patient, episode),
 		harnessAdmin, auth.RoleAdmin)
@@ -235,6 +285,22 @@ func TestLabResultsThroughTheJourney(t *testing.T) {
 	if status, got := h.post(t, path, jsonType, `{"loinc_code":"4548-4","value":6.1,"unit":"%","reference_high":5.6}`, patient, auth.RolePatient); status != http.StatusForbidden {
 		t.Errorf("the patient reported a result: %d %v", status, got)
 	}
+	// Another lab, enrolled for the patient too, may not report a result
+	// for an order sent to acme-labs; nothing is recorded.
+	if status, got := h.post(t, path, jsonType, `{"loinc_code":"4548-4","value":5.0,"unit":"%","reference_low":4.0,"reference_high":5.6}`,
+		otherLab, auth.RoleIntegrator, auth.ScopeLabsWrite); status != http.StatusForbidden {
+		t.Errorf("another lab reported a result: %d %v", status, got)
+	}
+	var results int
+	if err := h.store.Pool.QueryRow(context.Background(), `SELECT count(*) FROM lab_observation o JOIN lab_order l ON l.id = o.lab_order_id
+		WHERE l.journey_id = $1`, id).Scan(&results); err != nil || results != 0 {
+		t.Errorf("results after the other lab's refused report: %d (%v)", results, err)
+	}
+	for _, o := range orders(t, h, id) {
+		if o.LabClientID != "acme-labs" {
+			t.Errorf("order %s sent to %q, want acme-labs", o.LOINC, o.LabClientID)
+		}
+	}
 	status, got := lab(`{"loinc_code":"4548-4","value":8.2,"unit":"%","reference_low":4.0,"reference_high":5.6}`)
 	if status != http.StatusOK || got["needs_attention"] != true {
 		// No appointment, so no doctor to text: the care team is alerted.
@@ -260,9 +326,20 @@ func TestLabResultsThroughTheJourney(t *testing.T) {
 	}
 }
 
+// orders are the journey's lab orders.
+func orders(t *testing.T, h *harness, journeyID string) []store.LabOrder {
+	t.Helper()
+	out, err := h.store.LabOrdersOfJourney(context.Background(), journeyID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
 func TestFollowUpStartsTheNextEpisodeOnTheDevServer(t *testing.T) {
 	h := newHarness(t, nil)
-	patient := store.SeedPatientID(8)
+	patient := testenv.NewPatient(t, h.store, "Pune")
+	enrolIntegrator(t, h.auth, "acme-labs", patient)
 	const nth = 41 // a schedule the other end-to-end tests do not use
 	first := testenv.SlotSoon(t, h.store, nth, 2*time.Hour)
 	next := testenv.SlotSoon(t, h.store, nth, 3*time.Hour) // so the doctor has a free slot after the due date

@@ -5,6 +5,8 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -77,7 +79,7 @@ func (l *limiter) allow(ctx context.Context, class, id string, rate config.Rate)
 func (s *Server) limit(c *gin.Context, class, id string, rate config.Rate) bool {
 	wait, err := s.limiter.allow(c.Request.Context(), class, id, rate)
 	if err != nil {
-		if class == "sms-ip" || class == "sms-phone" {
+		if strings.HasPrefix(class, "sms-") {
 			s.writeError(c, &unavailableError{detail: "sign-in codes cannot be sent right now; try again later"})
 			return false
 		}
@@ -115,8 +117,131 @@ func (s *Server) limitByUser(c *gin.Context) {
 }
 
 // limitPhone counts sign-in code requests per phone number (hashed, so
-// Redis does not list who signs in), so nobody is texted over and over.
+// Redis does not list who signs in), so nobody is texted over and over:
+// a short-term rate and a daily cap. Unknown numbers are counted and
+// answered exactly like known ones.
 func (s *Server) limitPhone(c *gin.Context, phone string) bool {
 	sum := sha256.Sum256([]byte(phone))
-	return s.limit(c, "sms-phone", hex.EncodeToString(sum[:16]), s.rateLimits.SMSPerPhone)
+	id := hex.EncodeToString(sum[:16])
+	return s.limit(c, "sms-phone", id, s.rateLimits.SMSPerPhone) &&
+		s.limit(c, "sms-phone-day", id, s.rateLimits.SMSPerPhoneDay)
+}
+
+// failureScript counts one failed sign-in in KEYS[1] (remembered for
+// ARGV[4] ms after the last failure) and, from the ARGV[1]th failure on,
+// locks KEYS[2] for ARGV[2] ms doubled per failure past the threshold, at
+// most ARGV[3] ms. Returns the lock in ms (0: not locked).
+var failureScript = redis.NewScript(`
+local n = redis.call('INCR', KEYS[1])
+redis.call('PEXPIRE', KEYS[1], ARGV[4])
+local threshold = tonumber(ARGV[1])
+if n < threshold then
+  return 0
+end
+local lock = tonumber(ARGV[2]) * 2 ^ (n - threshold)
+if lock > tonumber(ARGV[3]) then lock = tonumber(ARGV[3]) end
+lock = math.floor(lock)
+if lock < 1 then return 0 end
+redis.call('SET', KEYS[2], '1', 'PX', lock)
+return lock
+`)
+
+// signInSubject is whose failures a sign-in attempt counts against: the
+// account it names (hashed, so Redis does not list who signs in) and the
+// client address.
+type signInSubject struct{ account, address string }
+
+// emailAccount and clientAccount name the account a password or a client
+// secret is tried against; an unknown one is counted like a known one, so
+// that a lock says nothing about who has an account.
+func emailAccount(email string) string {
+	return accountKey("email:" + strings.ToLower(strings.TrimSpace(email)))
+}
+
+func clientAccount(clientID string) string { return accountKey("client:" + clientID) }
+
+func accountKey(name string) string {
+	sum := sha256.Sum256([]byte(name))
+	return hex.EncodeToString(sum[:16])
+}
+
+// backoffKeys are the failure counter and lock of (class, id).
+func (l *limiter) backoffKeys(class, id string) (fails, lock string) {
+	base := l.prefix + "backoff:" + class + ":" + id
+	return base + ":fails", base + ":lock"
+}
+
+// backoffSides lists the (class, id, threshold) pairs an attempt counts
+// against; an empty account (a refresh token names none) counts only the
+// address.
+func (s *Server) backoffSides(sub signInSubject) [][3]string {
+	b := s.rateLimits.SignIn
+	var out [][3]string
+	if sub.account != "" && b.Account > 0 {
+		out = append(out, [3]string{"signin-account", sub.account, strconv.Itoa(b.Account)})
+	}
+	if b.Address > 0 {
+		out = append(out, [3]string{"signin-address", sub.address, strconv.Itoa(b.Address)})
+	}
+	return out
+}
+
+// signInAllowed refuses an attempt, right or wrong, while its account or
+// its address is locked: 429 with Retry-After. Like the other limits it
+// fails open, logged, when Redis does not answer.
+func (s *Server) signInAllowed(c *gin.Context, sub signInSubject) bool {
+	if s.limiter == nil {
+		return true
+	}
+	ctx := c.Request.Context()
+	var wait time.Duration
+	for _, side := range s.backoffSides(sub) {
+		_, lock := s.limiter.backoffKeys(side[0], side[1])
+		ttl, err := s.limiter.redis.PTTL(ctx, lock).Result()
+		if err != nil {
+			s.logger.WarnContext(ctx, "Sign-in backoff not checked", "class", side[0], "error", err)
+			continue
+		}
+		wait = max(wait, ttl)
+	}
+	if wait <= 0 {
+		return true
+	}
+	s.logger.InfoContext(ctx, "Sign-in refused during backoff", "route", c.FullPath())
+	s.writeError(c, &rateLimitedError{retryAfter: int((wait + time.Second - 1) / time.Second)})
+	return false
+}
+
+// signInFailed counts a failed attempt against its account and address,
+// locking either once it passes its threshold.
+func (s *Server) signInFailed(c *gin.Context, sub signInSubject) {
+	if s.limiter == nil {
+		return
+	}
+	ctx := c.Request.Context()
+	b := s.rateLimits.SignIn
+	for _, side := range s.backoffSides(sub) {
+		fails, lock := s.limiter.backoffKeys(side[0], side[1])
+		locked, err := failureScript.Run(ctx, s.limiter.redis, []string{fails, lock}, side[2],
+			b.Base.Milliseconds(), b.Max.Milliseconds(), b.Window.Milliseconds()).Int64()
+		if err != nil {
+			s.logger.WarnContext(ctx, "Sign-in failure not counted", "class", side[0], "error", err)
+			continue
+		}
+		if locked > 0 {
+			s.logger.WarnContext(ctx, "Sign-in locked after failures", "class", side[0], "lock", time.Duration(locked)*time.Millisecond)
+		}
+	}
+}
+
+// signInSucceeded clears the account's failures. The address keeps its
+// count: one good password must not let an address go on guessing others.
+func (s *Server) signInSucceeded(c *gin.Context, sub signInSubject) {
+	if s.limiter == nil || sub.account == "" {
+		return
+	}
+	fails, lock := s.limiter.backoffKeys("signin-account", sub.account)
+	if err := s.limiter.redis.Del(c.Request.Context(), fails, lock).Err(); err != nil {
+		s.logger.WarnContext(c.Request.Context(), "Sign-in failures not cleared", "error", err)
+	}
 }

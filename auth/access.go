@@ -31,7 +31,10 @@ func validPatientAndPractitioner(p Principal, patientID string) (bool, string) {
 //   - a coordinator sees patients of their care team: an appointment with a
 //     team practitioner, or a patient living in a team city;
 //   - an admin sees everyone (the audit trail, a later issue, records it);
-//   - pharmacists and integrators see no patient's data through these routes.
+//   - a lab partner (an integrator holding labs:write) sees the patients
+//     enrolled with it (IntegratorMayActFor);
+//   - pharmacists and other integrators see no patient's data through
+//     these routes.
 //
 // It answers with the reason, which is logged; never health data.
 func (s *Service) CanSeePatient(ctx context.Context, p Principal, patientID string) (bool, string, error) {
@@ -62,11 +65,12 @@ func (s *Service) CanSeePatient(ctx context.Context, p Principal, patientID stri
 		arg = p.Subject
 	case RoleIntegrator:
 		// Routes that let integrators in require a scope (api/access.go);
-		// only the lab scope reaches patients' data.
-		if p.HasScope(ScopeLabsWrite) {
-			return true, "lab partner scope", nil
+		// only the lab scope reaches patients' data, and only the data of
+		// the patients enrolled with the client.
+		if !p.HasScope(ScopeLabsWrite) {
+			return false, "integrator without a patient-data scope", nil
 		}
-		return false, "integrator without a patient-data scope", nil
+		return s.IntegratorMayActFor(ctx, p.Subject, patientID)
 	default:
 		return false, "role has no access to patient data", nil
 	}

@@ -302,8 +302,31 @@ func TestSMSCodeSignIn(t *testing.T) {
 	if _, err := a.VerifyCode(ctx, phone, code); !errors.Is(err, auth.ErrTooManyAttempts) {
 		t.Errorf("after %d wrong guesses: %v, want ErrTooManyAttempts", auth.CodeAttempts, err)
 	}
-	if _, err := a.VerifyCode(ctx, phone, code); !errors.Is(err, auth.ErrInvalidCredentials) {
-		t.Errorf("after the limit the code is gone: %v", err)
+	if _, err := a.VerifyCode(ctx, phone, code); !errors.Is(err, auth.ErrTooManyAttempts) {
+		t.Errorf("after the limit the number stays refused: %v", err)
+	}
+	// A new code resets the attempts; the old code is gone.
+	if err := a.RequestCode(ctx, phone); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.VerifyCode(ctx, phone, code); !errors.Is(err, auth.ErrInvalidCredentials) && code != sms.last(phone) {
+		t.Errorf("the old code after a new request: %v", err)
+	}
+	if _, err := a.VerifyCode(ctx, phone, sms.last(phone)); err != nil {
+		t.Errorf("the new code: %v", err)
+	}
+
+	// An unknown number runs out of attempts exactly as a known one does.
+	unknown := fmt.Sprintf("+9198%08d", time.Now().UnixNano()%100000000)
+	for i := range auth.CodeAttempts + 1 {
+		_, err := a.VerifyCode(ctx, unknown, wrong)
+		want := auth.ErrInvalidCredentials
+		if i == auth.CodeAttempts {
+			want = auth.ErrTooManyAttempts
+		}
+		if !errors.Is(err, want) {
+			t.Errorf("unknown number, attempt %d: %v, want %v", i+1, err, want)
+		}
 	}
 }
 
@@ -374,7 +397,15 @@ func TestDoctorSeesPatientThroughAppointmentOnly(t *testing.T) {
 	if ok, why, err := a.CanSeePatient(ctx, co, patient); err != nil || !ok || why != "care team practitioner" {
 		t.Errorf("coordinator of the practitioner: %v %q, %v", ok, why, err)
 	}
-	// Patients see only themselves; pharmacists nobody; integrators only with the lab scope.
+	// Patients see only themselves; pharmacists nobody; integrators only
+	// with the lab scope, and only the patients enrolled with them.
+	lab := "lab-" + uuid.NewString()
+	if err := a.UpsertClient(ctx, lab, "Enrolled lab", "secret", []string{auth.ScopeLabsWrite}); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.EnrolPatient(ctx, lab, patient); err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
 		p    auth.Principal
 		want bool
@@ -383,7 +414,9 @@ func TestDoctorSeesPatientThroughAppointmentOnly(t *testing.T) {
 		{auth.Principal{Subject: "u", Role: auth.RolePatient, PatientID: store.SeedPatientID(4)}, false},
 		{auth.Principal{Subject: "u", Role: auth.RolePharmacist}, false},
 		{auth.Principal{Subject: "c", Role: auth.RoleIntegrator, Scopes: []string{auth.ScopeKnowledgeRead}}, false},
-		{auth.Principal{Subject: "lab", Role: auth.RoleIntegrator, Scopes: []string{auth.ScopeLabsWrite}}, true},
+		{auth.Principal{Subject: "lab", Role: auth.RoleIntegrator, Scopes: []string{auth.ScopeLabsWrite}}, false},
+		{auth.Principal{Subject: lab, Role: auth.RoleIntegrator, Scopes: []string{auth.ScopeLabsWrite}}, true},
+		{auth.Principal{Subject: lab, Role: auth.RoleIntegrator, Scopes: []string{auth.ScopeKnowledgeRead}}, false},
 		{auth.Principal{Subject: "a", Role: auth.RoleAdmin}, true},
 	} {
 		if ok, _, err := a.CanSeePatient(ctx, tc.p, patient); err != nil || ok != tc.want {

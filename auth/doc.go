@@ -18,6 +18,36 @@
 // Each use returns a new one in the same family; presenting a used one again
 // revokes the whole family, which signs the thief and the victim out.
 //
+// A refresh family also has an absolute lifetime, SessionMaxAge (30 days
+// by default, CAREPATH_AUTH_SESSION_MAX_AGE) from the sign-in that began
+// it: rotation renews the token, never the sign-in.
+//
+// # Deactivation
+//
+// Deactivate marks the account inactive and revokes its refresh tokens in
+// one transaction. Verify checks the account behind every access token
+// (the app_user row, or the OAuth client for an integrator) and trusts
+// what it read for at most ActiveCheckTTL (30 s), so a deactivated user's
+// access ends within that on every API instance, and at once on the one
+// that deactivated it.
+//
+// # Integrators
+//
+// A scope says what an integrator may do; its enrolments
+// (integrator_enrolment: patients, or organisations whose practitioners
+// see the patient) say for whom. IntegratorMayActFor is the rule; the API's
+// access layer asks it for every route that lets an integrator act on a
+// patient's behalf. A lab partner reports results only for the orders sent
+// to it (lab_order.lab_client_id).
+//
+// # Guessing
+//
+// The API (api/ratelimit.go) backs off failed sign-ins per account (an
+// email, or a client ID) and per address, whatever the address of each
+// attempt: past a threshold every attempt is refused 429 for a lock that
+// doubles with each failure. SMS codes are capped per number per day, and
+// unknown numbers are answered exactly like known ones.
+//
 // # Passwords
 //
 // Passwords and client secrets are hashed with argon2id, stored as PHC

@@ -39,12 +39,25 @@ func codeKey(phone string) string {
 	return "auth:sms-code:" + hex.EncodeToString(sum[:16])
 }
 
+// attemptsKey counts a number's wrong codes apart from the code itself, so
+// that a number with no code outstanding (an unknown one) runs out of
+// attempts exactly as a known one does.
+func attemptsKey(phone string) string {
+	sum := sha256.Sum256([]byte(phone))
+	return "auth:sms-attempts:" + hex.EncodeToString(sum[:16])
+}
+
 // RequestCode sends a fresh code to the user with this phone. An unknown
 // number gets the same answer as a known one (nil) so that the endpoint does
-// not reveal who has an account; no SMS is sent to it.
+// not reveal who has an account; no SMS is sent to it. For the same reason a
+// failure to text a known number is logged, not answered.
 func (s *Service) RequestCode(ctx context.Context, phone string) error {
 	if s.redis == nil || s.sms == nil {
 		return fmt.Errorf("request code: %w", ErrSMSUnavailable)
+	}
+	// A new code request resets the attempts, known number or not.
+	if err := s.redis.Del(ctx, attemptsKey(phone)).Err(); err != nil {
+		return fmt.Errorf("request code: %w", err)
 	}
 	_, err := s.findUser(ctx, `phone = $1`, phone)
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -62,46 +75,50 @@ func (s *Service) RequestCode(ctx context.Context, phone string) error {
 	sum := sha256.Sum256([]byte(code))
 	key := codeKey(phone)
 	// A new code replaces the old one and resets the attempts.
-	if err := s.redis.HSet(ctx, key, "hash", hex.EncodeToString(sum[:]), "attempts", 0).Err(); err != nil {
+	if err := s.redis.HSet(ctx, key, "hash", hex.EncodeToString(sum[:])).Err(); err != nil {
 		return fmt.Errorf("request code: store: %w", err)
 	}
 	if err := s.redis.Expire(ctx, key, CodeTTL).Err(); err != nil {
 		return fmt.Errorf("request code: store: %w", err)
 	}
 	if err := s.sms.SendSignInCode(ctx, phone, code); err != nil {
-		return fmt.Errorf("request code: send: %w", err)
+		s.logger.ErrorContext(ctx, "Sign-in code not sent", "error", err)
 	}
 	return nil
 }
 
 // VerifyCode checks a code and, when right, uses it up and issues tokens.
+// Unknown and known numbers are answered alike: a wrong code, or none
+// outstanding, is ErrInvalidCredentials, and past CodeAttempts tries the
+// number gets ErrTooManyAttempts until a new code is requested.
 func (s *Service) VerifyCode(ctx context.Context, phone, code string) (Tokens, error) {
 	if s.redis == nil {
 		return Tokens{}, fmt.Errorf("verify code: %w", ErrSMSUnavailable)
 	}
-	key := codeKey(phone)
+	key, tries := codeKey(phone), attemptsKey(phone)
 	// Count the attempt before comparing, atomically, so parallel guesses
 	// cannot exceed the limit.
-	attempts, err := s.redis.HIncrBy(ctx, key, "attempts", 1).Result()
+	attempts, err := s.redis.Incr(ctx, tries).Result()
 	if err != nil {
 		return Tokens{}, fmt.Errorf("verify code: %w", err)
 	}
-	stored, err := s.redis.HGet(ctx, key, "hash").Result()
-	if errors.Is(err, redis.Nil) {
-		// No code outstanding: HIncrBy created a bare counter; drop it.
-		if err := s.redis.Del(ctx, key).Err(); err != nil {
+	if attempts == 1 {
+		if err := s.redis.Expire(ctx, tries, CodeTTL).Err(); err != nil {
 			return Tokens{}, fmt.Errorf("verify code: %w", err)
 		}
-		return Tokens{}, fmt.Errorf("verify code: %w", ErrInvalidCredentials)
-	}
-	if err != nil {
-		return Tokens{}, fmt.Errorf("verify code: %w", err)
 	}
 	if attempts > CodeAttempts {
 		if err := s.redis.Del(ctx, key).Err(); err != nil {
 			return Tokens{}, fmt.Errorf("verify code: %w", err)
 		}
 		return Tokens{}, fmt.Errorf("verify code: %w", ErrTooManyAttempts)
+	}
+	stored, err := s.redis.HGet(ctx, key, "hash").Result()
+	if errors.Is(err, redis.Nil) {
+		return Tokens{}, fmt.Errorf("verify code: %w", ErrInvalidCredentials)
+	}
+	if err != nil {
+		return Tokens{}, fmt.Errorf("verify code: %w", err)
 	}
 	sum := sha256.Sum256([]byte(code))
 	if subtle.ConstantTimeCompare([]byte(hex.EncodeToString(sum[:])), []byte(stored)) != 1 {
@@ -114,6 +131,9 @@ func (s *Service) VerifyCode(ctx context.Context, phone, code string) (Tokens, e
 	}
 	if n != 1 {
 		return Tokens{}, fmt.Errorf("verify code: %w", ErrInvalidCredentials)
+	}
+	if err := s.redis.Del(ctx, tries).Err(); err != nil {
+		return Tokens{}, fmt.Errorf("verify code: %w", err)
 	}
 	u, err := s.findUser(ctx, `phone = $1`, phone)
 	if errors.Is(err, pgx.ErrNoRows) {

@@ -12,7 +12,9 @@ import (
 )
 
 // Refresh exchanges a refresh token for a new pair. The old token is used
-// up; presenting it again revokes its whole family (ErrRefreshReused).
+// up; presenting it again revokes its whole family (ErrRefreshReused). A
+// family lives at most SessionMaxAge from its sign-in, and a deactivated
+// user's tokens are refused at once.
 func (s *Service) Refresh(ctx context.Context, token string) (Tokens, error) {
 	sum := sha256.Sum256([]byte(token))
 	var (
@@ -24,11 +26,11 @@ func (s *Service) Refresh(ctx context.Context, token string) (Tokens, error) {
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		var (
 			id                uuid.UUID
-			expires           time.Time
+			expires, started  time.Time
 			usedAt, revokedAt *time.Time
 		)
-		err := tx.QueryRow(ctx, `SELECT id, family_id, user_id::text, expires_at, used_at, revoked_at FROM refresh_token
-			WHERE token_hash = $1 FOR UPDATE`, sum[:]).Scan(&id, &family, &u.id, &expires, &usedAt, &revokedAt)
+		err := tx.QueryRow(ctx, `SELECT id, family_id, user_id::text, expires_at, session_started_at, used_at, revoked_at FROM refresh_token
+			WHERE token_hash = $1 FOR UPDATE`, sum[:]).Scan(&id, &family, &u.id, &expires, &started, &usedAt, &revokedAt)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return ErrInvalidToken
 		}
@@ -44,6 +46,10 @@ func (s *Service) Refresh(ctx context.Context, token string) (Tokens, error) {
 		if revokedAt != nil || time.Now().After(expires) {
 			return ErrInvalidToken
 		}
+		// The absolute lifetime: rotating does not renew the sign-in.
+		if time.Now().After(started.Add(s.sessionAge)) {
+			return ErrInvalidToken
+		}
 		if _, err := tx.Exec(ctx, `UPDATE refresh_token SET used_at = now() WHERE id = $1`, id); err != nil {
 			return err
 		}
@@ -54,7 +60,7 @@ func (s *Service) Refresh(ctx context.Context, token string) (Tokens, error) {
 		if err != nil {
 			return err
 		}
-		refresh, err := s.insertRefresh(ctx, tx, u.id, family)
+		refresh, err := s.insertRefresh(ctx, tx, u.id, family, started)
 		if err != nil {
 			return err
 		}

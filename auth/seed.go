@@ -47,7 +47,8 @@ type SeedCounts struct{ Users, Clients int }
 // SeedDemo creates a user for every seeded patient (their own email and
 // phone) and practitioner (DemoDoctorEmail; nutrition specialists are
 // dietitians), a coordinator whose care team is Bengaluru, an admin, a
-// pharmacist and an integrator client. It runs after store.Seed.
+// pharmacist and an integrator client enrolled for every seeded patient.
+// It runs after store.Seed.
 func (s *Service) SeedDemo(ctx context.Context) (SeedCounts, error) {
 	var c SeedCounts
 	// One hash per demo password: these are public, so per-user salts would
@@ -126,6 +127,14 @@ func (s *Service) SeedDemo(ctx context.Context) (SeedCounts, error) {
 	if err := s.UpsertClient(ctx, DemoIntegratorClientID, "Demo integrator", DemoIntegratorSecret,
 		[]string{ScopeModelsPredict, ScopeKnowledgeRead, ScopeLabsWrite, ScopeDirectoryRead}); err != nil {
 		return c, fmt.Errorf("seed demo users: %w", err)
+	}
+	// The demo integrator acts for the seeded patients only
+	// (IntegratorMayActFor), and their journeys' lab orders go to it.
+	if _, err := s.pool.Exec(ctx, `INSERT INTO integrator_enrolment (id, client_id, patient_id)
+		SELECT gen_random_uuid(), $1, p.id FROM patient p WHERE p.id = ANY($2::uuid[])
+		ON CONFLICT (client_id, patient_id) WHERE patient_id IS NOT NULL AND revoked_at IS NULL DO NOTHING`,
+		DemoIntegratorClientID, store.SeedPatientIDs()); err != nil {
+		return c, fmt.Errorf("seed demo users: enrolments: %w", err)
 	}
 	c.Clients++
 	return c, nil

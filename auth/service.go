@@ -41,7 +41,8 @@ const (
 	ScopeJourneysRead  = "journeys:read"
 	ScopeJourneysWrite = "journeys:write"
 	// ScopeLabsWrite lets a laboratory partner book tests and report results
-	// for the patients it serves (any patient: the scope is the relation).
+	// for the patients enrolled with it (IntegratorMayActFor), and results
+	// only for the orders sent to it.
 	ScopeLabsWrite = "labs:write"
 	// ScopeDirectoryRead: search doctors and read their profiles.
 	ScopeDirectoryRead = "directory:read"
@@ -96,6 +97,13 @@ type Options struct {
 	Issuer     string
 	AccessTTL  time.Duration // default 15 minutes
 	RefreshTTL time.Duration // default 30 days
+	// SessionMaxAge bounds a sign-in's refresh family, however often it
+	// rotates (default 30 days; CAREPATH_AUTH_SESSION_MAX_AGE).
+	SessionMaxAge time.Duration
+	// ActiveCheckTTL is how long Verify trusts that an account is still
+	// active before reading it again (default and most 30 s): a
+	// deactivated user's access tokens stop working within it.
+	ActiveCheckTTL time.Duration
 	// SMS sends sign-in codes; nil disables SMS sign-in.
 	SMS    CodeSender
 	Logger *slog.Logger
@@ -109,8 +117,10 @@ type Service struct {
 	issuer     string
 	accessTTL  time.Duration
 	refreshTTL time.Duration
+	sessionAge time.Duration
 	sms        CodeSender
 	logger     *slog.Logger
+	active     *activeCache
 }
 
 // New builds a Service. Keys are read (or the first one created) on first use.
@@ -124,6 +134,12 @@ func New(o Options) (*Service, error) {
 	if o.RefreshTTL == 0 {
 		o.RefreshTTL = 30 * 24 * time.Hour
 	}
+	if o.SessionMaxAge == 0 {
+		o.SessionMaxAge = 30 * 24 * time.Hour
+	}
+	if o.ActiveCheckTTL <= 0 || o.ActiveCheckTTL > maxActiveCheckTTL {
+		o.ActiveCheckTTL = maxActiveCheckTTL
+	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
@@ -132,7 +148,8 @@ func New(o Options) (*Service, error) {
 		return nil, err
 	}
 	return &Service{pool: o.Pool, redis: o.Redis, keys: ring, issuer: o.Issuer, accessTTL: o.AccessTTL,
-		refreshTTL: o.RefreshTTL, sms: o.SMS, logger: o.Logger}, nil
+		refreshTTL: o.RefreshTTL, sessionAge: o.SessionMaxAge, sms: o.SMS, logger: o.Logger,
+		active: newActiveCache(o.ActiveCheckTTL)}, nil
 }
 
 // Tokens is an OAuth 2.0 token response (RFC 6749 section 5.1).
@@ -198,6 +215,13 @@ func (s *Service) Verify(ctx context.Context, token string) (Principal, error) {
 	if c.Scope != "" {
 		p.Scopes = strings.Fields(c.Scope)
 	}
+	active, err := s.stillActive(ctx, p)
+	if err != nil {
+		return Principal{}, fmt.Errorf("verify token: %w", err)
+	}
+	if !active {
+		return Principal{}, fmt.Errorf("verify token: %w: account deactivated", ErrInvalidToken)
+	}
 	return p, nil
 }
 
@@ -260,7 +284,7 @@ func (s *Service) issuePair(ctx context.Context, u user, family uuid.UUID) (Toke
 	if err != nil {
 		return Tokens{}, err
 	}
-	refresh, err := s.insertRefresh(ctx, s.pool, u.id, family)
+	refresh, err := s.insertRefresh(ctx, s.pool, u.id, family, time.Now())
 	if err != nil {
 		return Tokens{}, err
 	}
@@ -272,15 +296,22 @@ type dbExec interface {
 	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
 }
 
-func (s *Service) insertRefresh(ctx context.Context, db dbExec, userID string, family uuid.UUID) (string, error) {
+// insertRefresh stores a new refresh token of the family, which began at
+// sessionStart (the sign-in): it expires after RefreshTTL of disuse, and
+// never later than SessionMaxAge after the sign-in.
+func (s *Service) insertRefresh(ctx context.Context, db dbExec, userID string, family uuid.UUID, sessionStart time.Time) (string, error) {
 	raw := make([]byte, 32)
 	if _, err := rand.Read(raw); err != nil {
 		return "", fmt.Errorf("issue refresh token: %w", err)
 	}
 	token := base64.RawURLEncoding.EncodeToString(raw)
 	sum := sha256.Sum256([]byte(token))
-	if _, err := db.Exec(ctx, `INSERT INTO refresh_token (id, family_id, user_id, token_hash, expires_at) VALUES ($1, $2, $3, $4, $5)`,
-		uuid.New(), family, userID, sum[:], time.Now().Add(s.refreshTTL)); err != nil {
+	expires := time.Now().Add(s.refreshTTL)
+	if limit := sessionStart.Add(s.sessionAge); limit.Before(expires) {
+		expires = limit
+	}
+	if _, err := db.Exec(ctx, `INSERT INTO refresh_token (id, family_id, user_id, token_hash, expires_at, session_started_at)
+		VALUES ($1, $2, $3, $4, $5, $6)`, uuid.New(), family, userID, sum[:], expires, sessionStart); err != nil {
 		return "", fmt.Errorf("issue refresh token: %w", err)
 	}
 	return token, nil

@@ -63,6 +63,17 @@
 //	                          X-Forwarded-For names the client (default: none; the client is
 //	                          the connection's peer)
 //
+// Sign-in and identity (issue 12):
+//
+//	RATE_LIMIT_SMS_PER_PHONE_DAY   sign-in codes per phone number, known or not (default "10/24h")
+//	AUTH_BACKOFF_ACCOUNT_FAILURES  failed sign-ins of one account (email or OAuth client) before it is
+//	                               locked, whatever the address (default 5; 0 off)
+//	AUTH_BACKOFF_ADDRESS_FAILURES  failed sign-ins from one address before it is locked (default 20; 0 off)
+//	AUTH_BACKOFF_BASE              the first lock; each further failure doubles it (default "30s")
+//	AUTH_BACKOFF_MAX               the longest lock (default "15m")
+//	AUTH_BACKOFF_WINDOW            how long failures are remembered (default "24h")
+//	CAREPATH_AUTH_SESSION_MAX_AGE  a sign-in's absolute lifetime: no refresh after it (default "720h")
+//
 // Temporal payloads are encrypted (package codec); a program that talks to
 // Temporal refuses to start without keys, in every environment:
 //
@@ -153,6 +164,9 @@ type Config struct {
 	// CAREPATH_ENV=local (the API then refuses to start).
 	AuthMasterKey []byte
 	AuthAccessTTL time.Duration
+	// AuthSessionMaxAge is a sign-in's absolute lifetime: no refresh after
+	// it, however often the token rotated (CAREPATH_AUTH_SESSION_MAX_AGE).
+	AuthSessionMaxAge time.Duration
 
 	// Health record documents (config/records.go): the object store folder
 	// and the master keys; RecordsKeys is empty when none is configured.
@@ -276,9 +290,11 @@ func FromLookup(lookup func(string) (string, bool)) (Config, error) {
 	return cfg, errors.Join(r.errs...)
 }
 
-// authKeys reads CAREPATH_AUTH_MASTER_KEY and CAREPATH_AUTH_ACCESS_TTL.
+// authKeys reads CAREPATH_AUTH_MASTER_KEY, CAREPATH_AUTH_ACCESS_TTL and
+// CAREPATH_AUTH_SESSION_MAX_AGE.
 func (r *reader) authKeys(cfg *Config) {
 	cfg.AuthAccessTTL = r.duration("CAREPATH_AUTH_ACCESS_TTL", 15*time.Minute)
+	cfg.AuthSessionMaxAge = r.duration("CAREPATH_AUTH_SESSION_MAX_AGE", 30*24*time.Hour)
 	raw := r.secret("CAREPATH_AUTH_MASTER_KEY", localAuthMasterKey)
 	if raw == "" {
 		return

@@ -41,6 +41,9 @@ type LabOrder struct {
 	TestName       string `json:"test_name"`
 	ScheduledFor   string `json:"scheduled_for"` // a date, 2006-01-02
 	Status         string `json:"status"`
+	// LabClientID is the lab partner (OAuth client) the order was sent to;
+	// only it may report the result. Empty: no partner lab.
+	LabClientID string `json:"lab_client_id,omitempty"`
 }
 
 // BookLabTestsRequest books tests for a patient. Each test's row is keyed
@@ -53,14 +56,18 @@ type BookLabTestsRequest struct {
 	PractitionerID string    `json:"practitioner_id,omitempty"`
 	Tests          []string  `json:"tests"` // LOINC codes
 	ScheduledFor   time.Time `json:"scheduled_for"`
+	// LabClientID sends the orders to this lab partner (a booking the lab
+	// made itself). Empty: to the lab partner the patient is enrolled with
+	// (integrator_enrolment, a client holding labs:write), if any.
+	LabClientID string `json:"lab_client_id,omitempty"`
 }
 
 const labOrderColumns = `o.id::text, o.origin, coalesce(o.journey_id, ''), o.patient_id::text, coalesce(o.practitioner_id::text, ''),
-	o.loinc_code, t.name, to_char(o.scheduled_for, 'YYYY-MM-DD'), o.status`
+	o.loinc_code, t.name, to_char(o.scheduled_for, 'YYYY-MM-DD'), o.status, coalesce(o.lab_client_id, '')`
 
 func scanLabOrder(row pgx.Row) (LabOrder, error) {
 	var o LabOrder
-	err := row.Scan(&o.ID, &o.Origin, &o.JourneyID, &o.PatientID, &o.PractitionerID, &o.LOINC, &o.TestName, &o.ScheduledFor, &o.Status)
+	err := row.Scan(&o.ID, &o.Origin, &o.JourneyID, &o.PatientID, &o.PractitionerID, &o.LOINC, &o.TestName, &o.ScheduledFor, &o.Status, &o.LabClientID)
 	return o, err
 }
 
@@ -96,10 +103,15 @@ func bookOne(ctx context.Context, tx pgx.Tx, r BookLabTestsRequest, code string)
 		return LabOrder{}, err
 	}
 	_, err = tx.Exec(ctx, `
-		INSERT INTO lab_order (id, idempotency_key, request_hash, origin, journey_id, patient_id, practitioner_id, loinc_code, scheduled_for, status)
-		VALUES ($1, $2, $3, $4, nullif($5, ''), $6, nullif($7, '')::uuid, $8, $9, 'scheduled')
+		INSERT INTO lab_order (id, idempotency_key, request_hash, origin, journey_id, patient_id, practitioner_id, loinc_code, scheduled_for, status,
+			lab_client_id)
+		VALUES ($1, $2, $3, $4, nullif($5, ''), $6, nullif($7, '')::uuid, $8, $9, 'scheduled',
+			coalesce(nullif($10, ''), (SELECT e.client_id FROM integrator_enrolment e JOIN oauth_client c ON c.id = e.client_id
+				WHERE e.patient_id = $6 AND e.revoked_at IS NULL AND c.active AND 'labs:write' = ANY (c.scopes)
+				ORDER BY e.created_at, e.client_id LIMIT 1)))
 		ON CONFLICT (idempotency_key) DO NOTHING`,
-		uuid.NewString(), key, hash, r.Origin, r.JourneyID, r.PatientID, r.PractitionerID, code, r.ScheduledFor.UTC().Format(time.DateOnly))
+		uuid.NewString(), key, hash, r.Origin, r.JourneyID, r.PatientID, r.PractitionerID, code, r.ScheduledFor.UTC().Format(time.DateOnly),
+		r.LabClientID)
 	if IsForeignKeyViolation(err) {
 		if strings.Contains(err.Error(), "loinc") {
 			return LabOrder{}, fmt.Errorf("test %s: %w", code, ErrUnknownLabTest)
@@ -123,7 +135,7 @@ func bookOne(ctx context.Context, tx pgx.Tx, r BookLabTestsRequest, code string)
 
 func scanLabOrderWithHash(row pgx.Row, hash *string) (LabOrder, error) {
 	var o LabOrder
-	err := row.Scan(&o.ID, &o.Origin, &o.JourneyID, &o.PatientID, &o.PractitionerID, &o.LOINC, &o.TestName, &o.ScheduledFor, &o.Status, hash)
+	err := row.Scan(&o.ID, &o.Origin, &o.JourneyID, &o.PatientID, &o.PractitionerID, &o.LOINC, &o.TestName, &o.ScheduledFor, &o.Status, &o.LabClientID, hash)
 	return o, err
 }
 
@@ -176,6 +188,22 @@ func (s *Store) LabOrdersOfJourney(ctx context.Context, journeyID string) ([]Lab
 		return nil, fmt.Errorf("store: lab orders of %s: %w", journeyID, err)
 	}
 	return out, nil
+}
+
+// LabOrderClient is the lab partner the journey's unresulted order for
+// this test was sent to ("" when none was); ErrNotFound when the journey
+// has no such order.
+func (s *Store) LabOrderClient(ctx context.Context, journeyID, loinc string) (string, error) {
+	var client string
+	err := s.Pool.QueryRow(ctx, `SELECT coalesce(lab_client_id, '') FROM lab_order
+		WHERE journey_id = $1 AND loinc_code = $2 AND status = 'scheduled' ORDER BY created_at DESC LIMIT 1`, journeyID, loinc).Scan(&client)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", fmt.Errorf("store: lab order of %s for %s: %w", journeyID, loinc, ErrNotFound)
+	}
+	if err != nil {
+		return "", fmt.Errorf("store: lab order of %s for %s: %w", journeyID, loinc, err)
+	}
+	return client, nil
 }
 
 // RecordLabObservationRequest stores the result of one lab order.

@@ -25,7 +25,7 @@ func newAuth(cfg config.Config, deps *platform.Deps, logger *slog.Logger) (*auth
 	}
 	svc, err := auth.New(auth.Options{
 		Pool: deps.Store.Pool, Redis: deps.Redis, MasterKey: cfg.AuthMasterKey, Issuer: cfg.PublicBaseURL,
-		AccessTTL: cfg.AuthAccessTTL, SMS: &activities.SignInCodeSender{Twilio: tw, From: cfg.TwilioFromNumber}, Logger: logger,
+		AccessTTL: cfg.AuthAccessTTL, SessionMaxAge: cfg.AuthSessionMaxAge, SMS: &activities.SignInCodeSender{Twilio: tw, From: cfg.TwilioFromNumber}, Logger: logger,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("auth: %w", err)
