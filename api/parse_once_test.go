@@ -32,6 +32,9 @@ import (
 func TestNoRouteReadsAnotherPatientsID(t *testing.T) {
 	ctx := context.Background()
 	s := testenv.Store(t)
+	if _, err := s.Seed(ctx); err != nil { // the schedules a slot is made for
+		t.Fatalf("seed: %v", err)
+	}
 	a := testenv.Auth(t, s)
 	cfg := testenv.Config(t)
 	tc, err := client.Dial(client.Options{HostPort: cfg.TemporalAddress, Namespace: cfg.TemporalNamespace})
