@@ -75,6 +75,13 @@
 //	                             it (default "$CAREPATH_DATA_DIR/audit/heads.jsonl"). Keep it out of the
 //	                             database's reach: it is what exposes a rewrite of the whole table.
 //	CAREPATH_AUDIT_HEAD_INTERVAL how often the head is exported (default "1m")
+//	CAREPATH_AUDIT_SIGNING_KEY   base64 of a 32-byte Ed25519 seed that signs each exported head
+//	                             (`openssl rand -base64 32` makes one). Keep it where the database
+//	                             cannot reach it. Unset with CAREPATH_ENV=local: the key file
+//	                             $CAREPATH_DATA_DIR/secrets/audit-signing-key, generated on first
+//	                             use. Unset elsewhere: the API refuses to start. `carepath audit
+//	                             verify` fails when a non-empty chain has no checkpoint newer than
+//	                             twice CAREPATH_AUDIT_HEAD_INTERVAL or a signature does not verify.
 //
 // Health record documents are sealed under per-record data keys wrapped by
 // a master key (package vault); see config/records.go for
@@ -154,6 +161,10 @@ type Config struct {
 	// AuditHeadFile and AuditHeadInterval: the audit chain head export.
 	AuditHeadFile     string
 	AuditHeadInterval time.Duration
+	// AuditSigningSeed signs the exported heads (config/audit.go).
+	AuditSigningSeed      []byte
+	AuditSigningKeySource string
+	auditKeyFile          string
 
 	// Pharmacy partner network and prescription signing (config/pharmacy.go).
 	PharmacyAPIBase         string
@@ -237,6 +248,7 @@ func FromLookup(lookup func(string) (string, bool)) (Config, error) {
 	r.pharmacy(&cfg)
 	r.rateLimits(&cfg)
 	r.records(&cfg)
+	r.auditSigning(&cfg)
 	if err := cfg.LogLevel.UnmarshalText([]byte(r.str("LOG_LEVEL", "info"))); err != nil {
 		r.errs = append(r.errs, fmt.Errorf("LOG_LEVEL: %w", err))
 	}
