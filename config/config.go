@@ -86,10 +86,6 @@
 // Health record documents are sealed under per-record data keys wrapped by
 // a master key (package vault); see config/records.go for
 // CAREPATH_RECORDS_DIR, CAREPATH_RECORDS_KEYS and CAREPATH_RECORDS_ACTIVE_KEY.
-//
-//	CAREPATH_CODEC_TOKEN       bearer token the codec endpoints (/api/codec/encode,
-//	                           /api/codec/decode) require. Unset: they answer only
-//	                           loopback callers with CAREPATH_ENV=local, nobody otherwise.
 package config
 
 import (
@@ -145,7 +141,6 @@ type Config struct {
 	// CodecKeySource says where the keys came from (a variable or a file),
 	// for the start-up log; never the keys themselves.
 	CodecKeySource string
-	CodecToken     string
 
 	// AuthMasterKey seals the token signing keys; nil when unset outside
 	// CAREPATH_ENV=local (the API then refuses to start).
@@ -313,7 +308,6 @@ const LocalCodecKeyFile = "secrets/codec-keys"
 // CAREPATH_CODEC_KEYS, it reads the key file the stack generated, so a
 // program started by hand beside `make run` shares its key.
 func (r *reader) codec(cfg *Config) {
-	cfg.CodecToken = r.str("CAREPATH_CODEC_TOKEN", "")
 	raw, source := r.str("CAREPATH_CODEC_KEYS", ""), "CAREPATH_CODEC_KEYS"
 	if raw == "" && cfg.Env == "local" {
 		path := filepath.Join(r.str("CAREPATH_DATA_DIR", ".data"), LocalCodecKeyFile)
