@@ -70,9 +70,10 @@
 //	                           one. Unset with CAREPATH_ENV=local: a fixed local-only key. Unset
 //	                           elsewhere: the API refuses to start.
 //	CAREPATH_AUTH_ACCESS_TTL   lifetime of access tokens (default "15m")
-//	CAREPATH_AUDIT_HEAD_FILE     where the API appends the audit chain head (JSON lines) at intervals;
-//	                             `carepath audit verify` and the admin endpoint check the chain against
-//	                             it (default "$CAREPATH_DATA_DIR/audit/heads.jsonl"). Keep it out of the
+//	CAREPATH_AUDIT_HEAD_FILE     where the API appends the signed audit chain head (checkpoints, JSON
+//	                             lines) at intervals; `carepath audit verify` and the admin endpoint
+//	                             check the chain against it (default
+//	                             "$CAREPATH_DATA_DIR/audit/checkpoints.jsonl"). Keep it out of the
 //	                             database's reach: it is what exposes a rewrite of the whole table.
 //	CAREPATH_AUDIT_HEAD_INTERVAL how often the head is exported (default "1m")
 //	CAREPATH_AUDIT_SIGNING_KEY   base64 of a 32-byte Ed25519 seed that signs each exported head
@@ -235,7 +236,7 @@ func FromLookup(lookup func(string) (string, bool)) (Config, error) {
 		TwilioFromNumber:    r.str("TWILIO_FROM_NUMBER", DefaultTwilioFromNumber),
 		PublicBaseURL:       strings.TrimRight(r.str("PUBLIC_BASE_URL", DefaultPublicBaseURL), "/"),
 
-		AuditHeadFile:     r.str("CAREPATH_AUDIT_HEAD_FILE", filepath.Join(r.str("CAREPATH_DATA_DIR", ".data"), "audit", "heads.jsonl")),
+		AuditHeadFile:     r.str("CAREPATH_AUDIT_HEAD_FILE", filepath.Join(r.str("CAREPATH_DATA_DIR", ".data"), "audit", "checkpoints.jsonl")),
 		AuditHeadInterval: r.duration("CAREPATH_AUDIT_HEAD_INTERVAL", time.Minute),
 	}
 	r.codec(&cfg)
