@@ -15,6 +15,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 )
 
 // Checkpoints: the chain head, signed with an Ed25519 key that lives
@@ -162,9 +164,30 @@ type Checkpointer struct {
 // is what shows the chain was intact up to now, and its absence is what
 // VerifyAuditCheckpoints calls stale.
 func (c Checkpointer) Export(ctx context.Context) (Checkpoint, error) {
+	return c.ExportAfter(ctx, nil)
+}
+
+// ErrChainRewritten: the chain no longer holds the head of the previous
+// checkpoint, so the checkpointer refuses to vouch for it.
+var ErrChainRewritten = errors.New("the audit chain no longer holds the previous checkpoint's head")
+
+// ExportAfter is Export that first checks the chain still holds prev's
+// head (its row has the hash prev names), so the signer never vouches for
+// a chain rewritten since its last checkpoint. prev may be nil.
+func (c Checkpointer) ExportAfter(ctx context.Context, prev *Checkpoint) (Checkpoint, error) {
 	head, err := c.Store.AuditHeadNow(ctx)
 	if err != nil {
 		return Checkpoint{}, fmt.Errorf("store: export checkpoint: %w", err)
+	}
+	if prev != nil && prev.Seq > 0 {
+		var hash []byte
+		err := c.Store.Pool.QueryRow(ctx, `SELECT hash FROM audit_event WHERE seq = $1`, prev.Seq).Scan(&hash)
+		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+			return Checkpoint{}, fmt.Errorf("store: export checkpoint: %w", err)
+		}
+		if err != nil || hex.EncodeToString(hash) != prev.Hash || head.Seq < prev.Seq {
+			return Checkpoint{}, fmt.Errorf("store: export checkpoint: row %d: %w", prev.Seq, ErrChainRewritten)
+		}
 	}
 	now := time.Now
 	if c.Now != nil {
@@ -177,13 +200,29 @@ func (c Checkpointer) Export(ctx context.Context) (Checkpoint, error) {
 	return cp, nil
 }
 
-// Run exports a checkpoint now and every interval until ctx ends. The API
-// process runs it (CAREPATH_AUDIT_HEAD_FILE, CAREPATH_AUDIT_HEAD_INTERVAL).
+// Run exports a checkpoint now and every interval until ctx ends, each
+// after the one before (ExportAfter; the first after the newest already in
+// the store, when one verifies with the key). The API process runs it
+// (CAREPATH_AUDIT_HEAD_FILE, CAREPATH_AUDIT_HEAD_INTERVAL).
 func (c Checkpointer) Run(ctx context.Context, interval time.Duration, logger *slog.Logger) {
+	var prev *Checkpoint
+	if list, err := c.Out.List(ctx); err != nil {
+		logger.ErrorContext(ctx, "Audit checkpoints unreadable; exporting without checking the last one", "error", err)
+	} else if n := len(list); n > 0 && VerifyCheckpoint(c.Key.Public().(ed25519.PublicKey), list[n-1]) {
+		prev = &list[n-1]
+	}
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
-		if _, err := c.Export(ctx); err != nil && ctx.Err() == nil {
+		cp, err := c.ExportAfter(ctx, prev)
+		switch {
+		case err == nil:
+			prev = &cp
+		case errors.Is(err, ErrChainRewritten):
+			// Keep refusing: verification will also report the chain
+			// broken, and the checkpoints going stale.
+			logger.ErrorContext(ctx, "Audit chain rewritten since the last checkpoint: not signing it", "error", err)
+		case ctx.Err() == nil:
 			logger.ErrorContext(ctx, "Audit checkpoint export failed", "error", err)
 		}
 		select {

@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -239,6 +240,41 @@ func TestCheckpointsVouchForASoundChain(t *testing.T) {
 	r := w.verify(t)
 	if !r.Valid || r.Checkpoints != 3 || r.Rows != 5 || r.LatestCheckpoint == nil || !r.LatestCheckpoint.Equal(again.ExportedAt) {
 		t.Fatalf("report = %+v, want valid with 3 checkpoints", r)
+	}
+}
+
+// The checkpointer never vouches for a chain rewritten since its last
+// checkpoint: it refuses to sign, so the rewrite is not laundered into a
+// fresh, valid-looking checkpoint.
+func TestCheckpointerRefusesToSignARewrittenChain(t *testing.T) {
+	w := newCheckpointWorld(t)
+	ctx := context.Background()
+	appendN(t, w.app, 4)
+	prev := w.export(t)
+	appendN(t, w.app, 1)
+	next, err := store.Checkpointer{Store: w.app, Out: w.file, Key: w.key, Now: func() time.Time { return w.clock.Add(time.Second) }}.ExportAfter(ctx, &prev)
+	if err != nil || next.Seq != 5 {
+		t.Fatalf("export after a sound checkpoint: %+v %v", next, err)
+	}
+	w.rewrite(t, 6)
+	_, err = store.Checkpointer{Store: w.app, Out: w.file, Key: w.key}.ExportAfter(ctx, &next)
+	if !errors.Is(err, store.ErrChainRewritten) {
+		t.Fatalf("export after a rewrite: err = %v, want ErrChainRewritten", err)
+	}
+	// Run starts from the newest checkpoint in the store and refuses too.
+	runCtx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	defer cancel()
+	store.Checkpointer{Store: w.app, Out: w.file, Key: w.key}.Run(runCtx, 100*time.Millisecond, testenv.Logger(t))
+	list, err := w.file.List(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(list) != 2 {
+		t.Fatalf("%d checkpoints, want the 2 from before the rewrite and none after", len(list))
+	}
+	r := w.verify(t)
+	if r.Valid || r.FirstBroken == nil || !strings.Contains(r.FirstBroken.Problem, "differs from the exported head") {
+		t.Fatalf("report = %+v", r)
 	}
 }
 
