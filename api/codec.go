@@ -153,6 +153,8 @@ func (s *Server) codecDecode(c *gin.Context) {
 	})
 }
 
+// serveCodec answers one codec request; audited (decode) means the
+// answer leaves only once the decode is in the audit trail.
 func (s *Server) serveCodec(c *gin.Context, audited bool, convert func([]*commonpb.Payload) ([]*commonpb.Payload, error)) {
 	s.codecCORS(c)
 	// Payloads in the clear must never sit in a cache.
@@ -183,7 +185,13 @@ func (s *Server) serveCodec(c *gin.Context, audited bool, convert func([]*common
 	}
 	out, err := convert(in.GetPayloads())
 	if err != nil {
-		s.auditDecode(c, audited, p, len(in.GetPayloads()), http.StatusBadRequest)
+		if audited {
+			// The request fails either way and returns no plaintext, so a
+			// failure to record the attempt is only logged.
+			if aerr := s.appendCodecAudit(c, p, len(in.GetPayloads()), http.StatusBadRequest, ""); aerr != nil {
+				s.logger.ErrorContext(c.Request.Context(), "Audit append failed for a failed decode", "error", aerr)
+			}
+		}
 		s.writeError(c, err)
 		return
 	}
@@ -192,10 +200,12 @@ func (s *Server) serveCodec(c *gin.Context, audited bool, convert func([]*common
 		s.writeError(c, fmt.Errorf("codec: marshal payloads: %w", err))
 		return
 	}
-	if err := s.auditDecode(c, audited, p, len(out), http.StatusOK); err != nil {
-		s.logger.ErrorContext(c.Request.Context(), "Audit append failed: decoded payloads withheld", "error", err)
-		s.writeError(c, &unavailableError{detail: "the decode could not be recorded in the audit trail, so nothing was returned"})
-		return
+	if audited {
+		if err := s.appendCodecAudit(c, p, len(out), http.StatusOK, ""); err != nil {
+			s.logger.ErrorContext(c.Request.Context(), "Audit append failed: decoded payloads withheld", "error", err)
+			s.writeError(c, &unavailableError{detail: "the decode could not be recorded in the audit trail, so nothing was returned"})
+			return
+		}
 	}
 	c.Data(http.StatusOK, "application/json", resp)
 }
@@ -244,20 +254,6 @@ func (s *Server) codecCaller(c *gin.Context, audited bool) (auth.Principal, erro
 	}
 	s.logAccess(c, "allow", p.Subject, p.Role, "codec role")
 	return p, nil
-}
-
-// auditDecode records a decode that was tried (audited is false for
-// encode, which records nothing).
-func (s *Server) auditDecode(c *gin.Context, audited bool, p auth.Principal, payloads, status int) error {
-	if !audited {
-		return nil
-	}
-	err := s.appendCodecAudit(c, p, payloads, status, "")
-	if err != nil && status != http.StatusOK {
-		s.logger.ErrorContext(c.Request.Context(), "Audit append failed for a failed decode", "error", err)
-		return nil // the request fails anyway and returns no plaintext
-	}
-	return err
 }
 
 // appendCodecAudit writes one audit row for a decode. The payloads are

@@ -448,6 +448,13 @@ func TestCodecRejectsBadRequests(t *testing.T) {
 			}
 		})
 	}
+	// Only the request that reached the keys was a decode attempt: it is
+	// audited as a failure.
+	rows := w.auditRows(t)
+	if len(rows) != 1 || rows[0].Outcome != "failure" || rows[0].Status != 400 ||
+		!strings.HasPrefix(rows[0].Reason, `codec decode: namespace "default", 1 payloads`) {
+		t.Fatalf("audit rows = %+v, want the failed decode", rows)
+	}
 }
 
 func TestCodecTakesWholePayloadsAndTemporalsOwnClient(t *testing.T) {
