@@ -2,23 +2,35 @@ package config
 
 import (
 	"crypto/ed25519"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 )
 
 // LocalAuditSigningKeyFile holds the local stack's audit checkpoint
 // signing key (base64 of a 32-byte Ed25519 seed), under CAREPATH_DATA_DIR.
 const LocalAuditSigningKeyFile = "secrets/audit-signing-key"
 
-// auditSigning reads CAREPATH_AUDIT_SIGNING_KEY. With CAREPATH_ENV=local
+// auditSigning reads CAREPATH_AUDIT_SIGNING_KEY, and
+// CAREPATH_AUDIT_VERIFY_KEY, its public half, with which `carepath audit
+// verify` checks the checkpoints without holding the signing key. With CAREPATH_ENV=local
 // and no key set, the key file is read if it exists; otherwise
 // AuditSigningKey makes it when the API first needs it (reading the
 // configuration never writes files). The key must not be reachable from
 // the database: it is what a forger of the audit table does not have.
 func (r *reader) auditSigning(cfg *Config) {
+	if v := r.str("CAREPATH_AUDIT_VERIFY_KEY", ""); v != "" {
+		pub, err := base64.StdEncoding.DecodeString(strings.TrimSpace(v))
+		if err != nil || len(pub) != ed25519.PublicKeySize {
+			r.errs = append(r.errs, fmt.Errorf("CAREPATH_AUDIT_VERIFY_KEY: want base64 of a %d-byte Ed25519 public key", ed25519.PublicKeySize))
+		} else {
+			cfg.AuditVerifyKey = ed25519.PublicKey(pub)
+		}
+	}
 	raw, source := r.str("CAREPATH_AUDIT_SIGNING_KEY", ""), "CAREPATH_AUDIT_SIGNING_KEY"
 	if raw == "" && cfg.Env == "local" {
 		path := filepath.Join(r.str("CAREPATH_DATA_DIR", ".data"), LocalAuditSigningKeyFile)

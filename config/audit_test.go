@@ -53,3 +53,15 @@ func TestAuditSigningKeyIsMadeOnceOnTheLocalStackOnly(t *testing.T) {
 		t.Errorf("a short key was accepted: %v", err)
 	}
 }
+
+func TestAuditVerifyKeyIsAPublicKey(t *testing.T) {
+	pub := bytes.Repeat([]byte{9}, ed25519.PublicKeySize)
+	cfg, err := FromLookup(lookupFrom(map[string]string{"CAREPATH_AUDIT_VERIFY_KEY": base64.StdEncoding.EncodeToString(pub)}))
+	if err != nil || !bytes.Equal(cfg.AuditVerifyKey, pub) {
+		t.Fatalf("verify key = %x, %v", cfg.AuditVerifyKey, err)
+	}
+	if _, err := FromLookup(lookupFrom(map[string]string{"CAREPATH_AUDIT_VERIFY_KEY": "c2hvcnQ="})); err == nil ||
+		!strings.Contains(err.Error(), "CAREPATH_AUDIT_VERIFY_KEY") {
+		t.Errorf("a short verify key was accepted: %v", err)
+	}
+}

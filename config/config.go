@@ -83,6 +83,9 @@
 //	                             use. Unset elsewhere: the API refuses to start. `carepath audit
 //	                             verify` fails when a non-empty chain has no checkpoint newer than
 //	                             twice CAREPATH_AUDIT_HEAD_INTERVAL or a signature does not verify.
+//	CAREPATH_AUDIT_VERIFY_KEY    base64 of the signing key's Ed25519 public key (`carepath audit
+//	                             verify-key` prints it): lets `carepath audit verify` run where the
+//	                             signing key is not. Unset: derived from CAREPATH_AUDIT_SIGNING_KEY.
 //
 // Health record documents are sealed under per-record data keys wrapped by
 // a master key (package vault); see config/records.go for
@@ -90,6 +93,7 @@
 package config
 
 import (
+	"crypto/ed25519"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -160,6 +164,7 @@ type Config struct {
 	// AuditSigningSeed signs the exported heads (config/audit.go).
 	AuditSigningSeed      []byte
 	AuditSigningKeySource string
+	AuditVerifyKey        ed25519.PublicKey
 	auditKeyFile          string
 
 	// Pharmacy partner network and prescription signing (config/pharmacy.go).

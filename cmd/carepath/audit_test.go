@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -42,12 +43,14 @@ func TestAuditVerifyCommand(t *testing.T) {
 	}
 	key := ed25519.NewKeyFromSeed(seed)
 	checkpoints := store.FileCheckpoints{Path: filepath.Join(t.TempDir(), "checkpoints.jsonl")}
-	verify := func() (string, int) {
+	env := append(os.Environ(), "DATABASE_URL="+testenv.Config(t).DatabaseURL+"&search_path="+schema+",public",
+		"CAREPATH_AUDIT_HEAD_FILE="+checkpoints.Path, "CAREPATH_AUDIT_HEAD_INTERVAL=1m", "CAREPATH_DATA_DIR="+t.TempDir())
+	env = slices.Clip(env) // each append below gets its own copy
+	signer := append(env, "CAREPATH_AUDIT_SIGNING_KEY="+base64.StdEncoding.EncodeToString(seed))
+	run := func(env []string, args ...string) (string, int) {
 		t.Helper()
-		cmd := exec.Command(bin, "audit", "verify")
-		cmd.Env = append(os.Environ(), "DATABASE_URL="+testenv.Config(t).DatabaseURL+"&search_path="+schema+",public",
-			"CAREPATH_AUDIT_HEAD_FILE="+checkpoints.Path, "CAREPATH_AUDIT_HEAD_INTERVAL=1m",
-			"CAREPATH_AUDIT_SIGNING_KEY="+base64.StdEncoding.EncodeToString(seed))
+		cmd := exec.Command(bin, args...)
+		cmd.Env = env
 		out, err := cmd.CombinedOutput()
 		if exitErr, ok := err.(*exec.ExitError); ok {
 			return string(out), exitErr.ExitCode()
@@ -56,6 +59,7 @@ func TestAuditVerifyCommand(t *testing.T) {
 		}
 		return string(out), 0
 	}
+	verify := func() (string, int) { t.Helper(); return run(signer, "audit", "verify") }
 	export := func(k ed25519.PrivateKey, at time.Time) {
 		t.Helper()
 		if _, err := (store.Checkpointer{Store: s, Out: checkpoints, Key: k, Now: func() time.Time { return at }}).Export(ctx); err != nil {
@@ -75,6 +79,19 @@ func TestAuditVerifyCommand(t *testing.T) {
 		!strings.Contains(out, `"checkpoints": 2`) {
 		t.Fatalf("sound chain: exit %d\n%s", code, out)
 	}
+	// An auditor without the signing key verifies with its public half.
+	pub, code := run(signer, "audit", "verify-key")
+	if want := base64.StdEncoding.EncodeToString(key.Public().(ed25519.PublicKey)); code != 0 || strings.TrimSpace(pub) != want {
+		t.Fatalf("verify-key: exit %d %q, want %q", code, pub, want)
+	}
+	if out, code := run(append(env, "CAREPATH_AUDIT_VERIFY_KEY="+strings.TrimSpace(pub)), "audit", "verify"); code != 0 || !strings.Contains(out, `"valid": true`) {
+		t.Fatalf("verify with the public key only: exit %d\n%s", code, out)
+	}
+	_, otherPub := mustKey(t)
+	if out, code := run(append(env, "CAREPATH_AUDIT_VERIFY_KEY="+base64.StdEncoding.EncodeToString(otherPub)), "audit", "verify"); code != 1 ||
+		!strings.Contains(out, "signature does not verify") {
+		t.Fatalf("verify with another public key: exit %d\n%s", code, out)
+	}
 	for _, q := range []string{`ALTER TABLE audit_event DISABLE TRIGGER USER`, `UPDATE audit_event SET reason = 'forged' WHERE seq = 2`} {
 		if _, err := owner.Exec(ctx, q); err != nil {
 			t.Fatal(err)
@@ -92,4 +109,13 @@ func TestAuditVerifyCommand(t *testing.T) {
 	if out, code := verify(); code != 1 || !strings.Contains(out, "signature does not verify") {
 		t.Fatalf("forged checkpoint: exit %d\n%s", code, out)
 	}
+}
+
+func mustKey(t *testing.T) (ed25519.PrivateKey, ed25519.PublicKey) {
+	t.Helper()
+	pub, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return priv, pub
 }
