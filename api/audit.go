@@ -2,9 +2,11 @@ package api
 
 import (
 	"bytes"
+	"crypto/ed25519"
 	"net/http"
 	"slices"
 	"strconv"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -233,22 +235,28 @@ func pageParams(c *gin.Context) (int, int64, error) {
 	return limit, before, nil
 }
 
-// verifyAudit checks the whole chain, and the exported heads when the
-// server has a head file, and names the first broken row.
+// AuditOptions configure the audit verify endpoint: where the signed
+// checkpoints are and how to judge them (store.VerifyAuditCheckpoints).
+type AuditOptions struct {
+	// Checkpoints is the second store the API exports signed heads to;
+	// nil makes the verify endpoint answer 503.
+	Checkpoints store.CheckpointStore
+	// VerifyKey is the checkpoint signing key's public half.
+	VerifyKey ed25519.PublicKey
+	// MaxAge is twice the export interval: a non-empty chain with no
+	// newer checkpoint fails verification.
+	MaxAge time.Duration
+}
+
+// verifyAudit checks the whole chain against the signed checkpoints and
+// names the first broken row, or what is wrong with the checkpoints.
 func (s *Server) verifyAudit(c *gin.Context) {
-	if s.store == nil {
-		s.writeError(c, &unavailableError{detail: "the audit trail is not configured on this server"})
+	if s.store == nil || s.audit.Checkpoints == nil {
+		s.writeError(c, &unavailableError{detail: "the audit trail or its checkpoint store is not configured on this server"})
 		return
 	}
-	var heads []store.AuditHead
-	if s.auditHeadFile != "" {
-		var err error
-		if heads, err = store.ReadAuditHeads(s.auditHeadFile); err != nil {
-			s.writeError(c, err)
-			return
-		}
-	}
-	report, err := s.store.VerifyAudit(c.Request.Context(), heads)
+	report, err := s.store.VerifyAuditCheckpoints(c.Request.Context(), s.audit.Checkpoints,
+		store.CheckpointPolicy{Key: s.audit.VerifyKey, MaxAge: s.audit.MaxAge})
 	if err != nil {
 		s.writeError(c, err)
 		return

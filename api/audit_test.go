@@ -2,6 +2,8 @@ package api_test
 
 import (
 	"context"
+	"crypto/ed25519"
+	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -10,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -188,12 +191,20 @@ func TestThousandConcurrentAuditedRequestsLeaveAValidChain(t *testing.T) {
 	}
 }
 
-// The admin endpoint checks the chain and names the first broken row. It
-// runs over a chain of the test's own (testenv.AuditSchema).
+// The admin endpoint checks the chain against the signed checkpoints and
+// names the first broken row, or what is wrong with the checkpoints. It
+// runs over a chain of the test's own (testenv.AuditSchema); the tampering
+// uses the owner's connection, the verifying the API's store.
 func TestAdminAuditVerifyNamesTheFirstBrokenRow(t *testing.T) {
 	s := testenv.AuditSchema(t)
-	headFile := t.TempDir() + "/heads.jsonl"
-	h := newStoreAPI(t, s, api.Options{AuditHeadFile: headFile})
+	owner := s.Pool
+	_, key, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkpoints := store.FileCheckpoints{Path: t.TempDir() + "/checkpoints.jsonl"}
+	h := newStoreAPI(t, s, api.Options{AuditSettings: api.AuditOptions{Checkpoints: checkpoints,
+		VerifyKey: key.Public().(ed25519.PublicKey), MaxAge: 2 * time.Minute}})
 	patient := testenv.NewPatient(t, s, "Testville")
 	admin := uuid.NewString()
 	for i := 0; i < 4; i++ {
@@ -202,10 +213,8 @@ func TestAdminAuditVerifyNamesTheFirstBrokenRow(t *testing.T) {
 		}
 	}
 	ctx := context.Background()
-	if _, err := s.ExportAuditHead(ctx, headFile, store.AuditHead{}); err != nil {
-		t.Fatal(err)
-	}
 	verify := func() store.AuditReport {
+		t.Helper()
 		code, body := h.call(t, http.MethodGet, "/api/v1/admin/audit/verify", "", auth.RoleAdmin, admin)
 		if code != http.StatusOK {
 			t.Fatalf("verify: %d %s", code, body)
@@ -216,14 +225,29 @@ func TestAdminAuditVerifyNamesTheFirstBrokenRow(t *testing.T) {
 		}
 		return r
 	}
-	if r := verify(); !r.Valid || r.Rows != 4 || r.Checkpoints != 1 {
-		t.Fatalf("report = %+v, want valid with 4 rows and 1 checkpoint", r)
+	// Rows but no checkpoint yet: not vouched for.
+	if r := verify(); r.Valid || !strings.Contains(r.CheckpointProblem, "no checkpoint") {
+		t.Fatalf("no checkpoint: %+v", r)
+	}
+	// A checkpoint from 3 minutes ago, over twice the interval: stale.
+	stale := store.Checkpointer{Store: s, Out: checkpoints, Key: key, Now: func() time.Time { return time.Now().Add(-3 * time.Minute) }}
+	if _, err := stale.Export(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if r := verify(); r.Valid || !strings.Contains(r.CheckpointProblem, "more than twice the export interval") {
+		t.Fatalf("stale checkpoint: %+v", r)
+	}
+	if _, err := (store.Checkpointer{Store: s, Out: checkpoints, Key: key}).Export(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if r := verify(); !r.Valid || r.Rows != 4 || r.Checkpoints != 2 {
+		t.Fatalf("report = %+v, want valid with 4 rows and 2 checkpoints", r)
 	}
 	if code, _ := h.call(t, http.MethodGet, "/api/v1/admin/audit/verify", "", auth.RolePatient, patient); code != http.StatusForbidden {
 		t.Errorf("a patient verified the audit trail: %d", code)
 	}
 	for _, q := range []string{`ALTER TABLE audit_event DISABLE TRIGGER USER`, `UPDATE audit_event SET purpose = 'HRESCH' WHERE seq = 3`} {
-		if _, err := s.Pool.Exec(ctx, q); err != nil {
+		if _, err := owner.Exec(ctx, q); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -231,11 +255,16 @@ func TestAdminAuditVerifyNamesTheFirstBrokenRow(t *testing.T) {
 	if r.Valid || r.FirstBroken == nil || r.FirstBroken.Seq != 3 || !strings.Contains(r.FirstBroken.Problem, "fields do not match") {
 		t.Fatalf("after changing row 3: %+v", r.FirstBroken)
 	}
-	if _, err := s.Pool.Exec(ctx, `DELETE FROM audit_event WHERE seq = 2`); err != nil {
+	if _, err := owner.Exec(ctx, `DELETE FROM audit_event WHERE seq = 2`); err != nil {
 		t.Fatal(err)
 	}
 	r = verify()
 	if r.Valid || r.FirstBroken == nil || r.FirstBroken.Seq != 2 || !strings.Contains(r.FirstBroken.Problem, "row 2 is missing") {
 		t.Fatalf("after deleting row 2: %+v", r.FirstBroken)
+	}
+	// Without a checkpoint store the endpoint cannot vouch for anything.
+	bare := newStoreAPI(t, s, api.Options{})
+	if code, body := bare.call(t, http.MethodGet, "/api/v1/admin/audit/verify", "", auth.RoleAdmin, admin); code != http.StatusServiceUnavailable {
+		t.Fatalf("no checkpoint store: %d %s", code, body)
 	}
 }

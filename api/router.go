@@ -56,9 +56,9 @@ type Options struct {
 	// RateLimit holds the Redis client and limits (api/ratelimit.go);
 	// without a client nothing is limited.
 	RateLimit RateLimitOptions
-	// AuditHeadFile is where the API exports the audit chain head
-	// (CAREPATH_AUDIT_HEAD_FILE); the verify endpoint checks against it.
-	AuditHeadFile string
+	// AuditSettings holds the signed checkpoints of the audit chain that the
+	// verify endpoint checks against (api/audit.go).
+	AuditSettings AuditOptions
 	// Records holds the document object store and the master keys that
 	// seal documents (package vault).
 	Records RecordsOptions
@@ -83,7 +83,7 @@ type Server struct {
 	auth          *auth.Service
 	limiter       *limiter
 	rateLimits    config.RateLimits
-	auditHeadFile string
+	audit         AuditOptions
 	records       RecordsOptions
 	replies       *replySealer
 }
@@ -105,7 +105,7 @@ func NewRouter(o Options) *gin.Engine {
 		s.limiter = &limiter{redis: o.RateLimit.Redis, prefix: cmp.Or(o.RateLimit.KeyPrefix, "ratelimit:")}
 		s.rateLimits = o.RateLimit.Limits
 	}
-	s.auditHeadFile = o.AuditHeadFile
+	s.audit = o.AuditSettings
 	s.records = o.Records
 	s.replies = newReplySealer(o.Idempotency, o.Logger)
 	r := gin.New()

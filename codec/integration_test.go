@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	commonpb "go.temporal.io/api/common/v1"
 	enumspb "go.temporal.io/api/enums/v1"
 	historypb "go.temporal.io/api/history/v1"
@@ -25,6 +26,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/carepath/carepath/api"
+	"github.com/carepath/carepath/auth"
 	"github.com/carepath/carepath/codec"
 	"github.com/carepath/carepath/config"
 	"github.com/carepath/carepath/internal/testenv"
@@ -221,16 +223,20 @@ func TestTemporalStoresOnlyCiphertext(t *testing.T) {
 	// The coordinator's path: the UI posts the stored payload to the codec
 	// endpoint and gets the patient's name and state back.
 	t.Run("codec endpoint decodes what the server stored", func(t *testing.T) {
+		// A coordinator's access token, as the UI forwards it; the decode
+		// is audited, in a chain of the test's own.
+		a := testenv.Auth(t, testenv.Store(t))
+		token := testenv.Token(t, a, auth.RoleCoordinator, uuid.NewString())
 		router := api.NewRouter(api.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Codec: api.CodecOptions{
-			Codec: right, Token: "t0ken", UIOrigins: []string{"http://127.0.0.1:8233"}, Namespace: cfg.TemporalNamespace,
-		}})
+			Codec: right, UIOrigins: []string{"http://127.0.0.1:8233"}, Namespace: cfg.TemporalNamespace,
+		}, Auth: a, Store: testenv.AuditSchema(t)})
 		body, err := protojson.Marshal(&commonpb.Payloads{Payloads: stored[:1]})
 		if err != nil {
 			t.Fatal(err)
 		}
 		req := httptest.NewRequest(http.MethodPost, "/api/codec/decode", bytes.NewReader(body))
 		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("Authorization", "Bearer t0ken")
+		req.Header.Set("Authorization", "Bearer "+token)
 		req.Header.Set("X-Namespace", cfg.TemporalNamespace)
 		rec := httptest.NewRecorder()
 		router.ServeHTTP(rec, req)

@@ -24,12 +24,11 @@ func TestCodecKeysFromTheEnvironment(t *testing.T) {
 		"CAREPATH_ENV":              "production",
 		"CAREPATH_CODEC_KEYS":       a.Export() + "," + b.Export(),
 		"CAREPATH_CODEC_ACTIVE_KEY": "2026-07",
-		"CAREPATH_CODEC_TOKEN":      "s3cret",
 	}))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(cfg.CodecKeys) != 2 || cfg.CodecActiveKey != "2026-07" || cfg.CodecToken != "s3cret" || cfg.CodecKeySource != "CAREPATH_CODEC_KEYS" {
+	if len(cfg.CodecKeys) != 2 || cfg.CodecActiveKey != "2026-07" || cfg.CodecKeySource != "CAREPATH_CODEC_KEYS" {
 		t.Fatalf("got keys %v active %q source %q", cfg.CodecKeys, cfg.CodecActiveKey, cfg.CodecKeySource)
 	}
 }

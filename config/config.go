@@ -90,22 +90,30 @@
 //	                           one. Unset with CAREPATH_ENV=local: a fixed local-only key. Unset
 //	                           elsewhere: the API and the worker refuse to start.
 //	CAREPATH_AUTH_ACCESS_TTL   lifetime of access tokens (default "15m")
-//	CAREPATH_AUDIT_HEAD_FILE     where the API appends the audit chain head (JSON lines) at intervals;
-//	                             `carepath audit verify` and the admin endpoint check the chain against
-//	                             it (default "$CAREPATH_DATA_DIR/audit/heads.jsonl"). Keep it out of the
+//	CAREPATH_AUDIT_HEAD_FILE     where the API appends the signed audit chain head (checkpoints, JSON
+//	                             lines) at intervals; `carepath audit verify` and the admin endpoint
+//	                             check the chain against it (default
+//	                             "$CAREPATH_DATA_DIR/audit/checkpoints.jsonl"). Keep it out of the
 //	                             database's reach: it is what exposes a rewrite of the whole table.
 //	CAREPATH_AUDIT_HEAD_INTERVAL how often the head is exported (default "1m")
+//	CAREPATH_AUDIT_SIGNING_KEY   base64 of a 32-byte Ed25519 seed that signs each exported head
+//	                             (`openssl rand -base64 32` makes one). Keep it where the database
+//	                             cannot reach it. Unset with CAREPATH_ENV=local: the key file
+//	                             $CAREPATH_DATA_DIR/secrets/audit-signing-key, generated on first
+//	                             use. Unset elsewhere: the API refuses to start. `carepath audit
+//	                             verify` fails when a non-empty chain has no checkpoint newer than
+//	                             twice CAREPATH_AUDIT_HEAD_INTERVAL or a signature does not verify.
+//	CAREPATH_AUDIT_VERIFY_KEY    base64 of the signing key's Ed25519 public key (`carepath audit
+//	                             verify-key` prints it): lets `carepath audit verify` run where the
+//	                             signing key is not. Unset: derived from CAREPATH_AUDIT_SIGNING_KEY.
 //
 // Health record documents are sealed under per-record data keys wrapped by
 // a master key (package vault); see config/records.go for
 // CAREPATH_RECORDS_DIR, CAREPATH_RECORDS_KEYS and CAREPATH_RECORDS_ACTIVE_KEY.
-//
-//	CAREPATH_CODEC_TOKEN       bearer token the codec endpoints (/api/codec/encode,
-//	                           /api/codec/decode) require. Unset: they answer only
-//	                           loopback callers with CAREPATH_ENV=local, nobody otherwise.
 package config
 
 import (
+	"crypto/ed25519"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -158,7 +166,6 @@ type Config struct {
 	// CodecKeySource says where the keys came from (a variable or a file),
 	// for the start-up log; never the keys themselves.
 	CodecKeySource string
-	CodecToken     string
 
 	// AuthMasterKey seals the token signing keys; nil when unset outside
 	// CAREPATH_ENV=local (the API then refuses to start).
@@ -177,6 +184,11 @@ type Config struct {
 	// AuditHeadFile and AuditHeadInterval: the audit chain head export.
 	AuditHeadFile     string
 	AuditHeadInterval time.Duration
+	// AuditSigningSeed signs the exported heads (config/audit.go).
+	AuditSigningSeed      []byte
+	AuditSigningKeySource string
+	AuditVerifyKey        ed25519.PublicKey
+	auditKeyFile          string
 
 	// Pharmacy partner network and prescription signing (config/pharmacy.go).
 	PharmacyAPIBase         string
@@ -263,7 +275,7 @@ func FromLookup(lookup func(string) (string, bool)) (Config, error) {
 		TwilioFromNumber:    r.str("TWILIO_FROM_NUMBER", DefaultTwilioFromNumber),
 		PublicBaseURL:       strings.TrimRight(r.str("PUBLIC_BASE_URL", DefaultPublicBaseURL), "/"),
 
-		AuditHeadFile:     r.str("CAREPATH_AUDIT_HEAD_FILE", filepath.Join(r.str("CAREPATH_DATA_DIR", ".data"), "audit", "heads.jsonl")),
+		AuditHeadFile:     r.str("CAREPATH_AUDIT_HEAD_FILE", filepath.Join(r.str("CAREPATH_DATA_DIR", ".data"), "audit", "checkpoints.jsonl")),
 		AuditHeadInterval: r.duration("CAREPATH_AUDIT_HEAD_INTERVAL", time.Minute),
 	}
 	r.codec(&cfg)
@@ -271,6 +283,7 @@ func FromLookup(lookup func(string) (string, bool)) (Config, error) {
 	r.pharmacy(&cfg)
 	r.rateLimits(&cfg)
 	r.records(&cfg)
+	r.auditSigning(&cfg)
 	if err := cfg.LogLevel.UnmarshalText([]byte(r.str("LOG_LEVEL", "info"))); err != nil {
 		r.errs = append(r.errs, fmt.Errorf("LOG_LEVEL: %w", err))
 	}
@@ -335,7 +348,6 @@ const LocalCodecKeyFile = "secrets/codec-keys"
 // CAREPATH_CODEC_KEYS, it reads the key file the stack generated, so a
 // program started by hand beside `make run` shares its key.
 func (r *reader) codec(cfg *Config) {
-	cfg.CodecToken = r.str("CAREPATH_CODEC_TOKEN", "")
 	raw, source := r.str("CAREPATH_CODEC_KEYS", ""), "CAREPATH_CODEC_KEYS"
 	if raw == "" && r.local {
 		path := filepath.Join(r.str("CAREPATH_DATA_DIR", ".data"), LocalCodecKeyFile)

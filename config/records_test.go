@@ -18,7 +18,7 @@ func TestRecordsAndAuditSettings(t *testing.T) {
 	if cfg.RecordsDir != filepath.Join(dir, "records") || len(cfg.RecordsKeys) != 1 || cfg.RecordsActiveKey != "records-local-1" {
 		t.Errorf("local records defaults: %s %v %q", cfg.RecordsDir, cfg.RecordsKeys, cfg.RecordsActiveKey)
 	}
-	if cfg.AuditHeadFile != filepath.Join(dir, "audit", "heads.jsonl") || cfg.AuditHeadInterval != time.Minute {
+	if cfg.AuditHeadFile != filepath.Join(dir, "audit", "checkpoints.jsonl") || cfg.AuditHeadInterval != time.Minute {
 		t.Errorf("audit defaults: %s %s", cfg.AuditHeadFile, cfg.AuditHeadInterval)
 	}
 

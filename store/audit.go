@@ -124,6 +124,12 @@ type AuditReport struct {
 	FirstBroken *AuditBreak `json:"first_broken,omitempty"`
 	// Checkpoints is how many exported heads were compared.
 	Checkpoints int `json:"checkpoints"`
+	// LatestCheckpoint is when the newest checkpoint was exported.
+	LatestCheckpoint *time.Time `json:"latest_checkpoint,omitempty"`
+	// CheckpointProblem says why the signed checkpoints do not vouch for
+	// the chain (VerifyAuditCheckpoints): a bad signature, a stale or
+	// missing newest checkpoint.
+	CheckpointProblem string `json:"checkpoint_problem,omitempty"`
 }
 
 const auditColumns = `seq, occurred_at, actor_id, actor_role, action, route, path, COALESCE(patient_id::text, ''),
@@ -140,8 +146,9 @@ func scanAudit(row pgx.Row) (AuditEvent, error) {
 // breaks it: a missing seq (a deleted row), a prev_hash that is not the
 // previous row's hash, or fields that no longer match the row's hash (a
 // changed row). It then checks the head table and every exported head in
-// checkpoints (see ReadAuditHeads): an exported head whose row is gone or
-// has another hash means the table was rewritten.
+// checkpoints: an exported head whose row is gone or has another hash
+// means the table was rewritten. The heads must come from checkpoints
+// whose signatures were checked (VerifyAuditCheckpoints does both).
 func (s *Store) VerifyAudit(ctx context.Context, checkpoints []AuditHead) (AuditReport, error) {
 	report := AuditReport{Checkpoints: len(checkpoints)}
 	// The head and the rows come from one snapshot: appends go on while the

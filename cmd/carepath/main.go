@@ -10,6 +10,7 @@
 //	carepath stack exec -- CMD    run CMD with the local services up (what `make test` does)
 //	carepath codec keygen ID      print a new payload encryption key for CAREPATH_CODEC_KEYS
 //	carepath audit verify         check the audit trail's hash chain; name the first broken row
+//	carepath audit verify-key     print the public key that checks the audit checkpoints
 //	carepath records rotate-master-key  re-wrap document data keys under the active master key
 //
 // Configuration comes from the environment; see package config.
@@ -40,8 +41,9 @@ commands:
   stack up            start every service of the local stack, then the worker and the API
   stack exec -- CMD   start the services CMD needs if they are not running, run CMD, stop them
   codec keygen ID     print a new payload encryption key ("ID:base64") for CAREPATH_CODEC_KEYS
-  audit verify        check the audit trail's hash chain and exported heads; exit 1 naming the
-                      first broken row
+  audit verify        check the audit trail's hash chain and signed checkpoints; exit 1 naming
+                      the first broken row, a bad signature or a stale newest checkpoint
+  audit verify-key    print the public key for CAREPATH_AUDIT_VERIFY_KEY
   records rotate-master-key
                       re-wrap every document's data key under CAREPATH_RECORDS_ACTIVE_KEY
                       (the documents themselves are not re-encrypted)

@@ -37,6 +37,10 @@ func runAPI(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("api: %w", err)
 	}
+	audit, err := startAuditCheckpoints(ctx, cfg, deps.Store, logger)
+	if err != nil {
+		return fmt.Errorf("api: %w", err)
+	}
 	records := api.RecordsOptions{}
 	if ring, objects, err := openRecords(cfg); err == nil {
 		records = api.RecordsOptions{Keyring: ring, Objects: objects}
@@ -55,7 +59,7 @@ func runAPI(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 			Knowledge:     knowledge.New(deps.Neo4j),
 			Auth:          authSvc,
 			RateLimit:     api.RateLimitOptions{Redis: deps.Redis, Limits: cfg.RateLimits},
-			AuditHeadFile: cfg.AuditHeadFile,
+			AuditSettings: audit,
 			Records:       records,
 			Idempotency:   api.IdempotencyOptionsFromConfig(cfg),
 		}),
@@ -63,9 +67,6 @@ func runAPI(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      60 * time.Second,
 	}
-	// The audit chain head goes out of the database at intervals, so that a
-	// rewrite of the whole audit table is detectable (store.ExportAuditHead).
-	go deps.Store.ExportAuditHeads(ctx, cfg.AuditHeadFile, cfg.AuditHeadInterval, logger)
 	logger.Info("API listening", "addr", cfg.APIAddr, "rate_per_ip", cfg.RateLimits.PerIP.String(),
 		"rate_per_user", cfg.RateLimits.PerUser.String(), "sms_per_ip", cfg.RateLimits.SMSPerIP.String(),
 		"audit_head_file", cfg.AuditHeadFile)
