@@ -97,9 +97,10 @@ var routePolicies = map[string]routePolicy{
 	"POST " + signInPath:           {public: true},
 	"POST " + smsCodePath:          {public: true},
 	"POST " + smsCodeVerify:        {public: true},
-	// Webhooks verify their provider's signature; the codec endpoints
-	// check their own bearer token (CAREPATH_CODEC_TOKEN), since the
-	// Temporal UI, not a CarePath user, calls them.
+	// Webhooks verify their provider's signature. The codec endpoints
+	// verify the access token the Temporal UI forwards (coordinators and
+	// admins only) and audit each decode themselves (codec.go), since they
+	// also answer CORS preflights and, on the local stack only, loopback.
 	"POST " + stripeWebhookPath:             {public: true},
 	"POST " + twilioWebhookPath:             {public: true},
 	"POST " + pharmacyWebhookPath:           {public: true},

@@ -50,6 +50,9 @@ var Secrets = []Secret{
 	{Name: "PRESCRIPTION_SIGNING_KEY", What: "Ed25519 seed prescriptions are signed with",
 		Make: "`openssl rand -base64 32`",
 		set:  func(c Config) bool { return ownKey(c.PrescriptionSigningSeed) }},
+	{Name: "CAREPATH_AUDIT_SIGNING_KEY", What: "Ed25519 seed the audit chain checkpoints are signed with (keep it out of the database's reach)",
+		Make: "`openssl rand -base64 32`",
+		set:  func(c Config) bool { return ownKey(c.AuditSigningSeed) }},
 }
 
 // Local reports whether this is the local stack (CAREPATH_ENV=local), where

@@ -15,7 +15,7 @@ import (
 var allSecrets = []string{
 	"STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRET", "TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN",
 	"PHARMACY_WEBHOOK_SECRET", "CAREPATH_AUTH_MASTER_KEY", "CAREPATH_RECORDS_KEYS",
-	"CAREPATH_CODEC_KEYS", "PRESCRIPTION_SIGNING_KEY",
+	"CAREPATH_CODEC_KEYS", "PRESCRIPTION_SIGNING_KEY", "CAREPATH_AUDIT_SIGNING_KEY",
 }
 
 func missingSecrets(t *testing.T, cfg Config) []string {
@@ -49,17 +49,19 @@ func ownSecrets(t *testing.T) map[string]string {
 	}
 	_, master, _ := strings.Cut(key("m"), ":")
 	_, seed, _ := strings.Cut(key("p"), ":")
+	_, auditSeed, _ := strings.Cut(key("a"), ":")
 	return map[string]string{
-		"CAREPATH_ENV":             "production",
-		"STRIPE_SECRET_KEY":        "sk_live_own0123456789",
-		"STRIPE_WEBHOOK_SECRET":    "whsec_own0123456789",
-		"TWILIO_ACCOUNT_SID":       "AC0123456789abcdef0123456789abcdef",
-		"TWILIO_AUTH_TOKEN":        "0123456789abcdef0123456789abcdef",
-		"PHARMACY_WEBHOOK_SECRET":  "own-pharmacy-webhook-secret",
-		"CAREPATH_AUTH_MASTER_KEY": master,
-		"CAREPATH_RECORDS_KEYS":    key("records-1"),
-		"CAREPATH_CODEC_KEYS":      key("k1"),
-		"PRESCRIPTION_SIGNING_KEY": seed,
+		"CAREPATH_ENV":               "production",
+		"STRIPE_SECRET_KEY":          "sk_live_own0123456789",
+		"STRIPE_WEBHOOK_SECRET":      "whsec_own0123456789",
+		"TWILIO_ACCOUNT_SID":         "AC0123456789abcdef0123456789abcdef",
+		"TWILIO_AUTH_TOKEN":          "0123456789abcdef0123456789abcdef",
+		"PHARMACY_WEBHOOK_SECRET":    "own-pharmacy-webhook-secret",
+		"CAREPATH_AUTH_MASTER_KEY":   master,
+		"CAREPATH_RECORDS_KEYS":      key("records-1"),
+		"CAREPATH_CODEC_KEYS":        key("k1"),
+		"PRESCRIPTION_SIGNING_KEY":   seed,
+		"CAREPATH_AUDIT_SIGNING_KEY": auditSeed,
 	}
 }
 

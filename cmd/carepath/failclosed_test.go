@@ -19,7 +19,7 @@ import (
 var deploymentSecrets = []string{
 	"STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRET", "TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN",
 	"PHARMACY_WEBHOOK_SECRET", "CAREPATH_AUTH_MASTER_KEY", "CAREPATH_RECORDS_KEYS",
-	"CAREPATH_CODEC_KEYS", "PRESCRIPTION_SIGNING_KEY",
+	"CAREPATH_CODEC_KEYS", "PRESCRIPTION_SIGNING_KEY", "CAREPATH_AUDIT_SIGNING_KEY",
 }
 
 // runClean runs the binary in an environment holding only PATH, HOME and
@@ -92,16 +92,18 @@ func TestDeploymentWithItsOwnSecretsPassesTheCheck(t *testing.T) {
 	}
 	_, master, _ := strings.Cut(key("m"), ":")
 	seed := base64.StdEncoding.EncodeToString([]byte("own-prescription-signing-seed-32"))
+	auditSeed := base64.StdEncoding.EncodeToString([]byte("own-audit-checkpoint-signing-32b"))
 	secrets := map[string]string{
-		"STRIPE_SECRET_KEY":        "sk_live_failclosedtest0123",
-		"STRIPE_WEBHOOK_SECRET":    "whsec_failclosedtest0123",
-		"TWILIO_ACCOUNT_SID":       "AC0123456789abcdef0123456789abcdef",
-		"TWILIO_AUTH_TOKEN":        "failclosedtesttoken0123456789abc",
-		"PHARMACY_WEBHOOK_SECRET":  "fail-closed-test-pharmacy-secret",
-		"CAREPATH_AUTH_MASTER_KEY": master,
-		"CAREPATH_RECORDS_KEYS":    key("records-1"),
-		"CAREPATH_CODEC_KEYS":      key("k1"),
-		"PRESCRIPTION_SIGNING_KEY": seed,
+		"STRIPE_SECRET_KEY":          "sk_live_failclosedtest0123",
+		"STRIPE_WEBHOOK_SECRET":      "whsec_failclosedtest0123",
+		"TWILIO_ACCOUNT_SID":         "AC0123456789abcdef0123456789abcdef",
+		"TWILIO_AUTH_TOKEN":          "failclosedtesttoken0123456789abc",
+		"PHARMACY_WEBHOOK_SECRET":    "fail-closed-test-pharmacy-secret",
+		"CAREPATH_AUTH_MASTER_KEY":   master,
+		"CAREPATH_RECORDS_KEYS":      key("records-1"),
+		"CAREPATH_CODEC_KEYS":        key("k1"),
+		"PRESCRIPTION_SIGNING_KEY":   seed,
+		"CAREPATH_AUDIT_SIGNING_KEY": auditSeed,
 	}
 	const lib = "/nonexistent-carepath-test/libonnxruntime.so.1"
 	env := []string{"CAREPATH_ENV=production", "ONNXRUNTIME_LIB=" + lib,
