@@ -110,7 +110,7 @@ func runWorker(ctx context.Context, cfg config.Config, logger *slog.Logger) erro
 }
 
 func runMigrate(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
-	s, err := store.Open(ctx, cfg.DatabaseURL)
+	s, err := openOwner(ctx, cfg, logger)
 	if err != nil {
 		return err
 	}
@@ -134,7 +134,7 @@ func runMigrate(ctx context.Context, cfg config.Config, logger *slog.Logger) err
 }
 
 func runSeed(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
-	s, err := store.Open(ctx, cfg.DatabaseURL)
+	s, err := openOwner(ctx, cfg, logger)
 	if err != nil {
 		return err
 	}
