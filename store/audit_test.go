@@ -69,10 +69,11 @@ func TestAuditDetectsARowChangedWithTriggersDisabled(t *testing.T) {
 	s := testenv.AuditSchema(t)
 	appendN(t, s, 10)
 	ctx := context.Background()
-	if _, err := s.Pool.Exec(ctx, `ALTER TABLE audit_event DISABLE TRIGGER USER`); err != nil {
+	owner := testenv.Owner(t, s) // tampering needs the owner's rights
+	if _, err := owner.Pool.Exec(ctx, `ALTER TABLE audit_event DISABLE TRIGGER USER`); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Pool.Exec(ctx, `UPDATE audit_event SET actor_id = 'someone-else' WHERE seq = 7`); err != nil {
+	if _, err := owner.Pool.Exec(ctx, `UPDATE audit_event SET actor_id = 'someone-else' WHERE seq = 7`); err != nil {
 		t.Fatal(err)
 	}
 	wantBroken(t, verify(t, s, nil), 7, "row 7's fields do not match its hash")
@@ -82,11 +83,12 @@ func TestAuditDetectsARowChangedWithItsHashRecomputed(t *testing.T) {
 	s := testenv.AuditSchema(t)
 	appendN(t, s, 10)
 	ctx := context.Background()
-	if _, err := s.Pool.Exec(ctx, `ALTER TABLE audit_event DISABLE TRIGGER USER`); err != nil {
+	owner := testenv.Owner(t, s) // tampering needs the owner's rights
+	if _, err := owner.Pool.Exec(ctx, `ALTER TABLE audit_event DISABLE TRIGGER USER`); err != nil {
 		t.Fatal(err)
 	}
 	// A forger who rewrites row 4's hash too breaks the link from row 5.
-	if _, err := s.Pool.Exec(ctx, `UPDATE audit_event SET hash = sha256(hash) WHERE seq = 4`); err != nil {
+	if _, err := owner.Pool.Exec(ctx, `UPDATE audit_event SET hash = sha256(hash) WHERE seq = 4`); err != nil {
 		t.Fatal(err)
 	}
 	r := verify(t, s, nil)
@@ -99,10 +101,11 @@ func TestAuditDetectsADeletedRow(t *testing.T) {
 	s := testenv.AuditSchema(t)
 	appendN(t, s, 10)
 	ctx := context.Background()
-	if _, err := s.Pool.Exec(ctx, `ALTER TABLE audit_event DISABLE TRIGGER USER`); err != nil {
+	owner := testenv.Owner(t, s) // tampering needs the owner's rights
+	if _, err := owner.Pool.Exec(ctx, `ALTER TABLE audit_event DISABLE TRIGGER USER`); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Pool.Exec(ctx, `DELETE FROM audit_event WHERE seq = 6`); err != nil {
+	if _, err := owner.Pool.Exec(ctx, `DELETE FROM audit_event WHERE seq = 6`); err != nil {
 		t.Fatal(err)
 	}
 	wantBroken(t, verify(t, s, nil), 6, "row 6 is missing: the sequence jumps from 5 to 7")
@@ -112,10 +115,11 @@ func TestAuditDetectsDeletedNewestRows(t *testing.T) {
 	s := testenv.AuditSchema(t)
 	appendN(t, s, 10)
 	ctx := context.Background()
-	if _, err := s.Pool.Exec(ctx, `ALTER TABLE audit_event DISABLE TRIGGER USER`); err != nil {
+	owner := testenv.Owner(t, s) // tampering needs the owner's rights
+	if _, err := owner.Pool.Exec(ctx, `ALTER TABLE audit_event DISABLE TRIGGER USER`); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Pool.Exec(ctx, `DELETE FROM audit_event WHERE seq >= 9`); err != nil {
+	if _, err := owner.Pool.Exec(ctx, `DELETE FROM audit_event WHERE seq >= 9`); err != nil {
 		t.Fatal(err)
 	}
 	wantBroken(t, verify(t, s, nil), 9, "rows 9 to 10 are missing")
@@ -130,6 +134,7 @@ func TestAuditDetectsDeletedNewestRows(t *testing.T) {
 func TestAuditExportedHeadsCatchAWholeRewrite(t *testing.T) {
 	s := testenv.AuditSchema(t)
 	ctx := context.Background()
+	owner := testenv.Owner(t, s) // tampering needs the owner's rights
 	file := filepath.Join(t.TempDir(), "heads.jsonl")
 	appendN(t, s, 3)
 	last, err := s.ExportAuditHead(ctx, file, store.AuditHead{})
@@ -157,7 +162,7 @@ func TestAuditExportedHeadsCatchAWholeRewrite(t *testing.T) {
 	for _, q := range []string{`ALTER TABLE audit_event DISABLE TRIGGER USER`, `ALTER TABLE audit_head DISABLE TRIGGER USER`,
 		`DELETE FROM audit_event`, `UPDATE audit_head SET seq = 0, hash = '\x0000000000000000000000000000000000000000000000000000000000000000'`,
 		`ALTER TABLE audit_head ENABLE TRIGGER USER`} {
-		if _, err := s.Pool.Exec(ctx, q); err != nil {
+		if _, err := owner.Pool.Exec(ctx, q); err != nil {
 			t.Fatalf("%s: %v", q, err)
 		}
 	}
