@@ -145,8 +145,7 @@ func TestApplicationRoleAppendsToTheAuditChainAndCannotTamper(t *testing.T) {
 // lines and the accounts, and the payable account's lock) and then cannot
 // be changed or removed.
 func TestApplicationRolePostsToTheLedgerAndCannotRewriteIt(t *testing.T) {
-	ctx := context.Background()
-	s := testenv.Store(t)
+	ctx, s := seededStore(t)
 	ps := newPractitioner(ctx, t, s)
 	_, p := paidAppointment(ctx, t, s, ps, 80000)
 	var entry string
