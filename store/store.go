@@ -11,8 +11,8 @@
 // ledger, signed prescriptions and signed uploads) INSERT and SELECT only,
 // so that neither rows nor triggers there can be changed from the
 // application's connections. It also sets default privileges, so a table a
-// later migration creates is granted the ordinary rights without a GRANT of
-// its own; a later migration that adds an append-only table must say so
+// later migration creates (as the same owner role) is granted the ordinary
+// rights without a GRANT of its own; a later migration that adds an append-only table must say so
 // itself, with REVOKE UPDATE, DELETE ON the table FROM the role named by
 // current_setting('carepath.app_role') (see 0017 for the DO block), and add
 // it to the tests of store/privileges_test.go.
