@@ -95,6 +95,10 @@ func TestApplicationRoleCannotRewriteAppendOnlyTables(t *testing.T) {
 	refusedByPrivilege(t, s, `UPDATE audit_head SET id = true`)
 	refusedByPrivilege(t, s, `TRUNCATE audit_head`)
 	refusedByPrivilege(t, s, `ALTER TABLE audit_head DISABLE TRIGGER USER`)
+	// A prescription changes status, never whose or whose prescriber it is.
+	refusedByPrivilege(t, s, `UPDATE prescription SET patient_id = patient_id`)
+	refusedByPrivilege(t, s, `UPDATE prescription SET practitioner_id = practitioner_id`)
+	refusedByPrivilege(t, s, `DELETE FROM prescription`)
 	// A signing key is revoked, never re-pointed at another key.
 	refusedByPrivilege(t, s, `UPDATE user_public_key SET spki = spki`)
 	refusedByPrivilege(t, s, `UPDATE user_public_key SET owner_id = owner_id`)

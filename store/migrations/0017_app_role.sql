@@ -64,6 +64,14 @@ BEGIN
             -- that signs forgeries.
             EXECUTE format('REVOKE ALL ON TABLE %I.%I FROM %I', sch, t.relname, app);
             EXECUTE format('GRANT SELECT, INSERT, UPDATE (owner_role, revoked_at) ON TABLE %I.%I TO %I', sch, t.relname, app);
+        ELSIF t.relname = 'prescription' THEN
+            -- A prescription's header moves draft -> superseded or signed and
+            -- records the check's result; what it is for (journey, patient,
+            -- prescriber, version) is never rewritten, nor is it deleted: the
+            -- signed record and its items refer to it.
+            EXECUTE format('REVOKE ALL ON TABLE %I.%I FROM %I', sch, t.relname, app);
+            EXECUTE format('GRANT SELECT, INSERT, UPDATE (status, check_complete, highest_severity) ON TABLE %I.%I TO %I',
+                sch, t.relname, app);
         ELSIF t.relname = 'schema_migration' THEN
             EXECUTE format('GRANT SELECT ON TABLE %I.%I TO %I', sch, t.relname, app);
         ELSE
