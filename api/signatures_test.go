@@ -156,10 +156,12 @@ func TestSignedUploadsDetectEveryChange(t *testing.T) {
 	}
 	wantFailed(verify(doc.ID), "document", "bytes were changed")
 
-	// One metadata field.
+	// One metadata field. record_signature is append-only for the
+	// application role, so the forger here has the owner's rights.
 	ctx := context.Background()
+	owner := testenv.OwnerStore(t)
 	doc = upload()
-	if _, err := h.store.Pool.Exec(ctx, `UPDATE record_signature SET device_id = 'attacker-laptop' WHERE record_id = $1`, doc.ID); err != nil {
+	if _, err := owner.Pool.Exec(ctx, `UPDATE record_signature SET device_id = 'attacker-laptop' WHERE record_id = $1`, doc.ID); err != nil {
 		t.Fatal(err)
 	}
 	wantFailed(verify(doc.ID), "metadata", "device_id")
@@ -173,7 +175,7 @@ func TestSignedUploadsDetectEveryChange(t *testing.T) {
 
 	// The signature bytes.
 	doc = upload()
-	if _, err := h.store.Pool.Exec(ctx, `UPDATE record_signature SET signature = overlay(signature placing '\x00' from 10 for 1) WHERE record_id = $1`, doc.ID); err != nil {
+	if _, err := owner.Pool.Exec(ctx, `UPDATE record_signature SET signature = overlay(signature placing '\x00' from 10 for 1) WHERE record_id = $1`, doc.ID); err != nil {
 		t.Fatal(err)
 	}
 	wantFailed(verify(doc.ID), "signature", "does not verify")

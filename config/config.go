@@ -19,7 +19,8 @@
 //	LOG_FORMAT            "text" or "json" (default "text")
 //	API_ADDR              listen address of the REST API (default "127.0.0.1:8080")
 //	API_SHUTDOWN_TIMEOUT  how long the API drains in-flight requests on shutdown (default "15s")
-//	DATABASE_URL          PostgreSQL connection string (default "postgres://carepath:carepath@127.0.0.1:5432/carepath?sslmode=disable")
+//	DATABASE_URL          PostgreSQL connection string of the application role the API and the worker use (default "postgres://carepath_app:carepath_app@127.0.0.1:5432/carepath?sslmode=disable")
+//	DATABASE_OWNER_URL    PostgreSQL connection string of the owner role `carepath migrate` runs as; see config/database.go (default: DATABASE_URL when that is set, else "postgres://carepath:carepath@127.0.0.1:5432/carepath?sslmode=disable")
 //	TEMPORAL_ADDRESS      Temporal frontend host:port (default "127.0.0.1:7233")
 //	TEMPORAL_NAMESPACE    Temporal namespace (default "default")
 //	TEMPORAL_TASK_QUEUE   task queue the journey worker polls (default "carepath-journeys")
@@ -137,6 +138,9 @@ type Config struct {
 	APIAddr            string
 	APIShutdownTimeout time.Duration
 	DatabaseURL        string
+	// DatabaseOwnerURL connects as the role that owns the schema; only
+	// migrations (and the demo seed) use it (config/database.go).
+	DatabaseOwnerURL   string
 	TemporalAddress    string
 	TemporalNamespace  string
 	TemporalTaskQueue  string
@@ -209,7 +213,7 @@ const localAuthMasterKey = "Y2FyZXBhdGgtbG9jYWwtb25seS1hdXRoLW1hc3Rlcgo="
 // harness agree with the programs about where each service lives.
 const (
 	DefaultAPIAddr         = "127.0.0.1:8080"
-	DefaultDatabaseURL     = "postgres://carepath:carepath@127.0.0.1:5432/carepath?sslmode=disable"
+	DefaultDatabaseURL     = "postgres://" + DefaultAppRole + ":" + LocalAppPassword + "@127.0.0.1:5432/carepath?sslmode=disable"
 	DefaultTemporalAddress = "127.0.0.1:7233"
 	DefaultTemporalUIURL   = "http://127.0.0.1:8233"
 	DefaultRedisURL        = "redis://127.0.0.1:6379/0"
@@ -254,6 +258,7 @@ func FromLookup(lookup func(string) (string, bool)) (Config, error) {
 		APIAddr:            r.str("API_ADDR", DefaultAPIAddr),
 		APIShutdownTimeout: r.duration("API_SHUTDOWN_TIMEOUT", 15*time.Second),
 		DatabaseURL:        r.str("DATABASE_URL", DefaultDatabaseURL),
+		DatabaseOwnerURL:   r.str("DATABASE_OWNER_URL", r.str("DATABASE_URL", DefaultDatabaseOwnerURL)),
 		TemporalAddress:    r.str("TEMPORAL_ADDRESS", DefaultTemporalAddress),
 		TemporalNamespace:  r.str("TEMPORAL_NAMESPACE", "default"),
 		TemporalTaskQueue:  r.str("TEMPORAL_TASK_QUEUE", "carepath-journeys"),
@@ -291,7 +296,7 @@ func FromLookup(lookup func(string) (string, bool)) (Config, error) {
 		r.errs = append(r.errs, fmt.Errorf("LOG_FORMAT: want text or json, got %q", cfg.LogFormat))
 	}
 	for name, raw := range map[string]string{
-		"DATABASE_URL": cfg.DatabaseURL, "REDIS_URL": cfg.RedisURL,
+		"DATABASE_URL": cfg.DatabaseURL, "DATABASE_OWNER_URL": cfg.DatabaseOwnerURL, "REDIS_URL": cfg.RedisURL,
 		"NEO4J_URI": cfg.Neo4jURI, "STRIPE_API_BASE": cfg.StripeAPIBase,
 		"TWILIO_API_BASE": cfg.TwilioAPIBase, "PUBLIC_BASE_URL": cfg.PublicBaseURL,
 	} {

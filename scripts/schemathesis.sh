@@ -30,7 +30,8 @@ BASE="http://127.0.0.1:$PORT"
 WORK="$(mktemp -d)"
 export CAREPATH_ENV=local
 export API_ADDR="127.0.0.1:$PORT" PUBLIC_BASE_URL="$BASE"
-export DATABASE_URL="${CAREPATH_TEST_DATABASE_URL:-postgres://carepath:carepath@127.0.0.1:5432/carepath_test?sslmode=disable}"
+export DATABASE_OWNER_URL="${CAREPATH_TEST_DATABASE_URL:-postgres://carepath:carepath@127.0.0.1:5432/carepath_test?sslmode=disable}"
+export DATABASE_URL="${CAREPATH_TEST_APP_DATABASE_URL:-$(printf %s "$DATABASE_OWNER_URL" | sed -E 's#://[^@]*@#://carepath_app:carepath_app@#')}"
 export REDIS_URL="${CAREPATH_TEST_REDIS_URL:-redis://127.0.0.1:6379/15}"
 export TEMPORAL_TASK_QUEUE="schemathesis-$$"
 # The tests' public keys (internal/testenv): they protect nothing.

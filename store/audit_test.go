@@ -134,8 +134,8 @@ func TestAuditDetectsDeletedNewestRows(t *testing.T) {
 // checkpoint file and a clock that moves a second per export. app is the
 // store the API uses and verifies with; owner is the database owner's
 // connection, the rights an attacker who took the database has, used only
-// to tamper. (testenv.AuditSchema connects as the owner for both; with an
-// application role the app side narrows and the tests stay the same.)
+// to tamper (testenv.AuditSchema hands out the application role, which
+// may not).
 type checkpointWorld struct {
 	app   *store.Store
 	owner *pgxpool.Pool
@@ -151,7 +151,7 @@ func newCheckpointWorld(t *testing.T) *checkpointWorld {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &checkpointWorld{app: s, owner: s.Pool, key: key, clock: time.Now().Add(-time.Minute),
+	return &checkpointWorld{app: s, owner: testenv.Owner(t, s).Pool, key: key, clock: time.Now().Add(-time.Minute),
 		file: store.FileCheckpoints{Path: filepath.Join(t.TempDir(), "checkpoints.jsonl")}}
 }
 

@@ -77,16 +77,27 @@ func ledgerAccount(ctx context.Context, tx pgx.Tx, kind, practitionerID, currenc
 	return id, nil
 }
 
+// ledgerLockClass is the first key of the payable accounts' advisory locks
+// ("Ledg").
+const ledgerLockClass int32 = 0x4c656467
+
 // lockPayable returns the doctor's payable account, locked until the
 // transaction ends. Every posting that touches a doctor's balance takes this
 // lock first, so a withdrawal sees every committed posting and two
 // withdrawals never both spend the same earnings.
+//
+// The lock is a transaction-scoped advisory lock on the account's ID, not a
+// row lock: SELECT ... FOR UPDATE needs an UPDATE right, and the application
+// role has only INSERT and SELECT on the ledger (migration 0017). The
+// two-key form keeps these locks apart from the single-key ones (the
+// migration lock); two accounts whose IDs hash alike only wait for each
+// other.
 func lockPayable(ctx context.Context, tx pgx.Tx, practitionerID, currency string) (string, error) {
 	id, err := ledgerAccount(ctx, tx, AccountDoctorPayable, practitionerID, currency)
 	if err != nil {
 		return "", err
 	}
-	if _, err := tx.Exec(ctx, `SELECT 1 FROM ledger_account WHERE id = $1 FOR UPDATE`, id); err != nil {
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1, hashtext($2))`, ledgerLockClass, id); err != nil {
 		return "", fmt.Errorf("lock payable account: %w", err)
 	}
 	return id, nil

@@ -2,6 +2,20 @@
 // migrations embedded in the binary, the connection pool, and the typed
 // queries the activities and the API use. PostgreSQL is the system of record
 // for domain data; Temporal only holds process state.
+//
+// Two roles use the database (config/database.go). Migrate runs as the owner
+// role, which owns every table; the API and the worker connect as the
+// application role, which owns nothing. Migration 0017 grants the
+// application role SELECT, INSERT, UPDATE and DELETE on ordinary tables and
+// USAGE on sequences, and on append-only tables (the audit trail, the
+// ledger, signed prescriptions and signed uploads) INSERT and SELECT only,
+// so that neither rows nor triggers there can be changed from the
+// application's connections. It also sets default privileges, so a table a
+// later migration creates (as the same owner role) is granted the ordinary
+// rights without a GRANT of its own; a later migration that adds an append-only table must say so
+// itself, with REVOKE UPDATE, DELETE ON the table FROM the role named by
+// current_setting('carepath.app_role') (see 0017 for the DO block), and add
+// it to the tests of store/privileges_test.go.
 package store
 
 import (
@@ -29,7 +43,15 @@ var ErrNotFound = errors.New("not found")
 // Store wraps the pgx pool with CarePath's queries.
 type Store struct {
 	Pool *pgxpool.Pool
+	// AppRole is the application role Migrate grants the application's
+	// privileges to (DATABASE_URL's user); empty means DefaultAppRole.
+	// Only a store opened as the owner role migrates.
+	AppRole string
 }
+
+// DefaultAppRole is the application role when none is named: the local
+// stack's (config.DefaultAppRole).
+const DefaultAppRole = "carepath_app"
 
 // Open connects to PostgreSQL and checks the connection.
 func Open(ctx context.Context, databaseURL string) (*Store, error) {
@@ -92,11 +114,26 @@ func Migrations() ([]Migration, error) {
 const migrateLockID = 0x43617265506174 // "CarePat"
 
 // Migrate applies every migration not yet applied, each in its own
-// transaction, and returns the versions it applied.
+// transaction, and returns the versions it applied. It must run as the owner
+// role; each migration sees the application role's name in the setting
+// carepath.app_role.
 func (s *Store) Migrate(ctx context.Context) ([]int, error) {
+	applied, err := s.migrate(ctx)
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "42501" { // insufficient_privilege
+		err = fmt.Errorf("%w (migrations run as the owner role: set DATABASE_OWNER_URL to it)", err)
+	}
+	return applied, err
+}
+
+func (s *Store) migrate(ctx context.Context) ([]int, error) {
 	migrations, err := Migrations()
 	if err != nil {
 		return nil, err
+	}
+	appRole := s.AppRole
+	if appRole == "" {
+		appRole = DefaultAppRole
 	}
 	conn, err := s.Pool.Acquire(ctx)
 	if err != nil {
@@ -132,6 +169,9 @@ func (s *Store) Migrate(ctx context.Context) ([]int, error) {
 			return applied, fmt.Errorf("store: migrate: check %04d: %w", m.Version, err)
 		}
 		err = pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+			if _, err := tx.Exec(ctx, `SELECT set_config('carepath.app_role', $1, true)`, appRole); err != nil {
+				return err
+			}
 			if _, err := tx.Exec(ctx, m.SQL); err != nil {
 				return err
 			}

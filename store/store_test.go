@@ -36,7 +36,7 @@ func TestMigrationsAreGapless(t *testing.T) {
 func TestMigrateTwice(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	admin := testenv.Store(t)
+	admin := testenv.OwnerStore(t)
 	schema := fmt.Sprintf("migrate_test_%d", time.Now().UnixNano())
 	if _, err := admin.Pool.Exec(ctx, `CREATE SCHEMA `+schema); err != nil {
 		t.Fatalf("create schema: %v", err)
@@ -50,7 +50,7 @@ func TestMigrateTwice(t *testing.T) {
 	})
 
 	// Unknown URL parameters become session settings: this pool sees only the new schema.
-	u, err := url.Parse(testenv.Config(t).DatabaseURL)
+	u, err := url.Parse(testenv.Config(t).DatabaseOwnerURL) // migrations run as the owner
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,6 +62,7 @@ func TestMigrateTwice(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
+	s.AppRole = testenv.Config(t).AppRole()
 
 	ms, err := store.Migrations()
 	if err != nil {

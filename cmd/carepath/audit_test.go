@@ -25,7 +25,7 @@ import (
 func TestAuditVerifyCommand(t *testing.T) {
 	bin := buildBinary(t)
 	s := testenv.AuditSchema(t)
-	owner := s.Pool
+	owner := testenv.Owner(t, s).Pool // the application role may not tamper; the owner may
 	ctx := context.Background()
 	var schema string
 	if err := s.Pool.QueryRow(ctx, `SELECT current_schema()`).Scan(&schema); err != nil {

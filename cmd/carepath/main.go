@@ -2,7 +2,7 @@
 //
 //	carepath api                  serve the REST API
 //	carepath worker               run the Temporal worker for journeys
-//	carepath migrate              migrate PostgreSQL and register Temporal search attributes
+//	carepath migrate              migrate PostgreSQL (as DATABASE_OWNER_URL) and register Temporal search attributes
 //	carepath seed                 load the demo data set (idempotent; CAREPATH_ENV=local only)
 //	carepath knowledge load       load the treatment and interaction knowledge graph into Neo4j (idempotent)
 //	carepath pathways validate FILE...  check pathway definitions
@@ -32,7 +32,7 @@ const usage = `usage: carepath COMMAND [ARGS]
 commands:
   api                 serve the REST API on API_ADDR
   worker              run the Temporal worker for journeys
-  migrate             migrate PostgreSQL and register Temporal search attributes
+  migrate             migrate PostgreSQL (as DATABASE_OWNER_URL) and register Temporal search attributes
   seed                load the demo data set (loading twice changes nothing); CAREPATH_ENV=local only
   knowledge load      load the knowledge graph into NEO4J_URI (loading twice changes nothing)
   pathways validate FILE...

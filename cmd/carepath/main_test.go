@@ -65,7 +65,7 @@ func freeAddr(t *testing.T) string {
 func testEnv(t *testing.T, apiAddr, taskQueue string) []string {
 	cfg := testenv.Config(t)
 	return append(os.Environ(),
-		"API_ADDR="+apiAddr, "DATABASE_URL="+cfg.DatabaseURL, "REDIS_URL="+cfg.RedisURL,
+		"API_ADDR="+apiAddr, "DATABASE_URL="+cfg.DatabaseURL, "DATABASE_OWNER_URL="+cfg.DatabaseOwnerURL, "REDIS_URL="+cfg.RedisURL,
 		"TEMPORAL_TASK_QUEUE="+taskQueue, "LOG_FORMAT=json",
 		"CAREPATH_CODEC_KEYS="+testenv.CodecKeys, "CAREPATH_CODEC_ACTIVE_KEY="+testenv.CodecActiveKey,
 		"PRESCRIPTION_SIGNING_KEY="+testenv.PrescriptionSigningKey,

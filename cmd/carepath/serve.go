@@ -112,7 +112,7 @@ func runWorker(ctx context.Context, cfg config.Config, logger *slog.Logger) erro
 }
 
 func runMigrate(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
-	s, err := store.Open(ctx, cfg.DatabaseURL)
+	s, err := openOwner(ctx, cfg, logger)
 	if err != nil {
 		return err
 	}
@@ -139,7 +139,7 @@ func runSeed(ctx context.Context, cfg config.Config, logger *slog.Logger) error 
 	if err := requireLocal(cfg, "seed", "the demo data set and its public sign-in passwords"); err != nil {
 		return err
 	}
-	s, err := store.Open(ctx, cfg.DatabaseURL)
+	s, err := openOwner(ctx, cfg, logger)
 	if err != nil {
 		return err
 	}

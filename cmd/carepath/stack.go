@@ -118,8 +118,25 @@ func printURLs(cfg config.Config) {
 `, cfg.APIAddr, cfg.TemporalUIURL, cfg.Neo4jURI, config.RedactURL(cfg.DatabaseURL), cfg.RedisURL, cfg.StripeAPIBase, cfg.TwilioAPIBase, cfg.PharmacyAPIBase)
 }
 
+// openOwner connects as the owner role (DATABASE_OWNER_URL), which migrates
+// and seeds; the API and the worker connect as the application role
+// (DATABASE_URL), to which migrations grant its rights.
+func openOwner(ctx context.Context, cfg config.Config, logger *slog.Logger) (*store.Store, error) {
+	s, err := store.Open(ctx, cfg.DatabaseOwnerURL)
+	if err != nil {
+		return nil, fmt.Errorf("DATABASE_OWNER_URL: %w", err)
+	}
+	s.AppRole = cfg.AppRole()
+	if cfg.DatabaseOwnerURL == cfg.DatabaseURL {
+		logger.Warn("DATABASE_OWNER_URL is DATABASE_URL: the API and the worker run as the role that owns the schema, "+
+			"so they could rewrite the audit trail and the ledger; see the README's \"On a managed PostgreSQL\"",
+			"role", s.AppRole)
+	}
+	return s, nil
+}
+
 func migrateAndSeed(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
-	s, err := store.Open(ctx, cfg.DatabaseURL)
+	s, err := openOwner(ctx, cfg, logger)
 	if err != nil {
 		return err
 	}

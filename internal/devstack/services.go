@@ -84,12 +84,20 @@ func (s *Stack) postgres() service {
 					return err
 				}
 			}
-			conn, err := connectWhenStarted(ctx, s.cfg.DatabaseURL)
-			if err != nil {
-				return fmt.Errorf("a PostgreSQL answers at %s but DATABASE_URL cannot connect (%v): "+
-					"stop that server so the stack can start its own, or point DATABASE_URL at a database CarePath may use", addr, err)
+			for _, u := range []struct{ name, url string }{
+				{"DATABASE_OWNER_URL", s.cfg.DatabaseOwnerURL}, {"DATABASE_URL", s.cfg.DatabaseURL},
+			} {
+				conn, err := connectWhenStarted(ctx, u.url)
+				if err != nil {
+					return fmt.Errorf("a PostgreSQL answers at %s but %s cannot connect (%v): "+
+						"stop that server so the stack can start its own, or point %s at a database CarePath may use "+
+						"(README: \"On a managed PostgreSQL\")", addr, u.name, err, u.name)
+				}
+				if err := conn.Close(ctx); err != nil {
+					return err
+				}
 			}
-			return conn.Close(ctx)
+			return nil
 		},
 	}
 }
@@ -142,9 +150,17 @@ func connectWhenStarted(ctx context.Context, dsn string) (*pgx.Conn, error) {
 	}
 }
 
-// bootstrapPostgres creates the CarePath role and the application and test
-// databases named in DATABASE_URL and the test database URL.
+// bootstrapPostgres creates CarePath's two roles, the owner (DATABASE_OWNER_URL's
+// user, who owns the application and test databases and runs migrations)
+// and the application role (DATABASE_URL's user, which the API, the worker
+// and the tests connect as, and which owns nothing), each with LOGIN and the
+// URL's password, and the databases named in DATABASE_OWNER_URL and the test
+// database URL. Migration 0017 then grants the application role its rights.
 func (s *Stack) bootstrapPostgres(ctx context.Context, socketDir string) error {
+	owner, err := url.Parse(s.cfg.DatabaseOwnerURL)
+	if err != nil {
+		return err
+	}
 	app, err := url.Parse(s.cfg.DatabaseURL)
 	if err != nil {
 		return err
@@ -153,7 +169,7 @@ func (s *Stack) bootstrapPostgres(ctx context.Context, socketDir string) error {
 	if err != nil {
 		return err
 	}
-	port := app.Port()
+	port := owner.Port()
 	if port == "" {
 		port = "5432"
 	}
@@ -162,19 +178,14 @@ func (s *Stack) bootstrapPostgres(ctx context.Context, socketDir string) error {
 		return fmt.Errorf("bootstrap: connect over the local socket: %w", err)
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
-	role := app.User.Username()
-	password, _ := app.User.Password()
-	var exists bool
-	if err := conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1)`, role).Scan(&exists); err != nil {
-		return err
-	}
-	if !exists {
-		if _, err := conn.Exec(ctx, fmt.Sprintf("CREATE ROLE %s LOGIN PASSWORD %s",
-			pgx.Identifier{role}.Sanitize(), quoteLiteral(password))); err != nil {
-			return fmt.Errorf("bootstrap: create role: %w", err)
+	for _, u := range []*url.URL{owner, app} {
+		if err := createLoginRole(ctx, conn, u); err != nil {
+			return err
 		}
 	}
-	for _, db := range []string{dbName(app), dbName(test)} {
+	role := owner.User.Username()
+	for _, db := range []string{dbName(owner), dbName(test)} {
+		var exists bool
 		if err := conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)`, db).Scan(&exists); err != nil {
 			return err
 		}
@@ -186,6 +197,30 @@ func (s *Stack) bootstrapPostgres(ctx context.Context, socketDir string) error {
 			return fmt.Errorf("bootstrap: create database %s: %w", db, err)
 		}
 		s.progress("postgres", "created database %s", db)
+	}
+	return nil
+}
+
+// createLoginRole creates the URL's user with LOGIN and its password when
+// the role does not exist. A role that exists is left as it is, except that
+// one without LOGIN gets it: migration 0017 creates the application role
+// NOLOGIN when a migration ran before the stack could create it.
+func createLoginRole(ctx context.Context, conn *pgx.Conn, u *url.URL) error {
+	role := u.User.Username()
+	password, _ := u.User.Password()
+	var exists, canLogin bool
+	err := conn.QueryRow(ctx, `SELECT true, rolcanlogin FROM pg_roles WHERE rolname = $1`, role).Scan(&exists, &canLogin)
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return err
+	}
+	switch {
+	case !exists:
+		_, err = conn.Exec(ctx, fmt.Sprintf("CREATE ROLE %s LOGIN PASSWORD %s", pgx.Identifier{role}.Sanitize(), quoteLiteral(password)))
+	case !canLogin:
+		_, err = conn.Exec(ctx, fmt.Sprintf("ALTER ROLE %s LOGIN PASSWORD %s", pgx.Identifier{role}.Sanitize(), quoteLiteral(password)))
+	}
+	if err != nil {
+		return fmt.Errorf("bootstrap: create role %s: %w", role, err)
 	}
 	return nil
 }

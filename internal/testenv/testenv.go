@@ -9,8 +9,17 @@
 // Tests use their own database and Redis index so they never touch the data
 // of a running `make run`:
 //
-//	CAREPATH_TEST_DATABASE_URL  (default postgres://carepath:carepath@127.0.0.1:5432/carepath_test?sslmode=disable)
-//	CAREPATH_TEST_REDIS_URL     (default redis://127.0.0.1:6379/15)
+//	CAREPATH_TEST_DATABASE_URL      the owner role's (default postgres://carepath:carepath@127.0.0.1:5432/carepath_test?sslmode=disable)
+//	CAREPATH_TEST_APP_DATABASE_URL  the application role's (default: the owner's URL with user and
+//	                                password carepath_app, the role the local stack creates)
+//	CAREPATH_TEST_REDIS_URL         (default redis://127.0.0.1:6379/15)
+//
+// As in production, the schema is migrated as the owner role and tests talk
+// to it as the application role (Store, and Config's DatabaseURL), so that a
+// query the application's grants refuse fails in the tests too. OwnerStore
+// and Owner are for the few tests that need more: another schema, or
+// tampering with append-only tables as an intruder with the owner's rights
+// would.
 //
 // The other addresses come from the usual variables (see package config).
 //
@@ -35,6 +44,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/neo4j/neo4j-go-driver/v5/neo4j"
 
 	"github.com/carepath/carepath/codec"
@@ -61,7 +71,8 @@ func Config(t testing.TB) config.Config {
 	if err != nil {
 		t.Fatalf("testenv: config: %v", err)
 	}
-	cfg.DatabaseURL = envOr("CAREPATH_TEST_DATABASE_URL", config.DefaultTestDatabaseURL)
+	cfg.DatabaseOwnerURL = envOr("CAREPATH_TEST_DATABASE_URL", config.DefaultTestDatabaseURL)
+	cfg.DatabaseURL = envOr("CAREPATH_TEST_APP_DATABASE_URL", config.WithUser(cfg.DatabaseOwnerURL, config.DefaultAppRole, config.LocalAppPassword))
 	cfg.RedisURL = envOr("CAREPATH_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 	keys, err := codec.ParseKeys(CodecKeys)
 	if err != nil {
@@ -83,25 +94,78 @@ const (
 	PrescriptionSigningKey  = "Y2FyZXBhdGgtdGVzdC1wcmVzY3JpcHRpb24ta2V5ISE="
 )
 
-var migrateOnce sync.Once
+var (
+	migrateOnce sync.Once
+	migrateErr  error
+)
 
-// Store opens the test database, migrated to the newest schema. It fails the
-// test with instructions when PostgreSQL cannot be reached.
+// Store opens the test database as the application role, migrated (as the
+// owner) to the newest schema. It fails the test with instructions when
+// PostgreSQL cannot be reached.
 func Store(t testing.TB) *store.Store {
 	t.Helper()
 	cfg := Config(t)
+	migrateOnce.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		owner, err := store.Open(ctx, cfg.DatabaseOwnerURL)
+		if err != nil {
+			migrateErr = fmt.Errorf("PostgreSQL at %s is not reachable (%w); %s", config.RedactURL(cfg.DatabaseOwnerURL), err, howToStart)
+			return
+		}
+		defer owner.Close()
+		owner.AppRole = cfg.AppRole()
+		if _, err := owner.Migrate(ctx); err != nil {
+			migrateErr = fmt.Errorf("migrate test database: %w", err)
+		}
+	})
+	if migrateErr != nil {
+		t.Fatalf("testenv: %v", migrateErr)
+	}
+	return open(t, cfg.DatabaseURL, "the application role "+cfg.AppRole()+
+		" (the stack creates it with LOGIN; see the README's \"On a managed PostgreSQL\")")
+}
+
+// OwnerStore opens the test database, migrated, as the owner role: for
+// tests that create schemas or tamper with append-only tables as an
+// intruder with the owner's rights would. Everything else uses Store.
+func OwnerStore(t testing.TB) *store.Store {
+	t.Helper()
+	Store(t) // migrated
+	return open(t, Config(t).DatabaseOwnerURL, "the owner role")
+}
+
+// Owner opens an owner-role store that sees the same schemas as s (its
+// search_path), for tests that tamper with a schema of their own.
+func Owner(t testing.TB, s *store.Store) *store.Store {
+	t.Helper()
+	ctx := context.Background()
+	var path string
+	if err := s.Pool.QueryRow(ctx, `SELECT current_setting('search_path')`).Scan(&path); err != nil {
+		t.Fatalf("testenv: search_path: %v", err)
+	}
+	cfg, err := pgxpool.ParseConfig(Config(t).DatabaseOwnerURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.ConnConfig.RuntimeParams["search_path"] = path
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		t.Fatalf("testenv: owner pool: %v", err)
+	}
+	t.Cleanup(pool.Close)
+	return &store.Store{Pool: pool, AppRole: Config(t).AppRole()}
+}
+
+func open(t testing.TB, url, who string) *store.Store {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	s, err := store.Open(ctx, cfg.DatabaseURL)
+	s, err := store.Open(ctx, url)
 	if err != nil {
-		t.Fatalf("testenv: PostgreSQL at %s is not reachable (%v); %s", config.RedactURL(cfg.DatabaseURL), err, howToStart)
+		t.Fatalf("testenv: PostgreSQL at %s is not reachable as %s (%v); %s", config.RedactURL(url), who, err, howToStart)
 	}
 	t.Cleanup(s.Close)
-	var migrateErr error
-	migrateOnce.Do(func() { _, migrateErr = s.Migrate(ctx) })
-	if migrateErr != nil {
-		t.Fatalf("testenv: migrate test database: %v", migrateErr)
-	}
 	return s
 }
 

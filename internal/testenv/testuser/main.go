@@ -1,5 +1,5 @@
 // Command testuser registers a staff user with a fresh random password in
-// the database DATABASE_URL names, and prints the password, so that a test
+// the database DATABASE_OWNER_URL names (migrated as that owner), and prints the password, so that a test
 // script (scripts/schemathesis.sh) can sign in over HTTP like anyone else.
 // For test databases only: it refuses to run unless CAREPATH_ENV=local.
 //
@@ -43,11 +43,14 @@ func run(email, role string) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	s, err := store.Open(ctx, cfg.DatabaseURL)
+	// The owner migrates (and grants DATABASE_URL's role its rights) and
+	// registers the user.
+	s, err := store.Open(ctx, cfg.DatabaseOwnerURL)
 	if err != nil {
 		return err
 	}
 	defer s.Close()
+	s.AppRole = cfg.AppRole()
 	if _, err := s.Migrate(ctx); err != nil {
 		return err
 	}
