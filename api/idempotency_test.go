@@ -401,7 +401,7 @@ func TestIdempotencyRepliesAreSealed(t *testing.T) {
 	}
 
 	// A finished reply cannot be stored unsealed (the rows kept before
-	// sealing were deleted by migration 0021, as if they had expired).
+	// sealing were deleted by migration 0019, as if they had expired).
 	_, err = cv.store.Pool.Exec(ctx, `INSERT INTO idempotency_key (scope, key, request_hash, status, body, locked_until, expires_at)
 		VALUES ($1, $2, '\x00', 201, convert_to($3, 'UTF8'), now(), now() + interval '1 day')`, scope, uuid.NewString(), marker)
 	if err == nil || !strings.Contains(err.Error(), "idempotency_key_reply_sealed") {
