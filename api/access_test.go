@@ -209,7 +209,7 @@ func TestEveryRouteAsEveryRole(t *testing.T) {
 	}
 	// A journey of the target patient that never exists: an allowed update
 	// reaches Temporal and gets 404, changing nothing.
-	journey := workflows.JourneyWorkflowID(target, "access-probe", 10000)
+	journey := workflows.NewJourneyWorkflowID(target)
 	course := workflows.AdherenceWorkflowID(target, uuid.NewString(), 0)
 
 	headBefore, err := s.AuditHeadNow(ctx)

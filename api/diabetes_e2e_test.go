@@ -76,7 +76,7 @@ func TestType2DiabetesJourneyEndToEnd(t *testing.T) {
 	if resp.StatusCode != http.StatusAccepted {
 		t.Fatalf("start: %d %s", resp.StatusCode, raw)
 	}
-	id := workflows.JourneyWorkflowID(patient, "type-2-diabetes", episode)
+	id := testenv.JourneyID(t, h.store, patient, "type-2-diabetes", episode)
 	base := "/api/v1/journeys/" + id
 	st := h.waitFor(t, id, "the PaymentIntent", func(s workflows.JourneyState) bool { return s.Stage == "pay" && s.Payment != nil })
 	event := stripeEvent(fmt.Sprintf("evt_t2d_e2e_%d", episode), "payment_intent.succeeded", id, st.Payment.PaymentIntentID, st.Payment.AmountMinor)
