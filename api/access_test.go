@@ -65,6 +65,7 @@ var allowedCallers = map[string][]string{
 	"GET /openapi.json":                                 {"*"},
 	"GET /docs":                                         {"*"},
 	"GET /.well-known/jwks.json":                        {"*"},
+	"GET /l/:token":                                     {"*"},
 	"POST /oauth/token":                                 {"*"},
 	"POST /api/v1/auth/sign-in":                         {"*"},
 	"POST /api/v1/auth/sms-code":                        {"*"},
