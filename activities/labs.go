@@ -141,6 +141,9 @@ func (a *Messaging) NotifyPractitioner(ctx context.Context, in NotifyPractitione
 	if _, err := a.saveStaff(ctx, record); err != nil {
 		return record, err
 	}
+	if link, err = a.shortLink(ctx, linkScopeStaff, in.JourneyID, in.Step, link); err != nil {
+		return record, fmt.Errorf("%s: %w", op, err)
+	}
 	req := &twapi.CreateMessageParams{}
 	req.SetTo(phone)
 	req.SetBody(strings.ReplaceAll(text, "{link}", link))

@@ -94,6 +94,9 @@ type Messaging struct {
 	// LinkBase is the only URL prefix a "link" parameter may have
 	// (PUBLIC_BASE_URL): links point at CarePath, nowhere else.
 	LinkBase string
+	// LinkTTL is how long the short link in a text works; zero means
+	// DefaultLinkTTL.
+	LinkTTL time.Duration
 	// Now is the clock for quiet hours; nil means time.Now.
 	Now func() time.Time
 }
@@ -106,8 +109,8 @@ type SendSMSInput struct {
 	Kind       string `json:"kind"` // SMSKindReminder, SMSKindNotification or SMSKindEssential
 	TemplateID string `json:"template_id"`
 	// Params fill the template: "at" is an RFC 3339 time, shown as {date}
-	// and {time} in the patient's time zone; "link" is a path ("/j/...",
-	// sent as LinkBase + path) or a URL under LinkBase.
+	// and {time} in the patient's time zone; "link" is a path ("/j/...")
+	// or a URL under LinkBase, texted as a short link to it (shortLink).
 	Params map[string]string `json:"params"`
 }
 
@@ -223,6 +226,47 @@ func (a *Messaging) carePathLink(v string) (string, bool) {
 	return base + rest, true
 }
 
+// DefaultLinkTTL is how long the link in a text works: long enough for a
+// reminder sent days ahead, short enough that an old phone's messages do not
+// open the patient's journey for ever.
+const DefaultLinkTTL = 7 * 24 * time.Hour
+
+// Scopes of short links: one per sending activity, keyed by its step.
+const (
+	linkScopeSMS   = "sms"
+	linkScopeStaff = "staff"
+)
+
+// shortLink replaces a CarePath link (LinkBase + path) with LinkBase +
+// "/l/" + a random token that stands for the path until it expires (GET
+// /l/{token} redirects). The path names a journey or a course; the token
+// names nothing, so a text read over someone's shoulder, or kept by the
+// carrier, says nothing about the patient's care. The token is keyed by
+// the message's idempotency key (journey and step), so a retried send
+// texts the same one.
+func (a *Messaging) shortLink(ctx context.Context, scope, journeyID, step, link string) (string, error) {
+	base := strings.TrimRight(a.LinkBase, "/")
+	target := strings.TrimPrefix(link, base)
+	if target == "" {
+		target = "/"
+	}
+	ttl := a.LinkTTL
+	if ttl <= 0 {
+		ttl = DefaultLinkTTL
+	}
+	l, err := a.Store.CreateShortLink(ctx, scope, journeyID+"/"+step, target, ttl)
+	if errors.Is(err, store.ErrInvalid) {
+		return "", temporal.NewNonRetryableApplicationError("short link: "+err.Error(), ErrTypeInvalidInput, err)
+	}
+	if err != nil {
+		return "", err
+	}
+	return base + ShortLinkPath(l.Token), nil
+}
+
+// ShortLinkPath is the path of a short link's token (the API's GET route).
+func ShortLinkPath(token string) string { return "/l/" + token }
+
 // setSender sets the sender: a Messaging Service SID ("MG...") or a number.
 func setSender(req *twapi.CreateMessageParams, from string) {
 	if strings.HasPrefix(from, "MG") {
@@ -321,6 +365,11 @@ func (a *Messaging) SendSMS(ctx context.Context, in SendSMSInput) (SendSMSResult
 		}
 	}
 
+	if params.link != "" {
+		if params.link, err = a.shortLink(ctx, linkScopeSMS, in.JourneyID, in.Step, params.link); err != nil {
+			return SendSMSResult{}, fmt.Errorf("%s: %w", op, err)
+		}
+	}
 	body := tmpl.render(params, loc, in.Kind)
 	record.Status, record.Body = store.CommunicationSending, body
 	claimed, err := a.Store.SaveCommunication(ctx, record)

@@ -5,10 +5,12 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/carepath/carepath/activities"
@@ -83,8 +85,10 @@ func TestSendSMSSendsOnceInTwiliosFormat(t *testing.T) {
 	if len(msgs) != 1 {
 		t.Fatalf("Twilio got %d messages, want 1", len(msgs))
 	}
+	// The link is a short link whose token stands for the path.
+	token := h.linkTarget(t, msgs[0].Body, "/a/7f3c")
 	want := "CarePath: reminder of your appointment on Tue 1 Dec 2026 at 10:30 IST. Details: " +
-		h.cfg.PublicBaseURL + "/a/7f3c Reply STOP to opt out."
+		h.cfg.PublicBaseURL + "/l/" + token + " Reply STOP to opt out."
 	if m := msgs[0]; m.To != phoneOf(15) || m.From != h.cfg.TwilioFromNumber || m.Body != want || m.SID != got.MessageSID {
 		t.Errorf("message = %+v\nwant To %s From %s Body %q", m, phoneOf(15), h.cfg.TwilioFromNumber, want)
 	}
@@ -258,11 +262,72 @@ func TestSendSMSThroughTheSDK(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if msgs := h.fake.Messages(); len(msgs) != 1 || !strings.Contains(msgs[0].Body, h.cfg.PublicBaseURL+"/j/abc ") {
-		t.Errorf("messages = %+v, want the link under %s", msgs, h.cfg.PublicBaseURL)
+	msgs := h.fake.Messages()
+	if len(msgs) != 1 {
+		t.Fatalf("messages = %+v, want one", msgs)
 	}
+	h.linkTarget(t, msgs[0].Body, "/j/abc")
 	var got activities.SendSMSResult
 	if err := val.Get(&got); err != nil || got.Status != activities.SMSSent || !got.NextAllowedAt.IsZero() {
 		t.Errorf("result = %+v (%v)", got, err)
+	}
+}
+
+var shortLinkInBody = regexp.MustCompile(`/l/([a-z2-7]{26})\b`)
+
+// linkTarget finds the short link in an SMS body, checks it is under
+// PUBLIC_BASE_URL and stands for target, and returns its token.
+func (h *smsHarness) linkTarget(t *testing.T, body, target string) string {
+	t.Helper()
+	m := shortLinkInBody.FindStringSubmatch(body)
+	if m == nil || !strings.Contains(body, h.cfg.PublicBaseURL+"/l/"+m[1]) {
+		t.Fatalf("body %q has no short link under %s", body, h.cfg.PublicBaseURL)
+	}
+	l, err := h.store.ResolveShortLink(h.ctx, m[1])
+	if err != nil || l.Target != target {
+		t.Fatalf("link %s stands for %+v (%v), want %s", m[1], l, err, target)
+	}
+	if strings.Contains(body, target) {
+		t.Errorf("body %q shows the path %s", body, target)
+	}
+	return m[1]
+}
+
+// Texts about a journey carry a short link, never the journey's ID or
+// course's ID, which for journeys started before opaque IDs name the
+// pathway; a retry texts the same link.
+func TestSendSMSLinksCarryNoIdentifier(t *testing.T) {
+	h := newSMSHarness(t, 15)
+	patient := store.SeedPatientID(15)
+	journey := fmt.Sprintf("journey:%s:type-2-diabetes:%d", patient, time.Now().UnixNano()%1_000_000+1)
+	for i, link := range []string{"/journeys/" + journey, "/adherence/adherence:" + patient + ":" + uuid.NewString() + ":0"} {
+		in := activities.SendSMSInput{JourneyID: journey, Step: fmt.Sprintf("dose-%d", i), PatientID: patient, Kind: activities.SMSKindEssential,
+			TemplateID: "medication_reminder", Params: map[string]string{"at": "2026-12-01T05:00:00Z", "link": link}}
+		if _, err := h.m.SendSMS(h.ctx, in); err != nil {
+			t.Fatal(err)
+		}
+		msgs := h.fake.Messages()
+		body := msgs[len(msgs)-1].Body
+		token := h.linkTarget(t, body, link)
+		for _, leak := range []string{"type-2-diabetes", patient, "journey", "adherence"} {
+			if strings.Contains(body, leak) {
+				t.Errorf("body %q contains %q", body, leak)
+			}
+		}
+		c, err := h.store.CommunicationByStep(h.ctx, in.JourneyID, in.Step)
+		if err != nil || strings.Contains(c.Body, "type-2-diabetes") || !strings.Contains(c.Body, token) {
+			t.Errorf("recorded body %q (%v)", c.Body, err)
+		}
+		// A retry of a send that died after claiming the step texts the same link.
+		if _, err := h.store.Pool.Exec(h.ctx, `UPDATE communication SET status = 'sending' WHERE journey_id = $1 AND step = $2`, in.JourneyID, in.Step); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := h.m.SendSMS(h.ctx, in); err != nil {
+			t.Fatal(err)
+		}
+		msgs = h.fake.Messages()
+		if again := h.linkTarget(t, msgs[len(msgs)-1].Body, link); again != token {
+			t.Errorf("retry texted token %s, first send %s", again, token)
+		}
 	}
 }

@@ -2,8 +2,11 @@ package activities
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"regexp"
 	"strings"
 	"time"
 
@@ -63,15 +66,37 @@ type Payments struct {
 	Stripe *client.API
 }
 
+// PaymentDescription is every PaymentIntent's description: it names no
+// pathway, condition, doctor or specialty.
+const PaymentDescription = "CarePath appointment"
+
 // PaymentIdempotencyKey is the Stripe idempotency key of a journey step's
-// PaymentIntent, e.g. "journey:<patient>:general-consult:1:pay:payment_intent".
+// PaymentIntent: "<journey ID>:s<digest of the step>:payment_intent". The
+// journey ID is opaque (workflows.NewJourneyWorkflowID) and the step, whose
+// name the pathway chooses ("care_not_at_goal"), is sent as a digest, so
+// the key tells Stripe nothing clinical. Journeys started under legacy IDs
+// keep the keys they had ("<journey ID>:<step>:payment_intent"): a payment
+// reserved before must be retried with the key it was reserved with.
 func PaymentIdempotencyKey(journeyID, step string) string {
-	return journeyID + ":" + step + ":payment_intent"
+	return stepKey(journeyID, step) + ":payment_intent"
 }
 
-// RefundIdempotencyKey is the Stripe idempotency key of a journey step's refund.
+// RefundIdempotencyKey is the Stripe idempotency key of a journey step's
+// refund, made as PaymentIdempotencyKey's.
 func RefundIdempotencyKey(journeyID, step string) string {
-	return journeyID + ":" + step + ":refund"
+	return stepKey(journeyID, step) + ":refund"
+}
+
+// legacyJourneyID is the shape of workflows.LegacyJourneyWorkflowID
+// (activities cannot import workflows).
+var legacyJourneyID = regexp.MustCompile(`^journey:[0-9a-f-]{36}:[a-z0-9][a-z0-9-]{0,62}:[1-9][0-9]*$`)
+
+func stepKey(journeyID, step string) string {
+	if legacyJourneyID.MatchString(journeyID) {
+		return journeyID + ":" + step
+	}
+	sum := sha256.Sum256([]byte(step))
+	return journeyID + ":s" + hex.EncodeToString(sum[:8])
 }
 
 // CreatePaymentIntentInput asks for a PaymentIntent for a journey step.
@@ -126,10 +151,12 @@ func (a *Payments) CreatePaymentIntent(ctx context.Context, in CreatePaymentInte
 	}
 	params.Context = ctx
 	params.SetIdempotencyKey(p.IdempotencyKey)
-	// Opaque IDs only: Stripe must learn nothing clinical about the patient.
+	// Stripe must learn nothing clinical about the patient: the metadata is
+	// the opaque journey ID (it routes the webhook) and the appointment's,
+	// and the description is the same for every payment. Not the step,
+	// whose name comes from the pathway.
+	params.Description = stripe.String(PaymentDescription)
 	params.AddMetadata("journey_id", in.JourneyID)
-	params.AddMetadata("step", in.Step)
-	params.AddMetadata("payment_id", p.ID)
 	if in.AppointmentID != "" {
 		params.AddMetadata("appointment_id", in.AppointmentID)
 	}
@@ -246,10 +273,9 @@ func (a *Payments) Refund(ctx context.Context, in RefundInput) (RefundResult, er
 		}
 		params.Context = ctx
 		params.SetIdempotencyKey(r.IdempotencyKey)
+		// As for the PaymentIntent: opaque IDs only.
 		params.AddMetadata("journey_id", in.JourneyID)
-		params.AddMetadata("step", in.Step)
 		params.AddMetadata("refund_id", r.ID)
-		params.AddMetadata("reason", in.Reason)
 		re, err := a.Stripe.Refunds.New(params)
 		if err != nil {
 			return RefundResult{}, stripeError(op, err)

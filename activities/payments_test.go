@@ -1,9 +1,12 @@
 package activities_test
 
 import (
+	"bytes"
 	"context"
+	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -14,10 +17,15 @@ import (
 	"github.com/carepath/carepath/internal/testenv"
 	"github.com/carepath/carepath/platform"
 	"github.com/carepath/carepath/store"
+	"github.com/carepath/carepath/workflows"
 )
 
-// stripeCall is one request that reached Stripe (stripe-mock).
-type stripeCall struct{ method, path, idempotencyKey string }
+// stripeCall is one request that reached Stripe (stripe-mock), with its
+// form body.
+type stripeCall struct {
+	method, path, idempotencyKey string
+	form                         url.Values
+}
 
 // recorder sits between stripe-go and stripe-mock and writes down every
 // request, so a test can count what a retry really sent.
@@ -27,8 +35,19 @@ type recorder struct {
 }
 
 func (r *recorder) RoundTrip(req *http.Request) (*http.Response, error) {
+	var form url.Values
+	if req.Body != nil {
+		body, err := io.ReadAll(req.Body)
+		if err != nil {
+			return nil, err
+		}
+		req.Body = io.NopCloser(bytes.NewReader(body))
+		if form, err = url.ParseQuery(string(body)); err != nil {
+			return nil, err
+		}
+	}
 	r.mu.Lock()
-	r.calls = append(r.calls, stripeCall{req.Method, req.URL.Path, req.Header.Get("Idempotency-Key")})
+	r.calls = append(r.calls, stripeCall{req.Method, req.URL.Path, req.Header.Get("Idempotency-Key"), form})
 	r.mu.Unlock()
 	return http.DefaultTransport.RoundTrip(req)
 }
@@ -259,5 +278,95 @@ func TestStripeErrorsRetryOnlyWhatCanSucceed(t *testing.T) {
 			continue
 		}
 		wantAppError(t, body, err, c.typ)
+	}
+}
+
+// What Stripe learns of a payment and its refund: the opaque journey ID,
+// the appointment's and the refund's IDs, and a description that is the
+// same for every payment. Never the pathway or the step (named by the
+// pathway), in the metadata, the description or the idempotency key.
+func TestStripeLearnsNothingClinical(t *testing.T) {
+	ctx, s, p, rec := paymentsAgainstStripeMock(t)
+	patient := store.SeedPatientID(15)
+	j := workflows.NewJourneyWorkflowID(patient)
+	// An appointment for the journey, so that its ID goes to Stripe too.
+	slot := testenv.SlotSoon(t, s, 5, time.Hour)
+	appt, err := s.HoldSlot(ctx, store.HoldSlotRequest{JourneyID: j, Step: "titration_review_book", PatientID: patient, SlotID: slot.ID,
+		Until: time.Now().Add(30 * time.Minute)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const step = "titration_review_pay"
+	paid, err := p.CreatePaymentIntent(ctx, activities.CreatePaymentIntentInput{JourneyID: j, Step: step, AppointmentID: appt.ID,
+		AmountMinor: 50000, Currency: "INR"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Refund(ctx, activities.RefundInput{JourneyID: j, Step: "titration_review_refund", PaymentStep: step,
+		Reason: "doctor_declined"}); err != nil {
+		t.Fatal(err)
+	}
+	check := func(call stripeCall, wantMeta map[string]string) {
+		t.Helper()
+		meta := map[string]string{}
+		for k, v := range call.form {
+			if name, ok := strings.CutPrefix(k, "metadata["); ok {
+				meta[strings.TrimSuffix(name, "]")] = v[0]
+			}
+			for _, leak := range []string{"titration", "diabetes", "review", "doctor_declined"} {
+				if strings.Contains(k, leak) || strings.Contains(strings.Join(v, " "), leak) {
+					t.Errorf("%s %s: %s=%q names %q", call.method, call.path, k, v, leak)
+				}
+			}
+		}
+		if strings.Contains(call.idempotencyKey, "titration") || !strings.HasPrefix(call.idempotencyKey, j+":s") {
+			t.Errorf("%s: Idempotency-Key %q", call.path, call.idempotencyKey)
+		}
+		if len(meta) != len(wantMeta) {
+			t.Errorf("%s: metadata %v, want %v", call.path, meta, wantMeta)
+		}
+		for k, v := range wantMeta {
+			if meta[k] != v {
+				t.Errorf("%s: metadata %v, want %v", call.path, meta, wantMeta)
+			}
+		}
+	}
+	pis := rec.posts("/v1/payment_intents")
+	if len(pis) != 1 {
+		t.Fatalf("PaymentIntent creations: %d", len(pis))
+	}
+	check(pis[0], map[string]string{"journey_id": j, "appointment_id": appt.ID})
+	if d := pis[0].form.Get("description"); d != activities.PaymentDescription {
+		t.Errorf("description = %q, want %q", d, activities.PaymentDescription)
+	}
+	refunds := rec.posts("/v1/refunds")
+	if len(refunds) != 1 {
+		t.Fatalf("refunds: %d", len(refunds))
+	}
+	row, err := s.PaymentByStep(ctx, j, step)
+	if err != nil || row.ProviderPaymentID != paid.PaymentIntentID {
+		t.Fatalf("payment row %+v %v", row, err)
+	}
+	var refundID string
+	if err := s.Pool.QueryRow(ctx, `SELECT id::text FROM refund WHERE journey_id = $1`, j).Scan(&refundID); err != nil {
+		t.Fatal(err)
+	}
+	check(refunds[0], map[string]string{"journey_id": j, "refund_id": refundID})
+}
+
+// A journey started under a legacy ID keeps the key its payment was
+// reserved with; an opaque journey's key shows a digest of the step.
+func TestPaymentIdempotencyKeys(t *testing.T) {
+	legacy := workflows.LegacyJourneyWorkflowID(store.SeedPatientID(1), "general-consult", 3)
+	if got := activities.PaymentIdempotencyKey(legacy, "pay"); got != legacy+":pay:payment_intent" {
+		t.Errorf("legacy key = %q", got)
+	}
+	opaque := workflows.NewJourneyWorkflowID(store.SeedPatientID(1))
+	a, b := activities.PaymentIdempotencyKey(opaque, "pay"), activities.PaymentIdempotencyKey(opaque, "pay_again")
+	if a == b || strings.Contains(a, "pay:") || !strings.HasPrefix(a, opaque+":s") || a != activities.PaymentIdempotencyKey(opaque, "pay") {
+		t.Errorf("opaque keys %q and %q", a, b)
+	}
+	if r := activities.RefundIdempotencyKey(opaque, "pay"); r == a || !strings.HasSuffix(r, ":refund") {
+		t.Errorf("refund key %q", r)
 	}
 }

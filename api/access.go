@@ -93,6 +93,7 @@ var routePolicies = map[string]routePolicy{
 	"GET /openapi.json":            {public: true},
 	"GET /docs":                    {public: true},
 	"GET " + jwksPath:              {public: true},
+	"GET " + shortLinkRoute:        {public: true},
 	"POST " + oauthTokenPath:       {public: true},
 	"POST " + signInPath:           {public: true},
 	"POST " + smsCodePath:          {public: true},

@@ -65,6 +65,7 @@ var allowedCallers = map[string][]string{
 	"GET /openapi.json":                                 {"*"},
 	"GET /docs":                                         {"*"},
 	"GET /.well-known/jwks.json":                        {"*"},
+	"GET /l/:token":                                     {"*"},
 	"POST /oauth/token":                                 {"*"},
 	"POST /api/v1/auth/sign-in":                         {"*"},
 	"POST /api/v1/auth/sms-code":                        {"*"},
@@ -210,7 +211,7 @@ func TestEveryRouteAsEveryRole(t *testing.T) {
 	}
 	// A journey of the target patient that never exists: an allowed update
 	// reaches Temporal and gets 404, changing nothing.
-	journey := workflows.JourneyWorkflowID(target, "access-probe", 10000)
+	journey := workflows.NewJourneyWorkflowID(target)
 	course := workflows.AdherenceWorkflowID(target, uuid.NewString(), 0)
 	// The "dietitian" is the probe journey's assigned dietitian: only that
 	// one may review its diet plans (the diet review handler checks).

@@ -39,7 +39,7 @@ func TestAdherenceCourseEndToEnd(t *testing.T) {
 	rxID := signedPrescription(t, h, patient)
 
 	id := workflows.AdherenceWorkflowID(patient, rxID, 0)
-	in := workflows.AdherenceInput{JourneyID: workflows.JourneyWorkflowID(patient, "type-2-diabetes", int(time.Now().UnixNano()%900000)+1000), PatientID: patient,
+	in := workflows.AdherenceInput{JourneyID: workflows.NewJourneyWorkflowID(patient), PatientID: patient,
 		PrescriptionID: rxID, Position: 0, Frequency: "twice daily", DurationDays: 2, Quantity: 4, Refills: 1, TimeZone: "Asia/Kolkata",
 		Settings: workflows.AdherenceSettings{Interval: 1500 * time.Millisecond, DosesPerRun: 3, RefillLeadDays: 1}}
 	run, err := h.deps.Temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: h.taskQueue}, workflows.AdherenceWorkflowName, in)

@@ -280,7 +280,7 @@ func TestJourneyEndToEnd(t *testing.T) {
 	if err := json.Unmarshal(raw, &started); err != nil {
 		t.Fatal(err)
 	}
-	wantID := workflows.JourneyWorkflowID(patient, "enrol-check", episode)
+	wantID := testenv.JourneyID(t, h.store, patient, "enrol-check", episode)
 	if started.ID != wantID || started.RunID == "" || resp.Header.Get("Location") != "/api/v1/journeys/"+wantID {
 		t.Fatalf("start answered %s (Location %q)", raw, resp.Header.Get("Location"))
 	}
@@ -357,7 +357,7 @@ func TestBadRequestsGetProblemsNamingTheField(t *testing.T) {
 		{"two values", "POST", "/api/v1/journeys", `{} {}`, 400, ""},
 		{"too large", "POST", "/api/v1/journeys", `{"patient_id":"` + strings.Repeat("a", 70<<10) + `"}`, 400, ""},
 		{"malformed journey id", "GET", "/api/v1/journeys/not-a-journey", "", 404, ""},
-		{"journey that was never started", "GET", "/api/v1/journeys/" + workflows.JourneyWorkflowID(unknownPatient, "general-consult", 1), "", 404, ""},
+		{"journey that was never started", "GET", "/api/v1/journeys/" + workflows.NewJourneyWorkflowID(unknownPatient), "", 404, ""},
 		{"no such route", "GET", "/api/v1/nothing-here", "", 404, ""},
 	}
 	for _, tc := range cases {
@@ -388,7 +388,7 @@ func TestBadRequestsGetProblemsNamingTheField(t *testing.T) {
 		})
 	}
 	t.Run("decision without a token", func(t *testing.T) {
-		path := "/api/v1/journeys/" + workflows.JourneyWorkflowID(unknownPatient, "general-consult", 1) + "/decisions"
+		path := "/api/v1/journeys/" + workflows.NewJourneyWorkflowID(unknownPatient) + "/decisions"
 		resp, raw := h.doAs(t, "POST", path, `{"step_id":"doctor_review","outcome":"accepted"}`, "", "")
 		if resp.StatusCode != http.StatusUnauthorized || resp.Header.Get("WWW-Authenticate") == "" {
 			t.Fatalf("status %d, want 401 with WWW-Authenticate: %s", resp.StatusCode, raw)

@@ -32,7 +32,7 @@ func TestGeneralConsultationEndToEnd(t *testing.T) {
 	if resp.StatusCode != http.StatusAccepted {
 		t.Fatalf("start: %d %s", resp.StatusCode, raw)
 	}
-	id := workflows.JourneyWorkflowID(patient, "general-consult", episode)
+	id := testenv.JourneyID(t, h.store, patient, "general-consult", episode)
 
 	st := h.waitFor(t, id, "the PaymentIntent", func(s workflows.JourneyState) bool { return s.Stage == "pay" && s.Payment != nil })
 	if st.Appointment == nil || st.Appointment.SlotID != slot.ID || st.Appointment.PractitionerID != practitioner {

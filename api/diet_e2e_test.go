@@ -65,7 +65,7 @@ func TestDietPlanThroughTheAPI(t *testing.T) {
 	if resp.StatusCode != http.StatusAccepted {
 		t.Fatalf("start: %d %s", resp.StatusCode, raw)
 	}
-	id := workflows.JourneyWorkflowID(patient, "diet-check", episode)
+	id := testenv.JourneyID(t, h.store, patient, "diet-check", episode)
 	base := "/api/v1/journeys/" + id
 
 	plan := waitDiet(t, h, base, func(d dietView) bool { return d.State.Status == store.DietAwaitingReview })

@@ -365,9 +365,9 @@ func (s *Server) startNextEpisode(ctx context.Context, in workflows.JourneyInput
 	var started *serviceerror.WorkflowExecutionAlreadyStarted
 	for try := 0; ; try++ {
 		in.Episode = episode + try
-		_, err := s.launchJourney(ctx, in)
+		id, _, err := s.launchJourney(ctx, in)
 		if err == nil {
-			return workflows.JourneyWorkflowID(in.PatientID, in.PathwayID, in.Episode), nil
+			return id, nil
 		}
 		if !errors.As(err, &started) || try == 9 {
 			return "", err

@@ -199,8 +199,11 @@ func TestHealthLinkBookAcceptAndCancelThroughTheJourney(t *testing.T) {
 		t.Fatalf("stored appointment %+v, %v", stored, err)
 	}
 	journey := stored.JourneyID
-	if _, pathway, _, err := workflows.ParseJourneyWorkflowID(journey); err != nil || pathway != "general-consult" {
-		t.Errorf("journey %s is not a general consultation", journey)
+	if ref, err := h.store.JourneyRefByWorkflowID(context.Background(), journey); err != nil || ref.PathwayID != "general-consult" || ref.PatientID != patient {
+		t.Errorf("journey %s is not a general consultation of the patient: %+v, %v", journey, ref, err)
+	}
+	if _, pathway, _, err := workflows.ParseJourneyWorkflowID(journey); err != nil || pathway != "" {
+		t.Errorf("journey ID %s is not opaque", journey)
 	}
 
 	// The same slot again, for the same patient by an admin: taken.

@@ -20,7 +20,6 @@ import (
 	"github.com/carepath/carepath/codec"
 	"github.com/carepath/carepath/internal/testenv"
 	"github.com/carepath/carepath/store"
-	"github.com/carepath/carepath/workflows"
 )
 
 // conventions is the real router over the test database and the dev
@@ -76,7 +75,9 @@ func (cv *conventions) newPatient(t *testing.T) string {
 	id := testenv.NewPatient(t, cv.store, "Pune")
 	t.Cleanup(func() {
 		for episode := 1; episode <= 3; episode++ {
-			_ = cv.temporal.TerminateWorkflow(context.Background(), workflows.JourneyWorkflowID(id, "enrol-check", episode), "", "test over")
+			if ref, err := cv.store.JourneyRefByEpisode(context.Background(), id, "enrol-check", episode); err == nil {
+				_ = cv.temporal.TerminateWorkflow(context.Background(), ref.WorkflowID, "", "test over")
+			}
 		}
 	})
 	return id
@@ -248,7 +249,7 @@ func TestIdempotencyDuplicateWhileInFlightGets409(t *testing.T) {
 	if a := cv.post(t, "/api/v1/journeys", admin, "", startBody(patient, 1)); a.status != http.StatusAccepted {
 		t.Fatalf("start: %d %s", a.status, a.body)
 	}
-	path := "/api/v1/journeys/" + workflows.JourneyWorkflowID(patient, "enrol-check", 1) + "/cancel"
+	path := "/api/v1/journeys/" + testenv.JourneyID(t, cv.store, patient, "enrol-check", 1) + "/cancel"
 	key := uuid.NewString()
 	ctx, cancel := context.WithCancel(context.Background())
 	firstDone := make(chan answer, 1)

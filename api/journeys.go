@@ -12,6 +12,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/carepath/carepath/pathways"
+	"github.com/carepath/carepath/store"
 	"github.com/carepath/carepath/workflows"
 )
 
@@ -51,8 +52,7 @@ func (s *Server) startJourney(c *gin.Context) {
 		s.writeError(c, err)
 		return
 	}
-	id := workflows.JourneyWorkflowID(in.PatientID, in.PathwayID, in.Episode)
-	run, err := s.launchJourney(c.Request.Context(), in)
+	id, run, err := s.launchJourney(c.Request.Context(), in)
 	if err != nil {
 		s.writeError(c, err)
 		return
@@ -64,10 +64,22 @@ func (s *Server) startJourney(c *gin.Context) {
 	})
 }
 
-// launchJourney starts the journey workflow for in. Starting a journey
-// that exists is serviceerror.WorkflowExecutionAlreadyStarted (409).
-func (s *Server) launchJourney(ctx context.Context, in workflows.JourneyInput) (client.WorkflowRun, error) {
-	id := workflows.JourneyWorkflowID(in.PatientID, in.PathwayID, in.Episode)
+// launchJourney starts the journey workflow for in and returns its ID.
+// The ID is opaque (workflows.NewJourneyWorkflowID) and recorded in
+// journey_ref for the patient's episode on the pathway before the workflow
+// starts; an episode recorded already keeps its ID. So a start retried
+// after a crash starts the workflow the first attempt chose, and starting a
+// journey that exists is serviceerror.WorkflowExecutionAlreadyStarted
+// (409), as it was when the ID named the episode.
+func (s *Server) launchJourney(ctx context.Context, in workflows.JourneyInput) (string, client.WorkflowRun, error) {
+	ref, _, err := s.store.ReserveJourneyRef(ctx, store.JourneyRef{
+		PatientID: in.PatientID, PathwayID: in.PathwayID, Episode: in.Episode,
+		WorkflowID: workflows.NewJourneyWorkflowID(in.PatientID),
+	})
+	if err != nil {
+		return "", nil, fmt.Errorf("start journey: %w", err)
+	}
+	id := ref.WorkflowID
 	run, err := s.temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
 		ID:        id,
 		TaskQueue: s.taskQueue,
@@ -84,9 +96,9 @@ func (s *Server) launchJourney(ctx context.Context, in workflows.JourneyInput) (
 		),
 	}, workflows.JourneyWorkflowName, in)
 	if err != nil {
-		return nil, fmt.Errorf("start journey %s: %w", id, err)
+		return "", nil, fmt.Errorf("start journey %s: %w", id, err)
 	}
-	return run, nil
+	return id, run, nil
 }
 
 func (s *Server) validateStart(c *gin.Context, req startJourneyRequest) (workflows.JourneyInput, error) {

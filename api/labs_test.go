@@ -251,7 +251,7 @@ func TestLabResultsThroughTheJourney(t *testing.T) {
 	if status != http.StatusAccepted {
 		t.Fatalf("start: %d %v", status, started)
 	}
-	id := workflows.JourneyWorkflowID(patient, "labs-check", episode)
+	id := testenv.JourneyID(t, h.store, patient, "labs-check", episode)
 	path := "/api/v1/journeys/" + id + "/lab-results"
 	lab := func(body string) (int, map[string]any) {
 		return h.post(t, path, jsonType, body, "acme-labs", auth.RoleIntegrator, auth.ScopeLabsWrite)
@@ -349,7 +349,7 @@ func TestFollowUpStartsTheNextEpisodeOnTheDevServer(t *testing.T) {
 	if status != http.StatusAccepted {
 		t.Fatalf("start: %d %v", status, started)
 	}
-	id := workflows.JourneyWorkflowID(patient, "followup-check", episode)
+	id := testenv.JourneyID(t, h.store, patient, "followup-check", episode)
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		status, got := h.post(t, "/api/v1/journeys/"+id+"/lab-results", jsonType,
@@ -368,7 +368,11 @@ func TestFollowUpStartsTheNextEpisodeOnTheDevServer(t *testing.T) {
 	if err := h.deps.Temporal.GetWorkflow(ctx, id, "").Get(ctx, &parent); err != nil || parent.Status != workflows.StatusCompleted {
 		t.Fatalf("journey: %s %v", parent.Status, err)
 	}
-	nextID := workflows.JourneyWorkflowID(patient, "followup-check", episode+1)
+	// The follow-up got an opaque ID of its own, recorded for episode+1.
+	nextID := testenv.JourneyID(t, h.store, patient, "followup-check", episode+1)
+	if strings.Contains(nextID, "followup-check") || nextID == id {
+		t.Errorf("follow-up ID %s names the pathway or is the parent's", nextID)
+	}
 	if parent.FollowUp == nil || parent.FollowUp.Status != "booked" || parent.FollowUp.NextJourneyID != nextID || parent.FollowUp.Interval != "4s" {
 		t.Fatalf("follow-up = %+v", parent.FollowUp)
 	}

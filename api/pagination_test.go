@@ -52,7 +52,7 @@ func TestJourneyListPagesSortsAndFilters(t *testing.T) {
 		if a := cv.post(t, "/api/v1/journeys", admin, "", startBody(patient, episode)); a.status != http.StatusAccepted {
 			t.Fatalf("start %d: %d %s", episode, a.status, a.body)
 		}
-		started = append(started, workflows.JourneyWorkflowID(patient, "enrol-check", episode))
+		started = append(started, testenv.JourneyID(t, cv.store, patient, "enrol-check", episode))
 	}
 	// Visibility is eventually consistent: wait until all three are listed.
 	deadline := time.Now().Add(15 * time.Second)
@@ -111,7 +111,7 @@ func TestJourneyListPagesSortsAndFilters(t *testing.T) {
 func TestUnknownFieldsAreRefusedNamingTheField(t *testing.T) {
 	cv := newConventions(t, api.RateLimitOptions{})
 	admin := testenv.Token(t, cv.auth, auth.RoleAdmin, uuid.NewString())
-	journey := "/api/v1/journeys/" + workflows.JourneyWorkflowID(store.SeedPatientID(1), "general-consult", 10000)
+	journey := "/api/v1/journeys/" + workflows.NewJourneyWorkflowID(store.SeedPatientID(1))
 	cases := []struct{ path, token, body, field string }{
 		{"/api/v1/auth/sign-in", "", `{"email":"a@b.example","password":"x","remember_me":true}`, "/remember_me"},
 		{"/api/v1/auth/sms-code/verify", "", `{"phone":"+15005550100","code":"123456","device":"x"}`, "/device"},

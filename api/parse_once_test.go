@@ -150,7 +150,9 @@ func patientProbes(method, route string, ref *patientRef, patientA, patientB str
 	idOf := func(patient string) string {
 		switch ref.kind {
 		case journeyIDKind:
-			return workflows.JourneyWorkflowID(patient, "general-consult", 1)
+			// The access layer reads the patient from the ID; whether the
+			// journey exists is the handler's business, after the rule.
+			return workflows.NewJourneyWorkflowID(patient)
 		case courseIDKind:
 			return workflows.AdherenceWorkflowID(patient, "5f1a8c1e-2d0b-4a8e-9a35-9d7f1c1e0b01", 0)
 		}

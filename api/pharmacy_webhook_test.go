@@ -75,7 +75,7 @@ func TestPharmacyWebhookVerifiesSignalsOnceAndRecords(t *testing.T) {
 		Webhooks: api.WebhookOptions{PharmacySecret: testPharmacySecret}}))
 	defer srv.Close()
 
-	journeyID := workflows.JourneyWorkflowID(uuid.NewString(), "pharmacy-probe", 1)
+	journeyID := workflows.NewJourneyWorkflowID(uuid.NewString())
 	run, err := tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: journeyID, TaskQueue: queue, WorkflowExecutionTimeout: time.Minute}, "PharmacyProbe")
 	if err != nil {
 		t.Fatal(err)

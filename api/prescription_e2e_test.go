@@ -32,7 +32,7 @@ func TestPrescriptionAndFulfilmentEndToEnd(t *testing.T) {
 	if resp.StatusCode != http.StatusAccepted {
 		t.Fatalf("start: %d %s", resp.StatusCode, raw)
 	}
-	id := workflows.JourneyWorkflowID(patient, "general-consult", episode)
+	id := testenv.JourneyID(t, h.store, patient, "general-consult", episode)
 	st := h.waitFor(t, id, "the PaymentIntent", func(s workflows.JourneyState) bool { return s.Stage == "pay" && s.Payment != nil })
 	event := stripeEvent(fmt.Sprintf("evt_rx_e2e_%d", episode), "payment_intent.succeeded", id, st.Payment.PaymentIntentID, st.Payment.AmountMinor)
 	if code, body, _ := h.postStripe(t, event, signStripe(event, testStripeSecret, time.Now())); code != http.StatusOK {

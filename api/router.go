@@ -169,6 +169,7 @@ func NewRouter(o Options) *gin.Engine {
 	s.authRoutes(r)
 	r.POST(bookLabTestRoute, s.bookLabTest)
 	s.healthLinkRoutes(r)
+	r.GET(shortLinkRoute, s.followShortLink)
 	r.GET("/openapi.json", s.openAPI)
 	r.GET("/docs", s.docs)
 	return r

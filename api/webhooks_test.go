@@ -122,7 +122,7 @@ func newWebhookHarness(t *testing.T) *webhookHarness {
 // startProbe starts a probe under a journey-shaped workflow ID.
 func (h *webhookHarness) startProbe(t *testing.T) client.WorkflowRun {
 	t.Helper()
-	id := workflows.JourneyWorkflowID(uuid.NewString(), "webhook-probe", 1)
+	id := workflows.NewJourneyWorkflowID(uuid.NewString())
 	run, err := h.temporal.ExecuteWorkflow(context.Background(), client.StartWorkflowOptions{
 		ID: id, TaskQueue: h.queue, WorkflowExecutionTimeout: time.Minute,
 	}, "PaymentProbe")
@@ -241,7 +241,7 @@ func TestStripeWebhookPaymentFailureSignalsPaymentFailed(t *testing.T) {
 func TestStripeWebhookRefusesWhatStripeDidNotSign(t *testing.T) {
 	h := newWebhookHarness(t)
 	eventID := "evt_" + uuid.NewString()
-	journey := workflows.JourneyWorkflowID(uuid.NewString(), "webhook-probe", 1)
+	journey := workflows.NewJourneyWorkflowID(uuid.NewString())
 	payload := stripeEvent(eventID, "payment_intent.succeeded", journey, "pi_x", 50000)
 	tampered := []byte(strings.Replace(string(payload), `"amount":50000`, `"amount":1`, 1))
 	cases := []struct {
@@ -273,7 +273,7 @@ func TestStripeWebhookAcknowledgesEventsItCannotDeliver(t *testing.T) {
 	cases := []struct {
 		name, eventType, journey, outcome string
 	}{
-		{"journey that does not exist", "payment_intent.succeeded", workflows.JourneyWorkflowID(uuid.NewString(), "general-consult", 1), "journey-not-found"},
+		{"journey that does not exist", "payment_intent.succeeded", workflows.NewJourneyWorkflowID(uuid.NewString()), "journey-not-found"},
 		{"no journey in the metadata", "payment_intent.succeeded", "", "no-journey"},
 		{"not a journey ID", "payment_intent.succeeded", "some-other-workflow", "no-journey"},
 		{"an event type CarePath does not use", "charge.succeeded", "", "ignored-type"},

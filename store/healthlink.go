@@ -100,13 +100,13 @@ func (s *Store) GetPatientContact(ctx context.Context, id string) (PatientContac
 }
 
 // NextJourneyEpisode is one more than the highest episode of the patient's
-// recorded journeys on the pathway. A journey started a moment ago may not
-// be recorded yet: callers retry with the next number on a conflict.
+// journeys on the pathway (journey_ref). Another start may take that
+// episode a moment later: callers retry with the next number on a conflict.
 func (s *Store) NextJourneyEpisode(ctx context.Context, patientID, pathwayID string) (int, error) {
 	var next int
 	err := s.Pool.QueryRow(ctx, `
-		SELECT coalesce(max(split_part(id, ':', 4)::int), 0) + 1 FROM journey
-		WHERE patient_id = $1 AND pathway_id = $2 AND id ~ '^journey:[^:]+:[^:]+:[0-9]{1,6}$'`, patientID, pathwayID).Scan(&next)
+		SELECT coalesce(max(episode), 0) + 1 FROM journey_ref
+		WHERE patient_id = $1 AND pathway_id = $2`, patientID, pathwayID).Scan(&next)
 	if err != nil {
 		return 0, fmt.Errorf("store: next episode of %s on %s: %w", patientID, pathwayID, err)
 	}

@@ -66,7 +66,7 @@ func Register(r worker.Registry, deps Deps) {
 	r.RegisterWorkflowWithOptions(workflows.Journey, workflow.RegisterOptions{Name: workflows.JourneyWorkflowName})
 	r.RegisterWorkflowWithOptions(workflows.Adherence, workflow.RegisterOptions{Name: workflows.AdherenceWorkflowName})
 	r.RegisterWorkflowWithOptions(workflows.RefillOrder, workflow.RegisterOptions{Name: workflows.RefillOrderWorkflowName})
-	r.RegisterActivity(&activities.Journeys{Store: deps.Store})
+	r.RegisterActivity(&activities.Journeys{Store: deps.Store, NewID: workflows.NewJourneyWorkflowID})
 	r.RegisterActivity(&activities.Inference{Models: deps.Models})
 	r.RegisterActivity(&activities.Knowledge{Graph: deps.Knowledge})
 	r.RegisterActivity(&activities.Booking{Store: deps.Store})

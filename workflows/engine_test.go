@@ -63,7 +63,7 @@ func newJourneyEnv(t *testing.T, plan pathways.Plan) (*testsuite.TestWorkflowEnv
 	var s testsuite.WorkflowTestSuite
 	env := s.NewTestWorkflowEnvironment()
 	in := workflows.JourneyInput{PatientID: patient, PathwayID: plan.PathwayID, Episode: 1, Plan: plan}
-	env.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: workflows.JourneyWorkflowID(patient, plan.PathwayID, 1), TaskQueue: "test"})
+	env.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: workflows.LegacyJourneyWorkflowID(patient, plan.PathwayID, 1), TaskQueue: "test"})
 	env.RegisterActivity(&activities.Journeys{})
 	env.OnActivity(journeyActs.RecordJourney, mock.Anything, mock.Anything).Return(nil)
 	return env, in

@@ -134,7 +134,10 @@ func (j *journey) findFollowUpSlot(ctx workflow.Context, step pathways.PlanStep,
 func (j *journey) startNextEpisode(ctx workflow.Context, rebook, slotID string) (stepResult, error) {
 	next := JourneyInput{PatientID: j.state.PatientID, PathwayID: j.state.PathwayID, Episode: j.state.Episode + 1,
 		Plan: j.plan, SlotID: slotID, StartAt: rebook, FollowUpOf: j.state.JourneyID}
-	id := JourneyWorkflowID(next.PatientID, next.PathwayID, next.Episode)
+	id, err := j.nextEpisodeID(ctx, next)
+	if err != nil {
+		return stepResult{}, err
+	}
 	childCtx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
 		WorkflowID:            id,
 		ParentClosePolicy:     enumspb.PARENT_CLOSE_POLICY_ABANDON,
@@ -144,7 +147,7 @@ func (j *journey) startNextEpisode(ctx workflow.Context, rebook, slotID string) 
 			PathwayVersionKey.ValueSet(strconv.Itoa(next.Plan.Version)), JourneyStageKey.ValueSet(stageEnrolling),
 		),
 	})
-	err := workflow.ExecuteChildWorkflow(childCtx, JourneyWorkflowName, next).GetChildWorkflowExecution().Get(ctx, nil)
+	err = workflow.ExecuteChildWorkflow(childCtx, JourneyWorkflowName, next).GetChildWorkflowExecution().Get(ctx, nil)
 	j.state.FollowUp.NextJourneyID, j.state.UpdatedAt = id, workflow.Now(ctx)
 	switch {
 	case temporal.IsWorkflowExecutionAlreadyStartedError(err):
@@ -157,4 +160,25 @@ func (j *journey) startNextEpisode(ctx workflow.Context, rebook, slotID string) 
 	j.state.FollowUp.Status, j.state.FollowUp.SlotID = "booked", slotID
 	j.logger.Info("Follow-up episode started", "Next", id)
 	return stepResult{result: "next_episode_started"}, nil
+}
+
+// nextEpisodeID is the workflow ID of the follow-up episode. Journeys that
+// reached this step before IDs were opaque give it the legacy ID, which
+// names the pathway, so that their histories replay. Since then the ID is
+// an opaque one that journey_ref records for the episode (an activity, as
+// drawing a random ID is not deterministic): an episode started already,
+// by hand say, keeps its ID, and starting it again is refused as before.
+func (j *journey) nextEpisodeID(ctx workflow.Context, next JourneyInput) (string, error) {
+	if workflow.GetVersion(ctx, "opaque-journey-id", workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+		return LegacyJourneyWorkflowID(next.PatientID, next.PathwayID, next.Episode), nil
+	}
+	var journeys *activities.Journeys
+	var ref activities.ReserveJourneyResult
+	err := workflow.ExecuteActivity(dbOptions(ctx), journeys.ReserveJourney, activities.ReserveJourneyInput{
+		PatientID: next.PatientID, PathwayID: next.PathwayID, Episode: next.Episode,
+	}).Get(ctx, &ref)
+	if err != nil {
+		return "", fmt.Errorf("reserve the follow-up episode's ID: %w", err)
+	}
+	return ref.WorkflowID, nil
 }

@@ -144,7 +144,9 @@ func newJourney(ctx workflow.Context, in JourneyInput) (*journey, error) {
 			PathwayVersion: in.Plan.Version, Episode: in.Episode, Status: StatusActive, Stage: stageEnrolling,
 			Steps: []StepRecord{}, Decisions: map[string]DecisionRecord{}, StartedAt: now, UpdatedAt: now,
 		},
-		logger:  log.With(workflow.GetLogger(ctx), "JourneyID", info.WorkflowExecution.ID, "Pathway", in.Plan.Key()),
+		// The journey ID only: the pathway names a condition, and logs
+		// leave the clinical systems.
+		logger:  log.With(workflow.GetLogger(ctx), "JourneyID", info.WorkflowExecution.ID),
 		pending: map[string]pathways.PlanStep{},
 		vars:    pathways.Vars{Params: in.Plan.Params},
 	}
@@ -176,10 +178,22 @@ func (in JourneyInput) validate(workflowID string) error {
 	} else if _, ok := in.Plan.Steps[in.StartAt]; in.StartAt != "" && !ok {
 		errs = append(errs, fmt.Errorf("start_at names no step of the plan: %q", in.StartAt))
 	}
-	if len(errs) == 0 && workflowID != JourneyWorkflowID(in.PatientID, in.PathwayID, in.Episode) {
+	if len(errs) == 0 && !journeyIDMatches(workflowID, in) {
 		errs = append(errs, fmt.Errorf("workflow ID %q does not match the input", workflowID))
 	}
 	return errors.Join(errs...)
+}
+
+// journeyIDMatches reports whether workflowID is a journey ID of the input's
+// patient. An opaque ID says nothing more (journey_ref, written by whoever
+// starts the journey, ties it to the pathway and episode); a legacy ID must
+// also name the input's pathway and episode.
+func journeyIDMatches(workflowID string, in JourneyInput) bool {
+	patientID, pathwayID, episode, err := ParseJourneyWorkflowID(workflowID)
+	if err != nil || patientID != in.PatientID {
+		return false
+	}
+	return pathwayID == "" || (pathwayID == in.PathwayID && episode == in.Episode)
 }
 
 func (j *journey) run(ctx workflow.Context) (JourneyState, error) {

@@ -31,13 +31,13 @@ func TestJourneyRecordsItsStatusInThePlaceOfRecord(t *testing.T) {
 	var s testsuite.WorkflowTestSuite
 	env := s.NewTestWorkflowEnvironment()
 	plan := mustPlan(t, shortPathway)
-	env.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: workflows.JourneyWorkflowID(patient, "short", 1), TaskQueue: "test"})
+	env.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: workflows.LegacyJourneyWorkflowID(patient, "short", 1), TaskQueue: "test"})
 	env.RegisterActivity(&activities.Journeys{})
 	var statuses []string
 	env.OnActivity(journeyActs.RecordJourney, mock.Anything, mock.Anything).
 		Return(func(_ context.Context, in activities.RecordJourneyInput) error {
 			statuses = append(statuses, in.Status)
-			if in.JourneyID != workflows.JourneyWorkflowID(patient, "short", 1) || in.PatientID != patient || in.PathwayID != "short" {
+			if in.JourneyID != workflows.LegacyJourneyWorkflowID(patient, "short", 1) || in.PatientID != patient || in.PathwayID != "short" {
 				t.Errorf("activity got %+v", in)
 			}
 			return nil
@@ -55,7 +55,7 @@ func TestJourneyRecordsItsStatusInThePlaceOfRecord(t *testing.T) {
 func TestJourneyRetriesTransientFailures(t *testing.T) {
 	var s testsuite.WorkflowTestSuite
 	env := s.NewTestWorkflowEnvironment()
-	env.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: workflows.JourneyWorkflowID(patient, "short", 2), TaskQueue: "test"})
+	env.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: workflows.LegacyJourneyWorkflowID(patient, "short", 2), TaskQueue: "test"})
 	env.RegisterActivity(&activities.Journeys{})
 	calls := 0
 	env.OnActivity(journeyActs.RecordJourney, mock.Anything, mock.Anything).
@@ -78,7 +78,7 @@ func TestJourneyRetriesTransientFailures(t *testing.T) {
 func TestJourneyStopsWhenPatientIsUnknown(t *testing.T) {
 	var s testsuite.WorkflowTestSuite
 	env := s.NewTestWorkflowEnvironment()
-	env.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: workflows.JourneyWorkflowID(patient, "short", 1), TaskQueue: "test"})
+	env.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: workflows.LegacyJourneyWorkflowID(patient, "short", 1), TaskQueue: "test"})
 	env.RegisterActivity(&activities.Journeys{})
 	calls := 0
 	env.OnActivity(journeyActs.RecordJourney, mock.Anything, mock.Anything).

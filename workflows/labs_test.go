@@ -74,6 +74,8 @@ type labWorld struct {
 	slotFree  bool
 	noNumber  bool // the doctor has no number: NotifyPractitioner skips
 	child     *workflows.JourneyInput
+	childID   string // the follow-up episode's workflow ID
+	reserved  []activities.ReserveJourneyInput
 	risk      string
 }
 
@@ -148,7 +150,16 @@ func newLabWorldFrom(t *testing.T, risk string, close workflows.CloseConsultRequ
 		}
 		return activities.FindSlotResult{Found: true, Slot: store.Slot{ID: nextSlotID, PractitionerID: doctorID, Start: in.From.Add(time.Hour)}}, nil
 	})
-	env.SetOnChildWorkflowStartedListener(func(_ *workflow.Info, _ workflow.Context, args converter.EncodedValues) {
+	// The follow-up episode's ID is drawn and recorded by an activity.
+	nextID := workflows.NewJourneyWorkflowID(patient)
+	env.OnActivity(journeyActs.ReserveJourney, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.ReserveJourneyInput) (activities.ReserveJourneyResult, error) {
+		w.mu.Lock()
+		w.reserved = append(w.reserved, in)
+		w.mu.Unlock()
+		return activities.ReserveJourneyResult{WorkflowID: nextID, Created: true}, nil
+	})
+	env.SetOnChildWorkflowStartedListener(func(info *workflow.Info, _ workflow.Context, args converter.EncodedValues) {
+		w.childID = info.WorkflowExecution.ID
 		var child workflows.JourneyInput
 		if err := args.Get(&child); err != nil {
 			t.Errorf("child input: %v", err)
@@ -307,9 +318,15 @@ func TestFollowUpIntervalFollowsTheRiskAndReentersBooking(t *testing.T) {
 			if st.FollowUp == nil || st.FollowUp.RiskLevel != tc.risk || st.FollowUp.Status != "booked" || st.FollowUp.Basis != "pathway" {
 				t.Fatalf("follow-up = %+v", st.FollowUp)
 			}
-			next := workflows.JourneyWorkflowID(patient, "labs-check", 2)
+			// The next episode's ID is the opaque one journey_ref recorded
+			// for episode 2, and it names no pathway.
+			next := st.FollowUp.NextJourneyID
+			if len(w.reserved) != 1 || w.reserved[0] != (activities.ReserveJourneyInput{PatientID: patient, PathwayID: "labs-check", Episode: 2}) ||
+				w.childID != next || strings.Contains(next, "labs-check") || workflows.IsLegacyJourneyWorkflowID(next) {
+				t.Fatalf("next episode ID %q (reserved %+v, child started as %q)", next, w.reserved, w.childID)
+			}
 			if w.child == nil || w.child.Episode != 2 || w.child.StartAt != "book" || w.child.SlotID != nextSlotID ||
-				w.child.FollowUpOf != st.JourneyID || st.FollowUp.NextJourneyID != next {
+				w.child.FollowUpOf != st.JourneyID {
 				t.Fatalf("next episode = %+v (state %+v)", w.child, st.FollowUp)
 			}
 		})

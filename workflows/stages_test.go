@@ -60,7 +60,7 @@ func newConsultWorld(t *testing.T) *consultWorld {
 	}
 	var s testsuite.WorkflowTestSuite
 	env := s.NewTestWorkflowEnvironment()
-	id := workflows.JourneyWorkflowID(patient, plan.PathwayID, 1)
+	id := workflows.LegacyJourneyWorkflowID(patient, plan.PathwayID, 1)
 	env.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: id, TaskQueue: "test"})
 	w := &consultWorld{t: t, env: env, start: env.Now().Add(72 * time.Hour).Truncate(time.Hour), calls: map[string]int{},
 		in: workflows.JourneyInput{PatientID: patient, PathwayID: plan.PathwayID, Episode: 1, Plan: plan, SlotID: slotID}}

@@ -265,7 +265,7 @@ func startAll(n int, start func(i int) (client.WorkflowRun, error)) ([]client.Wo
 func startCourse(ctx context.Context, c client.Client, queue string, o options, i int) (client.WorkflowRun, error) {
 	patient := store.SeedPatientID(i%store.SeedPatientCount + 1)
 	rx := uuid.NewString()
-	in := workflows.AdherenceInput{JourneyID: workflows.JourneyWorkflowID(patient, "bench-adherence", 1), PatientID: patient,
+	in := workflows.AdherenceInput{JourneyID: workflows.NewJourneyWorkflowID(patient), PatientID: patient,
 		PrescriptionID: rx, Frequency: "twice daily", DurationDays: (o.doses + 1) / 2, Quantity: o.doses, TimeZone: "Asia/Kolkata",
 		// No alerts: the benchmark's patients never answer, and an alert
 		// to a journey that does not exist is not what it measures.

@@ -115,7 +115,7 @@ func run(n, concurrency int) error {
 	journeys := measure(n, concurrency, func(i int) error {
 		patient := store.SeedPatientID(i%store.SeedPatientCount + 1)
 		episode := int(runID%1_000_000)*1000 + i + 1
-		id := workflows.JourneyWorkflowID(patient, plan.PathwayID, episode)
+		id := workflows.NewJourneyWorkflowID(patient)
 		run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: queue}, workflows.JourneyWorkflowName,
 			workflows.JourneyInput{PatientID: patient, PathwayID: plan.PathwayID, Episode: episode, Plan: plan})
 		if err != nil {

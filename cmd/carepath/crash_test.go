@@ -82,10 +82,10 @@ func TestWorkerCrashDuringPaymentChargesOnce(t *testing.T) {
 	practitioner := slot.PractitionerID
 	patient := store.SeedPatientID(12)
 	episode := testenv.FreshEpisode(t, s, patient, "general-consult")
-	id := workflows.JourneyWorkflowID(patient, "general-consult", episode)
 	if code := post(t, base+"/api/v1/journeys", "", "", fmt.Sprintf(`{"patient_id":%q,"pathway_id":"general-consult","pathway_version":900,"episode":%d,"slot_id":%q}`, patient, episode, slot.ID)); code != http.StatusAccepted {
 		t.Fatalf("start journey: %d", code)
 	}
+	id := testenv.JourneyID(t, s, patient, "general-consult", episode)
 	admin := "Bearer " + testenv.Token(t, testenv.Auth(t, s), auth.RoleAdmin, crashTestAdmin)
 	st := waitState(t, base, admin, id, func(s workflows.JourneyState) bool { return s.Stage == "pay" && s.Payment != nil })
 

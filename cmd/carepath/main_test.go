@@ -136,7 +136,7 @@ steps:
 	if resp.StatusCode != http.StatusAccepted {
 		t.Fatalf("start journey: %s", resp.Status)
 	}
-	id := workflows.JourneyWorkflowID(patient, "enrol-check", episode)
+	id := testenv.JourneyID(t, s, patient, "enrol-check", episode)
 	waitState(t, base, bearer, id, func(s workflows.JourneyState) bool { return s.Status == workflows.StatusCompleted })
 
 	// SIGTERM: the API drains, the worker stops polling; both exit 0.

@@ -316,21 +316,18 @@ func NewPractitioner(t testing.TB, s *store.Store, name string) (practitionerID,
 // run, and a persistent dev stack remembers earlier runs' journeys.
 func FreshEpisode(t testing.TB, s *store.Store, patientID, pathwayID string) int {
 	t.Helper()
-	rows, err := s.Pool.Query(context.Background(), `SELECT id FROM journey WHERE patient_id = $1 AND pathway_id = $2`, patientID, pathwayID)
+	// journey_ref holds every journey's episode (journey IDs are opaque).
+	rows, err := s.Pool.Query(context.Background(), `SELECT episode FROM journey_ref WHERE patient_id = $1 AND pathway_id = $2`, patientID, pathwayID)
 	if err != nil {
 		t.Fatalf("testenv: episodes used: %v", err)
 	}
 	used := map[int]bool{}
 	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
+		var episode int
+		if err := rows.Scan(&episode); err != nil {
 			t.Fatalf("testenv: episodes used: %v", err)
 		}
-		// Journey IDs end in ":<episode>" (workflows.JourneyWorkflowID).
-		var episode int
-		if _, err := fmt.Sscanf(id[strings.LastIndex(id, ":")+1:], "%d", &episode); err == nil {
-			used[episode] = true
-		}
+		used[episode] = true
 	}
 	if err := rows.Err(); err != nil {
 		t.Fatalf("testenv: episodes used: %v", err)
@@ -342,4 +339,16 @@ func FreshEpisode(t testing.TB, s *store.Store, patientID, pathwayID string) int
 	}
 	t.Fatalf("testenv: patient %s has used nearly every episode of %s", patientID, pathwayID)
 	return 0
+}
+
+// JourneyID is the workflow ID of the patient's episode on the pathway, as
+// the API recorded it when it started the journey (journey IDs are opaque:
+// workflows.NewJourneyWorkflowID).
+func JourneyID(t testing.TB, s *store.Store, patientID, pathwayID string, episode int) string {
+	t.Helper()
+	ref, err := s.JourneyRefByEpisode(context.Background(), patientID, pathwayID, episode)
+	if err != nil {
+		t.Fatalf("testenv: journey of %s on %s, episode %d: %v", patientID, pathwayID, episode, err)
+	}
+	return ref.WorkflowID
 }
