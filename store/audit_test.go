@@ -75,10 +75,11 @@ func TestAuditDetectsARowChangedWithTriggersDisabled(t *testing.T) {
 	s := testenv.AuditSchema(t)
 	appendN(t, s, 10)
 	ctx := context.Background()
-	if _, err := s.Pool.Exec(ctx, `ALTER TABLE audit_event DISABLE TRIGGER USER`); err != nil {
+	owner := testenv.Owner(t, s) // tampering needs the owner's rights
+	if _, err := owner.Pool.Exec(ctx, `ALTER TABLE audit_event DISABLE TRIGGER USER`); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Pool.Exec(ctx, `UPDATE audit_event SET actor_id = 'someone-else' WHERE seq = 7`); err != nil {
+	if _, err := owner.Pool.Exec(ctx, `UPDATE audit_event SET actor_id = 'someone-else' WHERE seq = 7`); err != nil {
 		t.Fatal(err)
 	}
 	wantBroken(t, verify(t, s, nil), 7, "row 7's fields do not match its hash")
@@ -88,11 +89,12 @@ func TestAuditDetectsARowChangedWithItsHashRecomputed(t *testing.T) {
 	s := testenv.AuditSchema(t)
 	appendN(t, s, 10)
 	ctx := context.Background()
-	if _, err := s.Pool.Exec(ctx, `ALTER TABLE audit_event DISABLE TRIGGER USER`); err != nil {
+	owner := testenv.Owner(t, s) // tampering needs the owner's rights
+	if _, err := owner.Pool.Exec(ctx, `ALTER TABLE audit_event DISABLE TRIGGER USER`); err != nil {
 		t.Fatal(err)
 	}
 	// A forger who rewrites row 4's hash too breaks the link from row 5.
-	if _, err := s.Pool.Exec(ctx, `UPDATE audit_event SET hash = sha256(hash) WHERE seq = 4`); err != nil {
+	if _, err := owner.Pool.Exec(ctx, `UPDATE audit_event SET hash = sha256(hash) WHERE seq = 4`); err != nil {
 		t.Fatal(err)
 	}
 	r := verify(t, s, nil)
@@ -105,10 +107,11 @@ func TestAuditDetectsADeletedRow(t *testing.T) {
 	s := testenv.AuditSchema(t)
 	appendN(t, s, 10)
 	ctx := context.Background()
-	if _, err := s.Pool.Exec(ctx, `ALTER TABLE audit_event DISABLE TRIGGER USER`); err != nil {
+	owner := testenv.Owner(t, s) // tampering needs the owner's rights
+	if _, err := owner.Pool.Exec(ctx, `ALTER TABLE audit_event DISABLE TRIGGER USER`); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Pool.Exec(ctx, `DELETE FROM audit_event WHERE seq = 6`); err != nil {
+	if _, err := owner.Pool.Exec(ctx, `DELETE FROM audit_event WHERE seq = 6`); err != nil {
 		t.Fatal(err)
 	}
 	wantBroken(t, verify(t, s, nil), 6, "row 6 is missing: the sequence jumps from 5 to 7")
@@ -118,10 +121,11 @@ func TestAuditDetectsDeletedNewestRows(t *testing.T) {
 	s := testenv.AuditSchema(t)
 	appendN(t, s, 10)
 	ctx := context.Background()
-	if _, err := s.Pool.Exec(ctx, `ALTER TABLE audit_event DISABLE TRIGGER USER`); err != nil {
+	owner := testenv.Owner(t, s) // tampering needs the owner's rights
+	if _, err := owner.Pool.Exec(ctx, `ALTER TABLE audit_event DISABLE TRIGGER USER`); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Pool.Exec(ctx, `DELETE FROM audit_event WHERE seq >= 9`); err != nil {
+	if _, err := owner.Pool.Exec(ctx, `DELETE FROM audit_event WHERE seq >= 9`); err != nil {
 		t.Fatal(err)
 	}
 	wantBroken(t, verify(t, s, nil), 9, "rows 9 to 10 are missing")
