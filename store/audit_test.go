@@ -429,7 +429,10 @@ func TestAuditConcurrentAppendsLeaveAValidChain(t *testing.T) {
 func BenchmarkAuditAppend(b *testing.B) {
 	s := testenv.AuditSchema(b)
 	ctx := context.Background()
-	if _, err := s.Pool.Exec(ctx, `CREATE SEQUENCE plain_seq START 1000000000`); err != nil {
+	// The baseline's sequence is the owner's to make (the application role
+	// creates nothing); the plain inserts run as the owner too.
+	owner := testenv.Owner(b, s)
+	if _, err := owner.Pool.Exec(ctx, `CREATE SEQUENCE plain_seq START 1000000000`); err != nil {
 		b.Fatal(err)
 	}
 	const workers = 16
@@ -439,7 +442,7 @@ func BenchmarkAuditAppend(b *testing.B) {
 	}
 	plain := func(i int) error {
 		e := auditEvent(i)
-		_, err := s.Pool.Exec(ctx, `INSERT INTO audit_event (seq, occurred_at, actor_id, actor_role, action, route, path,
+		_, err := owner.Pool.Exec(ctx, `INSERT INTO audit_event (seq, occurred_at, actor_id, actor_role, action, route, path,
 			patient_id, outcome, status, purpose, reason, prev_hash, hash)
 			VALUES (nextval('plain_seq'), now(), $1, $2, $3, $4, $5, $6::uuid, $7, $8, $9, $10, '\x00', gen_random_uuid()::text::bytea)`,
 			e.ActorID, e.ActorRole, e.Action, e.Route, e.Path, e.PatientID, e.Outcome, e.Status, e.Purpose, e.Reason)
