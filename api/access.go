@@ -349,7 +349,7 @@ func (s *Server) authorize(c *gin.Context) {
 				s.writeError(c, err)
 				return
 			}
-			s.serveAuditedTouches(c, p, owner.auditPatientID, purpose, reason)
+			s.serveAudited(c, p, owner.auditPatientID, purpose, reason)
 		default:
 			c.Next()
 		}

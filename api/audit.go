@@ -122,10 +122,12 @@ func (s *Server) auditRefusedRole(c *gin.Context, policy routePolicy, p auth.Pri
 	s.auditDenied(c, p, patientID, purpose, reason)
 }
 
-// serveAudited runs the handler with its response held back, appends the
-// AuditEvent, and only then sends the response. If the event cannot be
-// appended the caller gets 503 and no data. (A write the handler committed
-// stays committed; the caller is told to check before retrying.)
+// serveAudited runs the handler with its response held back, appends an
+// AuditEvent for patientID (when set) and one for each patient the handler
+// said it touched (touchedPatients), and only then sends the response. If
+// an event cannot be appended the caller gets 503 and no data. (A write
+// the handler committed stays committed; the caller is told to check
+// before retrying.)
 func (s *Server) serveAudited(c *gin.Context, p auth.Principal, patientID, purpose, reason string) {
 	if s.store == nil {
 		s.writeError(c, &unavailableError{detail: "the audit trail is not configured on this server"})
@@ -136,11 +138,13 @@ func (s *Server) serveAudited(c *gin.Context, p auth.Principal, patientID, purpo
 	c.Writer = held
 	c.Next()
 	c.Writer = orig
-	if _, err := s.store.AppendAudit(c.Request.Context(), s.auditEvent(c, p, patientID, purpose, reason, held.status)); err != nil {
-		s.logger.ErrorContext(c.Request.Context(), "Audit append failed: response withheld", "route", c.FullPath(), "error", err)
-		s.writeError(c, &unavailableError{detail: "the access could not be recorded in the audit trail, so nothing was returned; " +
-			"if this was a change, read the record before retrying"})
-		return
+	for _, id := range auditedPatients(c, patientID) {
+		if _, err := s.store.AppendAudit(c.Request.Context(), s.auditEvent(c, p, id, purpose, reason, held.status)); err != nil {
+			s.logger.ErrorContext(c.Request.Context(), "Audit append failed: response withheld", "route", c.FullPath(), "error", err)
+			s.writeError(c, &unavailableError{detail: "the access could not be recorded in the audit trail, so nothing was returned; " +
+				"if this was a change, read the record before retrying"})
+			return
+		}
 	}
 	held.release()
 }
