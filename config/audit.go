@@ -5,9 +5,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"io/fs"
-	"os"
-	"path/filepath"
 	"strings"
 )
 
@@ -31,29 +28,8 @@ func (r *reader) auditSigning(cfg *Config) {
 			cfg.AuditVerifyKey = ed25519.PublicKey(pub)
 		}
 	}
-	raw, source := r.str("CAREPATH_AUDIT_SIGNING_KEY", ""), "CAREPATH_AUDIT_SIGNING_KEY"
-	if raw == "" && cfg.Env == "local" {
-		path := filepath.Join(r.str("CAREPATH_DATA_DIR", ".data"), LocalAuditSigningKeyFile)
-		b, err := os.ReadFile(path)
-		switch {
-		case errors.Is(err, fs.ErrNotExist):
-			cfg.auditKeyFile = path
-			return
-		case err != nil:
-			r.errs = append(r.errs, fmt.Errorf("audit signing key file %s: %w", path, err))
-			return
-		}
-		raw, source = string(b), path
-	}
-	if raw == "" {
-		return
-	}
-	seed, err := parseSeed(raw)
-	if err != nil {
-		r.errs = append(r.errs, fmt.Errorf("%s: %w", source, err))
-		return
-	}
-	cfg.AuditSigningSeed, cfg.AuditSigningKeySource = seed, source
+	cfg.AuditSigningSeed, cfg.AuditSigningKeySource, cfg.auditKeyFile =
+		r.signingSeed("CAREPATH_AUDIT_SIGNING_KEY", LocalAuditSigningKeyFile, "audit signing key")
 }
 
 // AuditSigningKey returns the Ed25519 key audit checkpoints are signed

@@ -28,29 +28,38 @@ const (
 func (r *reader) pharmacy(cfg *Config) {
 	cfg.PharmacyAPIBase = strings.TrimRight(r.str("PHARMACY_API_BASE", DefaultPharmacyAPIBase), "/")
 	cfg.PharmacyWebhookSecret = r.secret("PHARMACY_WEBHOOK_SECRET", DefaultPharmacyWebhookSecret)
-	raw, source := r.str("PRESCRIPTION_SIGNING_KEY", ""), "PRESCRIPTION_SIGNING_KEY"
+	cfg.PrescriptionSigningSeed, cfg.PrescriptionKeySource, cfg.prescriptionKeyFile =
+		r.signingSeed("PRESCRIPTION_SIGNING_KEY", LocalPrescriptionKeyFile, "prescription signing key")
+}
+
+// signingSeed reads an Ed25519 seed from the variable name or, with
+// CAREPATH_ENV=local and the variable unset, from the key file under
+// CAREPATH_DATA_DIR. It returns the seed and where it came from, or, when
+// the local key file does not exist yet, the path the program that needs
+// the key writes it to (reading the configuration never writes files).
+func (r *reader) signingSeed(name, localFile, what string) (seed []byte, source, missingFile string) {
+	raw, source := r.str(name, ""), name
 	if raw == "" && r.local {
-		path := filepath.Join(r.str("CAREPATH_DATA_DIR", ".data"), LocalPrescriptionKeyFile)
+		path := filepath.Join(r.str("CAREPATH_DATA_DIR", ".data"), localFile)
 		b, err := os.ReadFile(path)
 		switch {
 		case errors.Is(err, fs.ErrNotExist):
-			cfg.prescriptionKeyFile = path
-			return
+			return nil, "", path
 		case err != nil:
-			r.errs = append(r.errs, fmt.Errorf("prescription signing key file %s: %w", path, err))
-			return
+			r.errs = append(r.errs, fmt.Errorf("%s file %s: %w", what, path, err))
+			return nil, "", ""
 		}
 		raw, source = string(b), path
 	}
 	if raw == "" {
-		return
+		return nil, "", ""
 	}
 	seed, err := parseSeed(raw)
 	if err != nil {
 		r.errs = append(r.errs, fmt.Errorf("%s: %w", source, err))
-		return
+		return nil, "", ""
 	}
-	cfg.PrescriptionSigningSeed, cfg.PrescriptionKeySource = seed, source
+	return seed, source, ""
 }
 
 func parseSeed(raw string) ([]byte, error) {
