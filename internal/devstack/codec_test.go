@@ -42,10 +42,14 @@ func TestStackGeneratesOneKeyAndTheProgramsReadIt(t *testing.T) {
 	if err != nil || again != first {
 		t.Fatalf("second run changed the key (or failed: %v)", err)
 	}
-	// A program started by hand locally finds the same key through config.
+	// A program started by hand on the local stack finds the same key
+	// through config (local defaults apply only with CAREPATH_ENV=local).
 	cfg, err := config.FromLookup(func(k string) (string, bool) {
-		if k == "CAREPATH_DATA_DIR" {
+		switch k {
+		case "CAREPATH_DATA_DIR":
 			return s.dataDir, true
+		case "CAREPATH_ENV":
+			return config.LocalEnv, true
 		}
 		return "", false
 	})
