@@ -55,6 +55,10 @@ import (
 	"github.com/carepath/carepath/workflows"
 )
 
+// plainPayload is a Temporal payload as the SDK's JSON converter writes it.
+var plainPayload = map[string]any{"metadata": map[string]string{"encoding": base64.StdEncoding.EncodeToString([]byte("json/plain"))},
+	"data": base64.StdEncoding.EncodeToString([]byte(`{"fuzz":true}`))}
+
 // roles are the callers the fuzzing step runs as, each in a world of its own.
 var roles = []string{auth.RolePatient, auth.RoleDoctor, auth.RoleDietitian, auth.RoleCoordinator, auth.RoleIntegrator, auth.RoleAdmin}
 
@@ -78,6 +82,9 @@ type seeder struct {
 	// prescription starts otherwise; signer signs their prescriptions.
 	temporal client.Client
 	signer   *activities.Prescriptions
+	// password signs in every user of the run; passwordHash is its hash,
+	// made once (argon2id is slow on purpose).
+	password, passwordHash string
 	// city is this run's own, so that its coordinators' care teams hold
 	// only its patients and practitioners.
 	city string
@@ -135,7 +142,12 @@ func run(base string) error {
 		return err
 	}
 	defer tc.Close()
-	sd := &seeder{base: strings.TrimRight(base, "/"), cfg: cfg, store: s, auth: a,
+	password := randomHex(16)
+	hash, err := auth.HashPassword(password)
+	if err != nil {
+		return err
+	}
+	sd := &seeder{base: strings.TrimRight(base, "/"), cfg: cfg, store: s, auth: a, password: password, passwordHash: hash,
 		http: &http.Client{Timeout: 30 * time.Second}, city: "Fuzz-" + uuid.NewString()[:8],
 		temporal: tc, signer: &activities.Prescriptions{Store: s, Signer: signer}}
 
@@ -143,10 +155,14 @@ func run(base string) error {
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	errs := make([]error, len(roles))
+	// Three worlds at a time: each starts a dozen workflows at once.
+	sem := make(chan struct{}, 3)
 	for i, name := range roles {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
 			r, err := sd.world(ctx, name)
 			if err != nil {
 				errs[i] = fmt.Errorf("world of the %s: %w", name, err)
@@ -161,6 +177,16 @@ func run(base string) error {
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
+	// An encoded payload, for the codec's decode route (the Temporal UI's
+	// codec server; open to loopback callers locally).
+	var encoded json.RawMessage
+	if err := sd.call(ctx, out[auth.RoleAdmin].Token, http.MethodPost, "/api/codec/encode", map[string]any{"payloads": []any{plainPayload}},
+		http.StatusOK, &encoded); err != nil {
+		return err
+	}
+	for _, r := range out {
+		r.Values["codec_encoded"] = string(encoded)
+	}
 	enc := json.NewEncoder(os.Stdout)
 	enc.SetIndent("", "  ")
 	return enc.Encode(map[string]any{"roles": out})
@@ -168,184 +194,274 @@ func run(base string) error {
 
 // world builds the objects one role's run works on and signs that role in.
 func (sd *seeder) world(ctx context.Context, viewer string) (*role, error) {
-	v := map[string]string{"role": viewer}
-	tag := viewer + "-" + uuid.NewString()[:8]
+	w := &world{sd: sd, viewer: viewer, v: map[string]string{"role": viewer}, tokens: map[string]string{}}
+	if err := w.people(ctx); err != nil {
+		return nil, err
+	}
+	// Free slots of the doctor: on the third day from now, from 14:00 in
+	// the doctor's time zone, away from the schedule's own slots.
+	slots, err := sd.slots(ctx, w.doctor, 13)
+	if err != nil {
+		return nil, err
+	}
+	w.set("start_slot_ids", slots[3].ID+","+slots[4].ID)
+	w.set("reschedule_slot_id", slots[5].ID)
+	ist, _ := time.LoadLocation("Asia/Kolkata")
+	book := slots[7].Start.In(ist)
+	w.set("book_date", book.Format(time.DateOnly))
+	w.set("book_time", book.Format("3:04 PM"))
+
+	// HealthLink books the next free episode: first, so that it takes none
+	// of the episodes the journeys below name.
+	if err := w.healthLink(ctx, slots[10:13]); err != nil {
+		return nil, err
+	}
+	// The other objects, built at once: most wait on a workflow.
+	tasks := []func() error{
+		func() error { return w.journeys(ctx, slots[0:3]) },
+		func() error { return w.record(ctx) },
+	}
+	// A diet stage: the patient's plan approved by their dietitian (meals,
+	// intake and readings need a plan in force); the dietitian's own run
+	// gets one waiting for review. Integrators see no diet.
+	if viewer != auth.RoleIntegrator {
+		tasks = append(tasks, func() error { return w.diet(ctx, viewer != auth.RoleDietitian) })
+	}
+	// A medication course, for the roles that act for the patient.
+	if viewer == auth.RolePatient || viewer == auth.RoleCoordinator || viewer == auth.RoleAdmin {
+		tasks = append(tasks, func() error {
+			id, err := sd.course(ctx, w.patient, w.doctor)
+			w.set("adherence_id", id)
+			return err
+		})
+	}
+	// Only the journey's doctor answers requests, runs the consult, signs
+	// the prescription and enters a lab result by hand.
+	if viewer == auth.RoleDoctor {
+		tasks = append(tasks,
+			func() error { return w.requests(ctx, slots[8:10]) },
+			func() error { return w.consults(ctx) })
+	}
+	errs := make([]error, len(tasks))
+	var wg sync.WaitGroup
+	for i, task := range tasks {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = task()
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	// Fresh keys for the register route: one key registers once.
+	var keys []map[string]string
+	for range 8 {
+		keys = append(keys, newJWK())
+	}
+	spare, err := json.Marshal(keys)
+	if err != nil {
+		return nil, err
+	}
+	w.set("spare_jwks", string(spare))
+	return &role{Token: w.tokens[viewer], Values: w.v}, nil
+}
+
+// world is one role's objects while they are being built.
+type world struct {
+	sd     *seeder
+	viewer string
+	mu     sync.Mutex
+	v      map[string]string
+	// tokens of the world's users by role; only the viewer's is printed.
+	tokens                     map[string]string
+	patient, doctor, dietitian string
+}
+
+func (w *world) set(key, value string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.v[key] = value
+}
+
+func (w *world) token(role string) string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.tokens[role]
+}
+
+// people registers the world's patient, their doctor and dietitian, the
+// coordinator of their city, an admin and an integrator client. The viewer
+// signs in over HTTP (the fuzzed sign-in and refresh use its password and
+// refresh token); the others get tokens minted directly, which is faster.
+func (w *world) people(ctx context.Context) error {
+	sd, v := w.sd, w.v
+	tag := w.viewer + "-" + uuid.NewString()[:8]
 	// A city of the world's own: its coordinator's care team, and the
 	// dietitian a diet step assigns, are this world's.
-	city := sd.city + "-" + viewer
-
-	// The people: a patient, the doctor and dietitian who care for them,
-	// the coordinator of their city, an admin; each signs in with a
-	// password of its own.
-	patient := uuid.NewString()
-	v["patient_id"], v["patient_email"], v["patient_name"] = patient, "fuzz-"+tag+"@test.invalid", "Fuzz Patient"
-	v["patient_phone"] = fmt.Sprintf("+1555%07d%02d", time.Now().UnixNano()%10_000_000, len(viewer))
+	city := sd.city + "-" + w.viewer
+	w.patient = uuid.NewString()
+	v["patient_id"], v["patient_email"], v["patient_name"] = w.patient, "fuzz-"+tag+"@test.invalid", "Fuzz Patient"
+	v["patient_phone"] = fmt.Sprintf("+1555%07d%02d", time.Now().UnixNano()%10_000_000, len(w.viewer))
 	if _, err := sd.store.Pool.Exec(ctx, `INSERT INTO patient (id, name, birth_date, gender, phone, email, city,
 		preferred_language, timezone) VALUES ($1, $2, '1975-01-01', 'unknown', $3, $4, $5, 'en', 'Asia/Kolkata')`,
-		patient, v["patient_name"], v["patient_phone"], v["patient_email"], city); err != nil {
-		return nil, fmt.Errorf("patient: %w", err)
+		w.patient, v["patient_name"], v["patient_phone"], v["patient_email"], city); err != nil {
+		return fmt.Errorf("patient: %w", err)
 	}
-	doctor, err := sd.practitioner(ctx, "Dr Fuzz "+tag, "", city)
-	if err != nil {
-		return nil, err
+	var err error
+	if w.doctor, err = sd.practitioner(ctx, "Dr Fuzz "+tag, "", city); err != nil {
+		return err
 	}
-	dietitian, err := sd.practitioner(ctx, "Dietitian Fuzz "+tag, "nutrition", city)
-	if err != nil {
-		return nil, err
+	if w.dietitian, err = sd.practitioner(ctx, "Dietitian Fuzz "+tag, "nutrition", city); err != nil {
+		return err
 	}
-	v["doctor_id"], v["dietitian_id"] = doctor, dietitian
+	v["doctor_id"], v["dietitian_id"] = w.doctor, w.dietitian
 	users := []auth.NewUser{
-		{Email: v["patient_email"], Phone: v["patient_phone"], Role: auth.RolePatient, PatientID: patient},
-		{Email: "fuzz-doctor-" + tag + "@test.invalid", Role: auth.RoleDoctor, PractitionerID: doctor},
-		{Email: "fuzz-dietitian-" + tag + "@test.invalid", Role: auth.RoleDietitian, PractitionerID: dietitian},
+		{Email: v["patient_email"], Phone: v["patient_phone"], Role: auth.RolePatient, PatientID: w.patient},
+		{Email: "fuzz-doctor-" + tag + "@test.invalid", Role: auth.RoleDoctor, PractitionerID: w.doctor},
+		{Email: "fuzz-dietitian-" + tag + "@test.invalid", Role: auth.RoleDietitian, PractitionerID: w.dietitian},
 		{Email: "fuzz-coordinator-" + tag + "@test.invalid", Role: auth.RoleCoordinator},
 		{Email: "fuzz-admin-" + tag + "@test.invalid", Role: auth.RoleAdmin},
 	}
-	tokens := map[string]string{}
 	for _, u := range users {
-		u.ID, u.Password = uuid.NewString(), randomHex(16)
+		u.ID, u.PasswordHash = uuid.NewString(), sd.passwordHash
 		if _, err := sd.auth.UpsertUser(ctx, u); err != nil {
-			return nil, err
+			return err
 		}
 		if u.Role == auth.RoleCoordinator {
 			if _, err := sd.store.Pool.Exec(ctx, `INSERT INTO care_team (id, coordinator_id, city) VALUES ($1, $2, $3)`,
 				uuid.NewString(), u.ID, city); err != nil {
-				return nil, fmt.Errorf("care team: %w", err)
+				return fmt.Errorf("care team: %w", err)
 			}
+		}
+		if u.Role != w.viewer {
+			tok, err := sd.auth.Mint(ctx, auth.Principal{Subject: u.ID, Role: u.Role, PatientID: u.PatientID, PractitionerID: u.PractitionerID})
+			if err != nil {
+				return err
+			}
+			w.tokens[u.Role] = tok
+			continue
 		}
 		var tok struct {
 			AccessToken  string `json:"access_token"`
 			RefreshToken string `json:"refresh_token"`
 		}
 		if err := sd.call(ctx, "", http.MethodPost, "/api/v1/auth/sign-in",
-			map[string]string{"email": u.Email, "password": u.Password}, http.StatusOK, &tok); err != nil {
-			return nil, err
+			map[string]string{"email": u.Email, "password": sd.password}, http.StatusOK, &tok); err != nil {
+			return err
 		}
-		tokens[u.Role] = tok.AccessToken
-		if u.Role == viewer {
-			v["email"], v["password"], v["refresh_token"] = u.Email, u.Password, tok.RefreshToken
-		}
+		w.tokens[u.Role] = tok.AccessToken
+		v["email"], v["password"], v["refresh_token"] = u.Email, sd.password, tok.RefreshToken
 	}
 	clientID, secret := "fuzz-integrator-"+tag, randomHex(16)
 	if err := sd.auth.UpsertClient(ctx, clientID, "Fuzz integrator", secret, []string{auth.ScopeModelsPredict,
 		auth.ScopeKnowledgeRead, auth.ScopeLabsWrite, auth.ScopeDirectoryRead, auth.ScopeJourneysWrite}); err != nil {
-		return nil, err
+		return err
 	}
 	v["client_id"], v["client_secret"] = clientID, secret
-	tokens[auth.RoleIntegrator], err = sd.clientToken(ctx, clientID, secret)
-	if err != nil {
-		return nil, err
-	}
-	pt := tokens[auth.RolePatient]
+	w.tokens[auth.RoleIntegrator], err = sd.clientToken(ctx, clientID, secret)
+	return err
+}
 
-	// Free slots of the doctor: on the third day from now, from 14:00 in
-	// the doctor's time zone, away from the schedule's own slots.
-	slots, err := sd.slots(ctx, doctor, 8)
-	if err != nil {
-		return nil, err
-	}
-	// Journeys: one that stays waiting (the journey routes read it), one
-	// the cancel route may end, one paid for and waiting for the doctor.
+// journeys starts the patient's journeys: one that stays waiting (the
+// journey routes read it), one the cancel route may end, one paid for and
+// waiting for the doctor's decision.
+func (w *world) journeys(ctx context.Context, slots []store.Slot) error {
+	pt := w.token(auth.RolePatient)
 	for i, key := range []string{"journey_id", "cancel_journey_id", "review_journey_id"} {
-		var started struct {
-			ID string `json:"id"`
+		id, err := w.sd.startJourney(ctx, pt, w.patient, "general-consult", 101+i, slots[i].ID)
+		if err != nil {
+			return err
 		}
-		if err := sd.call(ctx, pt, http.MethodPost, "/api/v1/journeys", map[string]any{"patient_id": patient,
-			"pathway_id": "general-consult", "episode": i + 1, "slot_id": slots[i].ID}, http.StatusAccepted, &started); err != nil {
-			return nil, err
-		}
-		v[key] = started.ID
-	}
-	v["start_slot_ids"] = slots[3].ID + "," + slots[4].ID
-	v["reschedule_slot_id"] = slots[5].ID
-	if err := sd.pay(ctx, pt, v["review_journey_id"]); err != nil {
-		return nil, err
-	}
-	v["review_step_id"] = "doctor_review"
-	// A diet stage: the patient's plan approved by their dietitian (meals,
-	// intake and readings need a plan in force); the dietitian's own run
-	// gets one waiting for review.
-	switch viewer {
-	case auth.RoleDietitian:
-		if v["diet_journey_id"], v["diet_plan_id"], err = sd.dietJourney(ctx, patient, pt); err != nil {
-			return nil, err
-		}
-	case auth.RolePatient, auth.RoleCoordinator, auth.RoleAdmin, auth.RoleDoctor:
-		if v["diet_journey_id"], v["diet_plan_id"], err = sd.dietJourney(ctx, patient, pt); err != nil {
-			return nil, err
-		}
-		if err := sd.call(ctx, tokens[auth.RoleDietitian], http.MethodPost, "/api/v1/journeys/"+url.PathEscape(v["diet_journey_id"])+"/diet/review",
-			map[string]string{"plan_id": v["diet_plan_id"], "action": "approve"}, http.StatusOK, nil); err != nil {
-			return nil, err
+		w.set(key, id)
+		if key == "review_journey_id" {
+			return w.sd.pay(ctx, pt, id)
 		}
 	}
-	if viewer == auth.RolePatient || viewer == auth.RoleCoordinator || viewer == auth.RoleAdmin {
-		if v["adherence_id"], err = sd.course(ctx, patient, doctor); err != nil {
-			return nil, err
-		}
-	}
-	if viewer == auth.RoleDoctor {
-		// Only the journey's doctor runs the consult and signs the
-		// prescription: one journey waits in the consult, one has a
-		// prescription waiting for review.
-		if err := sd.consults(ctx, v, doctor, pt, tokens[auth.RoleDoctor]); err != nil {
-			return nil, err
-		}
-	}
+	return nil
+}
 
-	// HealthLink appointment requests for the doctor: one to accept, one to
-	// reject, one the patient may cancel; the last free slot is for booking.
-	ist, _ := time.LoadLocation("Asia/Kolkata")
-	for i, key := range []string{"accept_request_id", "reject_request_id", "cancel_appointment_id"} {
-		start := slots[6].Start.In(ist)
-		if i > 0 {
-			if start, err = sd.oneSlot(ctx, doctor, 20+i); err != nil {
-				return nil, err
-			}
+// requests makes two paid journeys whose appointments wait for the
+// doctor's answer, for HealthLink's accept and reject routes.
+func (w *world) requests(ctx context.Context, slots []store.Slot) error {
+	pt := w.token(auth.RolePatient)
+	for i, key := range []string{"accept_request_id", "reject_request_id"} {
+		id, err := w.sd.startJourney(ctx, pt, w.patient, "general-consult", 121+i, slots[i].ID)
+		if err != nil {
+			return err
 		}
+		if err := w.sd.pay(ctx, pt, id); err != nil {
+			return err
+		}
+		var appointment string
+		if err := w.sd.store.Pool.QueryRow(ctx, `SELECT id::text FROM appointment WHERE journey_id = $1`, id).Scan(&appointment); err != nil {
+			return fmt.Errorf("appointment of %s: %w", id, err)
+		}
+		w.set(key, appointment)
+	}
+	return nil
+}
+
+// healthLink books an appointment through HealthLink that the cancel
+// route may cancel. A busy worker may not hold the slot in time (504): the
+// next slot is tried then.
+func (w *world) healthLink(ctx context.Context, slots []store.Slot) error {
+	ist, _ := time.LoadLocation("Asia/Kolkata")
+	var err error
+	for _, slot := range slots {
+		start := slot.Start.In(ist)
 		var booked struct {
 			Appointment struct {
 				ID string `json:"id"`
 			} `json:"appointment"`
 		}
-		if err := sd.call(ctx, pt, http.MethodPost, "/api/book/appointment/", map[string]string{"doctor_id": doctor,
-			"appointment_date": start.Format(time.DateOnly), "appointment_time": start.Format("3:04 PM"),
-			"patient_name": v["patient_name"], "patient_email": v["patient_email"]}, http.StatusCreated, &booked); err != nil {
-			return nil, err
+		err = w.sd.call(ctx, w.token(auth.RolePatient), http.MethodPost, "/api/book/appointment/", map[string]string{
+			"doctor_id": w.doctor, "appointment_date": start.Format(time.DateOnly), "appointment_time": start.Format("3:04 PM"),
+			"patient_name": w.v["patient_name"], "patient_email": w.v["patient_email"]}, http.StatusCreated, &booked)
+		if err == nil {
+			w.set("cancel_appointment_id", booked.Appointment.ID)
+			return nil
 		}
-		v[key] = booked.Appointment.ID
+		fmt.Fprintln(os.Stderr, "fuzzseed: booking the next slot:", err)
 	}
-	book := slots[7].Start.In(ist)
-	v["book_date"], v["book_time"] = book.Format(time.DateOnly), book.Format("3:04 PM")
+	return err
+}
 
-	// The record: two entries (one to delete), a document, consents (the
-	// dietitian's lets them in; another to revoke), a public key to revoke.
+// record writes the patient's record: two entries (one to delete), a
+// document, consents (the dietitian's lets them in; another to revoke) and
+// two public keys (one to revoke), the doctor's in the doctor's world.
+func (w *world) record(ctx context.Context) error {
+	sd, pt := w.sd, w.token(auth.RolePatient)
+	records := "/api/v1/patients/" + w.patient + "/records"
 	for _, key := range []string{"record_id", "delete_record_id"} {
 		var rec struct {
 			ID string `json:"id"`
 		}
-		if err := sd.call(ctx, pt, http.MethodPost, "/api/v1/patients/"+patient+"/records", map[string]any{
+		if err := sd.call(ctx, pt, http.MethodPost, records, map[string]any{
 			"kind": "allergy", "date": "2024-01-15", "display": "Penicillin", "status": "active"}, http.StatusCreated, &rec); err != nil {
-			return nil, err
+			return err
 		}
-		v[key] = rec.ID
+		w.set(key, rec.ID)
 	}
-	if v["document_id"], err = sd.upload(ctx, pt, patient); err != nil {
-		return nil, err
+	doc, err := sd.upload(ctx, pt, w.patient)
+	if err != nil {
+		return err
 	}
-	for _, c := range []struct{ key, practitioner string }{{"consent_id", dietitian}, {"revoke_consent_id", doctor}} {
+	w.set("document_id", doc)
+	for _, c := range []struct{ key, practitioner string }{{"consent_id", w.dietitian}, {"revoke_consent_id", w.doctor}} {
 		var consent struct {
 			ID string `json:"id"`
 		}
-		if err := sd.call(ctx, pt, http.MethodPost, "/api/v1/patients/"+patient+"/consents",
+		if err := sd.call(ctx, pt, http.MethodPost, "/api/v1/patients/"+w.patient+"/consents",
 			map[string]string{"practitioner_id": c.practitioner, "category": "all"}, http.StatusCreated, &consent); err != nil {
-			return nil, err
+			return err
 		}
-		v[c.key] = consent.ID
+		w.set(c.key, consent.ID)
 	}
 	keyOwner := pt
-	if viewer == auth.RoleDoctor {
-		keyOwner = tokens[auth.RoleDoctor]
+	if w.viewer == auth.RoleDoctor {
+		keyOwner = w.token(auth.RoleDoctor)
 	}
 	for _, key := range []string{"key_id", "revoke_key_id"} {
 		var registered struct {
@@ -353,79 +469,108 @@ func (sd *seeder) world(ctx context.Context, viewer string) (*role, error) {
 		}
 		if err := sd.call(ctx, keyOwner, http.MethodPost, "/api/v1/keys", map[string]any{"jwk": newJWK()},
 			http.StatusCreated, &registered); err != nil {
-			return nil, err
+			return err
 		}
-		v[key] = registered.KeyID
+		w.set(key, registered.KeyID)
 	}
-	// Fresh keys for the register route: one key registers once.
-	spare, err := json.Marshal([]map[string]string{newJWK(), newJWK(), newJWK(), newJWK()})
-	if err != nil {
-		return nil, err
-	}
-	v["spare_jwks"] = string(spare)
-	return &role{Token: tokens[viewer], Values: v}, nil
+	return nil
 }
 
-// consults drives two journeys of the doctor's to the consult, on slots
-// that start in half a minute: one waits there (consult_journey_id), the
-// other is closed with a prescription that waits for the doctor's review
-// (rx_journey_id, prescription_id).
-func (sd *seeder) consults(ctx context.Context, v map[string]string, doctor, patientToken, doctorToken string) error {
+// diet starts a diet-check journey and, when approve, has the world's
+// dietitian approve its first plan.
+func (w *world) diet(ctx context.Context, approve bool) error {
+	journey, plan, err := w.sd.dietJourney(ctx, w.patient, w.token(auth.RolePatient))
+	if err != nil {
+		return err
+	}
+	w.set("diet_journey_id", journey)
+	w.set("diet_plan_id", plan)
+	if !approve {
+		return nil
+	}
+	return w.sd.call(ctx, w.token(auth.RoleDietitian), http.MethodPost, "/api/v1/journeys/"+url.PathEscape(journey)+"/diet/review",
+		map[string]string{"plan_id": plan, "action": "approve"}, http.StatusOK, nil)
+}
+
+// startJourney starts a journey of the patient's and returns its ID.
+func (sd *seeder) startJourney(ctx context.Context, token, patient, pathway string, episode int, slot string) (string, error) {
+	body := map[string]any{"patient_id": patient, "pathway_id": pathway, "episode": episode}
+	if slot != "" {
+		body["slot_id"] = slot
+	}
+	var started struct {
+		ID string `json:"id"`
+	}
+	if err := sd.call(ctx, token, http.MethodPost, "/api/v1/journeys", body, http.StatusAccepted, &started); err != nil {
+		return "", err
+	}
+	return started.ID, nil
+}
+
+// consults drives four journeys of the doctor's to the consult, on slots
+// that start in half a minute: one waits there (consult_journey_id), one
+// has its consult under way (open_consult_journey_id), one is closed with a prescription that waits for the doctor's review
+// (rx_journey_id, prescription_id), one with a lab order that waits for
+// its result (lab_journey_id).
+func (w *world) consults(ctx context.Context) error {
+	sd, pt, dt := w.sd, w.token(auth.RolePatient), w.token(auth.RoleDoctor)
+	keys := []string{"consult_journey_id", "open_consult_journey_id", "rx_journey_id", "lab_journey_id"}
 	ids := map[string]string{}
-	for i, key := range []string{"consult_journey_id", "rx_journey_id"} {
-		sl, err := sd.soonSlot(ctx, doctor, 30*time.Second, i)
+	for i, key := range keys {
+		sl, err := sd.soonSlot(ctx, w.doctor, 30*time.Second, i)
 		if err != nil {
 			return err
 		}
-		var started struct {
-			ID string `json:"id"`
-		}
-		if err := sd.call(ctx, patientToken, http.MethodPost, "/api/v1/journeys", map[string]any{"patient_id": v["patient_id"],
-			"pathway_id": "general-consult", "episode": 10 + i, "slot_id": sl.ID}, http.StatusAccepted, &started); err != nil {
+		if ids[key], err = sd.startJourney(ctx, pt, w.patient, "general-consult", 111+i, sl.ID); err != nil {
 			return err
 		}
-		ids[key] = started.ID
 	}
-	for _, key := range []string{"consult_journey_id", "rx_journey_id"} {
+	for _, key := range keys {
 		id := ids[key]
-		if err := sd.pay(ctx, patientToken, id); err != nil {
+		if err := sd.pay(ctx, pt, id); err != nil {
 			return err
 		}
-		if err := sd.call(ctx, doctorToken, http.MethodPost, "/api/v1/journeys/"+url.PathEscape(id)+"/decisions",
+		if err := sd.call(ctx, dt, http.MethodPost, "/api/v1/journeys/"+url.PathEscape(id)+"/decisions",
 			map[string]string{"step_id": "doctor_review", "outcome": "accepted"}, http.StatusOK, nil); err != nil {
 			return err
 		}
-		v[key] = id
+		w.set(key, id)
 	}
-	for _, key := range []string{"consult_journey_id", "rx_journey_id"} {
-		if err := sd.waitStage(ctx, patientToken, ids[key], "consult", 90*time.Second); err != nil {
+	for _, key := range keys {
+		if err := sd.waitStage(ctx, pt, ids[key], "consult", 90*time.Second); err != nil {
 			return err
 		}
 	}
-	rx := "/api/v1/journeys/" + url.PathEscape(ids["rx_journey_id"])
-	if err := sd.call(ctx, doctorToken, http.MethodPost, rx+"/consult/start", map[string]any{}, http.StatusOK, nil); err != nil {
+	closes := map[string]map[string]any{
+		"rx_journey_id": {"diagnoses": []string{"E11.9"}, "notes": "Newly diagnosed.", "orders": []string{"prescription"},
+			"prescriptions": []map[string]any{{"drug": "metformin", "dose": "500 mg", "route": "oral", "frequency": "twice daily",
+				"duration_days": 30, "quantity": 60, "refills": 2}}},
+		"lab_journey_id": {"diagnoses": []string{"E11.9"}, "notes": "Check fasting glucose.", "orders": []string{"lab_tests"},
+			"lab_tests": []string{"1558-6"}},
+	}
+	for key, body := range closes {
+		path := "/api/v1/journeys/" + url.PathEscape(ids[key])
+		if err := sd.call(ctx, dt, http.MethodPost, path+"/consult/start", map[string]any{}, http.StatusOK, nil); err != nil {
+			return err
+		}
+		if err := sd.call(ctx, dt, http.MethodPost, path+"/consult/close", body, http.StatusOK, nil); err != nil {
+			return err
+		}
+	}
+	// The consult the close route may close.
+	if err := sd.call(ctx, dt, http.MethodPost, "/api/v1/journeys/"+url.PathEscape(ids["open_consult_journey_id"])+"/consult/start",
+		map[string]any{}, http.StatusOK, nil); err != nil {
 		return err
 	}
-	if err := sd.call(ctx, doctorToken, http.MethodPost, rx+"/consult/close", map[string]any{
-		"diagnoses": []string{"E11.9"}, "notes": "Newly diagnosed.", "orders": []string{"prescription"},
-		"prescriptions": []map[string]any{{"drug": "metformin", "dose": "500 mg", "route": "oral", "frequency": "twice daily",
-			"duration_days": 30, "quantity": 60, "refills": 2}},
-	}, http.StatusOK, nil); err != nil {
-		return err
-	}
+	rx := "/api/v1/journeys/" + url.PathEscape(ids["rx_journey_id"]) + "/prescription"
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		var info struct {
 			ID     string `json:"id"`
 			Status string `json:"status"`
 		}
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, sd.base+rx+"/prescription", nil)
-		if err != nil {
-			return err
-		}
-		req.Header.Set("Authorization", "Bearer "+doctorToken)
-		if _, err := sd.do(req, http.StatusOK, &info); err == nil && info.Status == "awaiting_review" {
-			v["prescription_id"] = info.ID
+		if err := sd.call(ctx, dt, http.MethodGet, rx, nil, http.StatusOK, &info); err == nil && info.Status == "awaiting_review" {
+			w.set("prescription_id", info.ID)
 			return nil
 		}
 		if time.Now().After(deadline) {
@@ -511,8 +656,9 @@ func (sd *seeder) waitStage(ctx context.Context, token, journey, stage string, l
 			return fmt.Errorf("journey %s: not at %s after %v (stage %q)", journey, stage, limit, st.Stage)
 		}
 		time.Sleep(300 * time.Millisecond)
+		// A slow worker may miss a query's deadline: ask again until ours.
 		if err := sd.call(ctx, token, http.MethodGet, "/api/v1/journeys/"+url.PathEscape(journey), nil, http.StatusOK, &st); err != nil {
-			return err
+			fmt.Fprintln(os.Stderr, "fuzzseed: asking again:", err)
 		}
 	}
 	return nil
@@ -568,16 +714,6 @@ func (sd *seeder) slots(ctx context.Context, practitioner string, n int) ([]stor
 	return out, nil
 }
 
-// oneSlot creates the practitioner's nth free slot and returns its local start.
-func (sd *seeder) oneSlot(ctx context.Context, practitioner string, nth int) (time.Time, error) {
-	sl, err := sd.slot(ctx, practitioner, nth)
-	if err != nil {
-		return time.Time{}, err
-	}
-	ist, _ := time.LoadLocation("Asia/Kolkata")
-	return sl.Start.In(ist), nil
-}
-
 func (sd *seeder) slot(ctx context.Context, practitioner string, nth int) (store.Slot, error) {
 	var schedule string
 	if err := sd.store.Pool.QueryRow(ctx, `SELECT id::text FROM schedule WHERE practitioner_id = $1 ORDER BY id LIMIT 1`,
@@ -611,8 +747,9 @@ func (sd *seeder) pay(ctx context.Context, token, journey string) error {
 			return fmt.Errorf("journey %s: no PaymentIntent after a minute (stage %q)", journey, st.Stage)
 		}
 		time.Sleep(300 * time.Millisecond)
+		// A slow worker may miss a query's deadline: ask again until ours.
 		if err := sd.call(ctx, token, http.MethodGet, "/api/v1/journeys/"+url.PathEscape(journey), nil, http.StatusOK, &st); err != nil {
-			return err
+			fmt.Fprintln(os.Stderr, "fuzzseed: asking again:", err)
 		}
 	}
 	event, err := json.Marshal(map[string]any{
