@@ -4,11 +4,16 @@
 // and reach the handlers' success paths.
 //
 // For each role it builds a world of its own in the test database and
-// through the running API: a patient in a city whose coordinator's care team
-// it is, a doctor with free slots, a dietitian the patient has given consent
-// to, journeys (one waiting, one to cancel, one paid and waiting for the
-// doctor's decision), records, consents, a public key, a document and
-// HealthLink appointment requests. It prints one JSON object:
+// through the running API (the same API and worker the fuzzing step runs):
+// a patient in a city of the world's own, whose coordinator's care team it
+// is; a doctor with free slots; a dietitian the patient has given consent
+// to; journeys at several stages (waiting for payment, to cancel, paid and
+// waiting for the doctor, and for the doctor's world: two appointment
+// requests to answer, a consult to start, one under way, a prescription
+// awaiting review, an open lab order); a diet-check journey
+// (internal/fuzzseed/pathways) with a plan; a medication course; records, a
+// document, consents, public keys and a HealthLink booking. Stripe's payment
+// webhook is signed with the local secret. It prints one JSON object:
 //
 //	{"roles": {"patient": {"token": "...", "values": {"patient_id": "...", ...}}, ...}}
 //
