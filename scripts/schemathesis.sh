@@ -108,6 +108,7 @@ for role in $ROLES; do
 			--workers 1 --seed "${SCHEMATHESIS_SEED:-7}" --request-timeout 30 --suppress-health-check all "$@"
 	) >"$WORK/$role/run.log" 2>&1 &
 	runs[$role]=$!
+	pids+=($!) # stopped by cleanup if the step fails before they end
 done
 failed=""
 for role in $ROLES; do
