@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"regexp"
+	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -13,6 +14,7 @@ import (
 	workflowpb "go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
+	"go.temporal.io/sdk/temporal"
 
 	"github.com/carepath/carepath/inference"
 	"github.com/carepath/carepath/workflows"
@@ -90,13 +92,25 @@ func callUpdate[T any](ctx context.Context, tc client.Client, id, name string, a
 	handle, err := tc.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
 		WorkflowID: id, UpdateName: name, Args: []any{arg}, WaitForStage: client.WorkflowUpdateStageCompleted,
 	})
-	if err != nil {
-		return answer, fmt.Errorf("%s on %s: %w", name, id, err)
+	if err == nil {
+		err = handle.Get(ctx, &answer)
 	}
-	if err := handle.Get(ctx, &answer); err != nil {
-		return answer, fmt.Errorf("%s on %s: %w", name, id, err)
+	if err != nil {
+		return answer, fmt.Errorf("%s on %s: %w", name, id, notAtThatStep(name, err))
 	}
 	return answer, nil
+}
+
+// notAtThatStep turns the SDK's refusal of an update the workflow has no
+// handler for now (a step's updates exist only while the step runs: a
+// prescription review after the prescription is signed, a diet review on a
+// journey with no diet step) into a conflict; other errors pass unchanged.
+func notAtThatStep(name string, err error) error {
+	var appErr *temporal.ApplicationError
+	if errors.As(err, &appErr) && strings.HasPrefix(appErr.Message(), "unknown update ") {
+		return &conflictError{detail: "the journey is not at a step that takes this request (" + name + ")"}
+	}
+	return err
 }
 
 type journeySummary struct {

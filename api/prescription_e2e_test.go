@@ -49,6 +49,12 @@ func TestPrescriptionAndFulfilmentEndToEnd(t *testing.T) {
 	if resp, raw := h.doAs(t, http.MethodGet, "/api/v1/journeys/"+id+"/prescription", "", practitioner, "doctor"); resp.StatusCode != http.StatusConflict {
 		t.Errorf("prescription before the prescribe step: %d %s", resp.StatusCode, raw)
 	}
+	// Before the prescribe step the journey has no review handler: the
+	// review is a conflict, not a server error (found by schemathesis).
+	early := `{"prescription_id":"00000000-0000-4000-8000-000000000001","action":"approve"}`
+	if resp, raw := h.act(t, "/prescription/review", practitioner, "doctor", early); resp.StatusCode != http.StatusConflict {
+		t.Errorf("review before the prescribe step: %d %s", resp.StatusCode, raw)
+	}
 	closeBody := `{"diagnoses":["E11.9"],"notes":"Newly diagnosed.","orders":["prescription"],
 		"prescriptions":[{"drug":"metformin","dose":"500 mg","route":"oral","frequency":"twice daily","duration_days":30,"quantity":60,"refills":2}]}`
 	if resp, raw := h.act(t, "/consult/close", practitioner, "doctor", closeBody); resp.StatusCode != http.StatusOK {
