@@ -639,7 +639,7 @@ func (sd *seeder) course(ctx context.Context, patient, doctor string) (string, e
 		return "", err
 	}
 	id := workflows.AdherenceWorkflowID(patient, rx.ID, 0)
-	in := workflows.AdherenceInput{JourneyID: workflows.JourneyWorkflowID(patient, "type-2-diabetes", 9000),
+	in := workflows.AdherenceInput{JourneyID: workflows.NewJourneyWorkflowID(patient),
 		PatientID: patient, PrescriptionID: rx.ID, Frequency: item.Frequency, DurationDays: item.DurationDays,
 		Quantity: item.Quantity, Refills: item.Refills, TimeZone: "Asia/Kolkata",
 		Settings: workflows.AdherenceSettings{Interval: 10 * time.Second, DosesPerRun: 20, RefillLeadDays: 1}}
