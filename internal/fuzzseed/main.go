@@ -111,7 +111,10 @@ func run(base string) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	s, err := store.Open(ctx, cfg.DatabaseURL)
+	// The seeder migrates and loads fixtures, as `carepath migrate` and
+	// `carepath seed` do: as the owner role. The API it fuzzes runs as the
+	// application role.
+	s, err := store.Open(ctx, cfg.DatabaseOwnerURL)
 	if err != nil {
 		return err
 	}
