@@ -135,7 +135,9 @@ func (p *PoolCollector) Describe(ch chan<- *prometheus.Desc) {
 func (p *PoolCollector) Collect(ch chan<- prometheus.Metric) {
 	s := p.pool.Stat()
 	g := func(d *prometheus.Desc, v float64) { ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v) }
-	c := func(d *prometheus.Desc, v float64) { ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, v) }
+	c := func(d *prometheus.Desc, v float64) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, v)
+	}
 	g(p.acquired, float64(s.AcquiredConns()))
 	g(p.idle, float64(s.IdleConns()))
 	g(p.total, float64(s.TotalConns()))
