@@ -20,6 +20,7 @@ import (
 
 	"github.com/carepath/carepath/api"
 	"github.com/carepath/carepath/internal/testenv"
+	"github.com/carepath/carepath/knowledge"
 	"github.com/carepath/carepath/platform"
 	"github.com/carepath/carepath/store"
 	"github.com/carepath/carepath/telemetry"
@@ -73,7 +74,7 @@ func TestObservabilityOfAJourney(t *testing.T) {
 	logger := telemetry.Logger(slog.New(slog.NewJSONHandler(logs, nil)))
 	srv := httptest.NewServer(api.NewRouter(api.Options{
 		Auth: base.auth, Temporal: base.deps.Temporal, Store: base.store, Health: base.deps, TaskQueue: base.taskQueue,
-		HealthTimeout: 2 * time.Second, Logger: logger, Pathways: testCatalog(t),
+		HealthTimeout: 2 * time.Second, Logger: logger, Pathways: testCatalog(t), Knowledge: knowledge.New(base.deps.Neo4j),
 	}))
 	t.Cleanup(srv.Close)
 	h := *base
@@ -135,6 +136,33 @@ func TestObservabilityOfAJourney(t *testing.T) {
 					t.Errorf("span %q attribute %s = %q names a pathway or carries SQL", s.Name, a.Key, v)
 				}
 			}
+		}
+	})
+
+	t.Run("a knowledge graph query is a span of its request", func(t *testing.T) {
+		if resp, raw := h.do(t, http.MethodGet, "/api/v1/knowledge/drugs?q=metformin", ""); resp.StatusCode != http.StatusOK {
+			t.Fatalf("drug search: %d %s", resp.StatusCode, raw)
+		}
+		all := spans.GetSpans()
+		requests := map[trace.TraceID]bool{}
+		for _, s := range all {
+			if s.Name == "GET /api/v1/knowledge/drugs" {
+				requests[s.SpanContext.TraceID()] = true
+			}
+		}
+		var found bool
+		for _, s := range all {
+			if s.Name == "neo4j" && requests[s.SpanContext.TraceID()] {
+				found = true
+				for _, a := range s.Attributes {
+					if strings.Contains(a.Value.Emit(), "metformin") {
+						t.Errorf("neo4j span attribute %s carries the query's parameter", a.Key)
+					}
+				}
+			}
+		}
+		if len(requests) == 0 || !found {
+			t.Errorf("no neo4j span in the drug search's trace; spans: %v", spanNames(all))
 		}
 	})
 

@@ -157,7 +157,8 @@ func OpenRedis(rawURL string) (*redis.Client, error) {
 }
 
 // OpenNeo4j creates a driver; without NEO4J_USER it connects without
-// authentication, as the local launcher runs.
+// authentication, as the local launcher runs. Sessions opened inside a trace
+// are spans (telemetry.TraceNeo4j).
 func OpenNeo4j(cfg config.Config) (neo4j.DriverWithContext, error) {
 	auth := neo4j.NoAuth()
 	if cfg.Neo4jUser != "" {
@@ -167,7 +168,7 @@ func OpenNeo4j(cfg config.Config) (neo4j.DriverWithContext, error) {
 	if err != nil {
 		return nil, fmt.Errorf("platform: neo4j driver for %s: %w", cfg.Neo4jURI, err)
 	}
-	return d, nil
+	return telemetry.TraceNeo4j(d), nil
 }
 
 // NewStripe returns a Stripe client whose API calls go to STRIPE_API_BASE

@@ -1,7 +1,7 @@
 // Package telemetry makes CarePath observable: Prometheus metrics (the
 // Temporal SDK's own, HTTP requests by route, the PostgreSQL pool, journeys
 // by pathway), OpenTelemetry traces from an HTTP request through Temporal's
-// client, workflows and activities to PostgreSQL, and log lines that carry
+// client, workflows and activities to PostgreSQL and Neo4j, and log lines that carry
 // the trace ID.
 //
 // Setup installs one meter provider and, when traces have somewhere to go,
