@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"regexp"
 	"strings"
 	"sync"
@@ -189,6 +190,39 @@ func TestObservabilityOfAJourney(t *testing.T) {
 		}
 		if strings.Contains(body, started.ID) || strings.Contains(body, patient) {
 			t.Errorf("/metrics names the journey or the patient")
+		}
+		// Every series the Grafana dashboard plots is one these programs
+		// export: here already, or one only a failure or an alert creates.
+		onlyOnFailure := map[string]bool{"temporal_request_failure_total": true, "temporal_activity_execution_failed_total": true,
+			"temporal_workflow_task_execution_failed_total": true, "carepath_journey_attention_raised_total": true}
+		raw, err := os.ReadFile("../deploy/grafana/carepath.json")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var dashboard struct {
+			Panels []struct {
+				Targets []struct {
+					Expr string `json:"expr"`
+				} `json:"targets"`
+			} `json:"panels"`
+		}
+		if err := json.Unmarshal(raw, &dashboard); err != nil {
+			t.Fatalf("dashboard: %v", err)
+		}
+		series := regexp.MustCompile(`\b(?:temporal|carepath|http_server)_[a-z_]+`)
+		var plotted int
+		for _, p := range dashboard.Panels {
+			for _, target := range p.Targets {
+				for _, name := range series.FindAllString(target.Expr, -1) {
+					plotted++
+					if !onlyOnFailure[name] && !regexp.MustCompile(`(?m)^`+name+`[{ ]`).MatchString(body) {
+						t.Errorf("the dashboard plots %s, which /metrics does not export", name)
+					}
+				}
+			}
+		}
+		if plotted < 10 {
+			t.Errorf("the dashboard plots %d series", plotted)
 		}
 	})
 

@@ -1,6 +1,10 @@
 package config
 
-import "testing"
+import (
+	"os"
+	"strings"
+	"testing"
+)
 
 func TestTelemetryAddressesApartFromTheAPI(t *testing.T) {
 	cfg, err := FromLookup(lookupLocal(nil))
@@ -18,5 +22,17 @@ func TestTelemetryAddressesApartFromTheAPI(t *testing.T) {
 	}
 	if cfg.MetricsAddr != "off" || cfg.WorkerMetricsAddr != "0.0.0.0:9100" || cfg.OTLPEndpoint != "http://collector:4318" {
 		t.Errorf("overrides: metrics %q, worker metrics %q, OTLP %q", cfg.MetricsAddr, cfg.WorkerMetricsAddr, cfg.OTLPEndpoint)
+	}
+}
+
+func TestPrometheusScrapesTheDefaultMetricsAddresses(t *testing.T) {
+	raw, err := os.ReadFile("../deploy/prometheus.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, addr := range []string{DefaultMetricsAddr, DefaultWorkerMetricsAddr} {
+		if !strings.Contains(string(raw), `"`+addr+`"`) {
+			t.Errorf("deploy/prometheus.yml does not scrape %s", addr)
+		}
 	}
 }
