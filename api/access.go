@@ -90,6 +90,8 @@ var (
 // someone decides who may call it.
 var routePolicies = map[string]routePolicy{
 	"GET /api/system/health/check": {public: true},
+	"GET /livez":                   {public: true},
+	"GET /readyz":                  {public: true},
 	"GET /openapi.json":            {public: true},
 	"GET /docs":                    {public: true},
 	"GET " + jwksPath:              {public: true},

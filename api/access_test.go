@@ -62,6 +62,8 @@ var callers = []string{"anonymous", "patient", "other-patient", "doctor", "other
 // included. A route missing here fails the test: decide who may call it.
 var allowedCallers = map[string][]string{
 	"GET /api/system/health/check":                      {"*"},
+	"GET /livez":                                        {"*"},
+	"GET /readyz":                                       {"*"},
 	"GET /openapi.json":                                 {"*"},
 	"GET /docs":                                         {"*"},
 	"GET /.well-known/jwks.json":                        {"*"},

@@ -45,6 +45,31 @@ func (s *Server) healthCheck(c *gin.Context) {
 	c.JSON(status, resp)
 }
 
+// live answers 200 {"status":"ok"} whenever the process serves HTTP: the
+// liveness probe. It asks no dependency, so a database outage never gets
+// the API restarted; readiness (ready) is what takes it out of rotation.
+func (s *Server) live(c *gin.Context) {
+	c.Header("Cache-Control", "no-store")
+	c.JSON(http.StatusOK, healthResponse{Status: "ok"})
+}
+
+// ready answers 200 {"status":"ok"} when every dependency answers, otherwise
+// 503 {"status":"degraded"}: the readiness probe. It shares the health
+// check's cached round of probes (healthCacheTTL), so probing it often
+// costs the dependencies nothing more; it never lists the components.
+func (s *Server) ready(c *gin.Context) {
+	c.Header("Cache-Control", "no-store")
+	if s.health == nil {
+		s.writeError(c, &unavailableError{detail: "no health checker is configured"})
+		return
+	}
+	if _, healthy := s.health.Check(c.Request.Context(), s.healthTimeout); !healthy {
+		c.JSON(http.StatusServiceUnavailable, healthResponse{Status: "degraded"})
+		return
+	}
+	c.JSON(http.StatusOK, healthResponse{Status: "ok"})
+}
+
 // isAdmin reports whether the request carries a valid admin access token.
 func (s *Server) isAdmin(c *gin.Context) bool {
 	token, found := strings.CutPrefix(c.GetHeader("Authorization"), "Bearer ")

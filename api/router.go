@@ -23,6 +23,7 @@ import (
 	"github.com/carepath/carepath/pathways"
 	"github.com/carepath/carepath/platform"
 	"github.com/carepath/carepath/store"
+	"github.com/carepath/carepath/telemetry"
 )
 
 // HealthChecker answers whether every dependency is up.
@@ -115,13 +116,16 @@ func NewRouter(o Options) *gin.Engine {
 		s.logger.Error("API_TRUSTED_PROXIES refused; trusting no proxy", "error", err)
 		_ = r.SetTrustedProxies(nil)
 	}
-	r.Use(s.recoverPanics, s.logRequests, s.checkQuery, s.limitByIP, s.parseRequest, s.authorize, s.limitByUser, s.idempotency)
+	// telemetry.Gin first: the rest of the chain runs inside the request's span.
+	r.Use(telemetry.Gin(), s.recoverPanics, s.logRequests, s.checkQuery, s.limitByIP, s.parseRequest, s.authorize, s.limitByUser, s.idempotency)
 	r.NoRoute(func(c *gin.Context) {
 		writeProblem(c, Problem{Type: problemBase + "not-found", Title: "Not found", Status: http.StatusNotFound,
 			Detail: "no route " + c.Request.Method + " " + c.Request.URL.Path, Instance: c.Request.URL.Path})
 	})
 
 	r.GET("/api/system/health/check", s.healthCheck)
+	r.GET("/livez", s.live)
+	r.GET("/readyz", s.ready)
 	r.POST("/api/v1/journeys", s.startJourney)
 	r.GET("/api/v1/journeys/:id", s.getJourney)
 	r.POST("/api/v1/journeys/:id/decisions", s.decide)

@@ -19,6 +19,13 @@
 //	LOG_FORMAT            "text" or "json" (default "text")
 //	API_ADDR              listen address of the REST API (default "127.0.0.1:8080")
 //	API_SHUTDOWN_TIMEOUT  how long the API drains in-flight requests on shutdown (default "15s")
+//	METRICS_ADDR          listen address of the API's Prometheus /metrics, apart from the public API
+//	                      port (default "127.0.0.1:9464"; "off" serves none)
+//	WORKER_METRICS_ADDR   listen address of the worker's Prometheus /metrics (default "127.0.0.1:9465";
+//	                      "off" serves none)
+//	OTEL_EXPORTER_OTLP_ENDPOINT  OTLP/HTTP collector traces are sent to, e.g. "http://127.0.0.1:4318"
+//	                      (default: none, and tracing is off); the exporter also reads the other
+//	                      OTEL_EXPORTER_OTLP_* variables (headers, timeout)
 //	DATABASE_URL          PostgreSQL connection string of the application role the API and the worker use (default "postgres://carepath_app:carepath_app@127.0.0.1:5432/carepath?sslmode=disable")
 //	DATABASE_OWNER_URL    PostgreSQL connection string of the owner role `carepath migrate` runs as; see config/database.go (default: DATABASE_URL when that is set, else "postgres://carepath:carepath@127.0.0.1:5432/carepath?sslmode=disable")
 //	TEMPORAL_ADDRESS      Temporal frontend host:port (default "127.0.0.1:7233")
@@ -203,7 +210,19 @@ type Config struct {
 
 	// RateLimits bound requests per IP, per user and, tighter, per SMS sent.
 	RateLimits RateLimits
+
+	// MetricsAddr and WorkerMetricsAddr are where the API and the worker
+	// serve /metrics ("off": nowhere); OTLPEndpoint, when set, receives
+	// traces (package telemetry).
+	MetricsAddr, WorkerMetricsAddr, OTLPEndpoint string
 }
+
+// Where the API and the worker serve their metrics by default: loopback
+// ports of their own, never the public API port.
+const (
+	DefaultMetricsAddr       = "127.0.0.1:9464"
+	DefaultWorkerMetricsAddr = "127.0.0.1:9465"
+)
 
 // localAuthMasterKey is the local stack's master key: public, so it protects
 // nothing but demo data.
@@ -283,6 +302,9 @@ func FromLookup(lookup func(string) (string, bool)) (Config, error) {
 		AuditHeadFile:     r.str("CAREPATH_AUDIT_HEAD_FILE", filepath.Join(r.str("CAREPATH_DATA_DIR", ".data"), "audit", "checkpoints.jsonl")),
 		AuditHeadInterval: r.duration("CAREPATH_AUDIT_HEAD_INTERVAL", time.Minute),
 	}
+	cfg.MetricsAddr = r.str("METRICS_ADDR", DefaultMetricsAddr)
+	cfg.WorkerMetricsAddr = r.str("WORKER_METRICS_ADDR", DefaultWorkerMetricsAddr)
+	cfg.OTLPEndpoint = r.str("OTEL_EXPORTER_OTLP_ENDPOINT", "")
 	r.codec(&cfg)
 	r.authKeys(&cfg)
 	r.pharmacy(&cfg)

@@ -12,16 +12,19 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/neo4j/neo4j-go-driver/v5/neo4j"
 	"github.com/redis/go-redis/v9"
 	"github.com/stripe/stripe-go/v81"
 	"github.com/stripe/stripe-go/v81/client"
 	tclient "go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/interceptor"
 	tlog "go.temporal.io/sdk/log"
 
 	"github.com/carepath/carepath/codec"
 	"github.com/carepath/carepath/config"
 	"github.com/carepath/carepath/store"
+	"github.com/carepath/carepath/telemetry"
 )
 
 // Deps holds a connection to each dependency. Close releases them all.
@@ -46,7 +49,7 @@ func Connect(ctx context.Context, cfg config.Config, logger *slog.Logger) (*Deps
 	if d.Temporal, err = DialTemporal(cfg, logger); err != nil {
 		return nil, err
 	}
-	if d.Store, err = store.Open(ctx, cfg.DatabaseURL); err != nil {
+	if d.Store, err = OpenStore(ctx, cfg.DatabaseURL); err != nil {
 		d.Close(ctx)
 		return nil, err
 	}
@@ -83,8 +86,15 @@ func (d *Deps) Close(ctx context.Context) {
 // Every payload and failure message the client (and any worker built on
 // it) exchanges with Temporal goes through the encrypting codec; without
 // codec keys it refuses, so health data never reaches Temporal in the clear.
+// The client (and so every worker built on it) reports the SDK's metrics
+// and traces its calls, workflows and activities through the OpenTelemetry
+// globals (package telemetry; no-ops until telemetry.Setup runs).
 func DialTemporal(cfg config.Config, logger *slog.Logger) (tclient.Client, error) {
 	pc, err := NewCodec(cfg)
+	if err != nil {
+		return nil, err
+	}
+	tracing, err := telemetry.TemporalInterceptor()
 	if err != nil {
 		return nil, err
 	}
@@ -95,11 +105,32 @@ func DialTemporal(cfg config.Config, logger *slog.Logger) (tclient.Client, error
 		Logger:           tlog.NewStructuredLogger(logger.With("component", "temporal-sdk")),
 		DataConverter:    pc.DataConverter(),
 		FailureConverter: pc.FailureConverter(),
+		Interceptors:     []interceptor.ClientInterceptor{tracing},
+		MetricsHandler:   telemetry.TemporalMetricsHandler(logger),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("platform: temporal client for %s: %w", cfg.TemporalAddress, err)
 	}
 	return c, nil
+}
+
+// OpenStore connects to PostgreSQL like store.Open, with the pgx tracer
+// that makes a span of each query run inside a trace (telemetry.PgxTracer).
+func OpenStore(ctx context.Context, databaseURL string) (*store.Store, error) {
+	pc, err := pgxpool.ParseConfig(databaseURL)
+	if err != nil {
+		return nil, fmt.Errorf("platform: database URL: %w", err)
+	}
+	pc.ConnConfig.Tracer = telemetry.PgxTracer{}
+	pool, err := pgxpool.NewWithConfig(ctx, pc)
+	if err != nil {
+		return nil, fmt.Errorf("store: open: %w", err)
+	}
+	if err := pool.Ping(ctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("store: ping: %w", err)
+	}
+	return &store.Store{Pool: pool}, nil
 }
 
 // NewCodec builds the payload codec from the configured key ring.
@@ -126,7 +157,8 @@ func OpenRedis(rawURL string) (*redis.Client, error) {
 }
 
 // OpenNeo4j creates a driver; without NEO4J_USER it connects without
-// authentication, as the local launcher runs.
+// authentication, as the local launcher runs. Sessions opened inside a trace
+// are spans (telemetry.TraceNeo4j).
 func OpenNeo4j(cfg config.Config) (neo4j.DriverWithContext, error) {
 	auth := neo4j.NoAuth()
 	if cfg.Neo4jUser != "" {
@@ -136,7 +168,7 @@ func OpenNeo4j(cfg config.Config) (neo4j.DriverWithContext, error) {
 	if err != nil {
 		return nil, fmt.Errorf("platform: neo4j driver for %s: %w", cfg.Neo4jURI, err)
 	}
-	return d, nil
+	return telemetry.TraceNeo4j(d), nil
 }
 
 // NewStripe returns a Stripe client whose API calls go to STRIPE_API_BASE

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"time"
 
+	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
@@ -205,6 +206,7 @@ func (j *journey) run(ctx workflow.Context) (JourneyState, error) {
 		return j.state, err
 	}
 	j.state.Recorded = true
+	j.metrics(ctx).Counter(MetricJourneysStarted).Inc(1)
 
 	stepsCtx, cancel := workflow.WithCancel(ctx)
 	j.cancelSteps = cancel
@@ -385,6 +387,7 @@ func (j *journey) leave(ctx workflow.Context, step pathways.PlanStep, track, res
 			end := workflow.Now(ctx)
 			j.state.UpdatedAt = end
 			r.EndedAt, r.Result = &end, result
+			j.metrics(ctx).WithTags(map[string]string{"step_type": step.Type, "result": result}).Counter(MetricStepsCompleted).Inc(1)
 			return
 		}
 	}
@@ -402,11 +405,30 @@ func (j *journey) setStage(ctx workflow.Context, stage string) error {
 
 // setAttention raises or clears the coordinator's flag.
 func (j *journey) setAttention(ctx workflow.Context, on bool, reason string) error {
+	if on && !j.state.NeedsAttention {
+		j.metrics(ctx).Counter(MetricAttentionRaised).Inc(1)
+	}
 	j.state.NeedsAttention, j.state.AttentionReason = on, reason
 	if err := workflow.UpsertTypedSearchAttributes(ctx, NeedsAttentionKey.ValueSet(on)); err != nil {
 		return fmt.Errorf("upsert NeedsAttention: %w", err)
 	}
 	return nil
+}
+
+// Journey metrics, by pathway (Prometheus adds _total): how many journeys
+// start, how many steps end (by step type and result), and how often a
+// journey raises NeedsAttention for its care team.
+const (
+	MetricJourneysStarted = "carepath_journeys_started"
+	MetricStepsCompleted  = "carepath_journey_steps_completed"
+	MetricAttentionRaised = "carepath_journey_attention_raised"
+)
+
+// metrics is the workflow's metrics handler tagged with the pathway. It
+// records nothing while the workflow replays and adds no command, so
+// recorded histories replay unchanged.
+func (j *journey) metrics(ctx workflow.Context) client.MetricsHandler {
+	return workflow.GetMetricsHandler(ctx).WithTags(map[string]string{"pathway": j.in.PathwayID})
 }
 
 // record writes the journey's domain record (status) to PostgreSQL.

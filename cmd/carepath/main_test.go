@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -93,6 +94,8 @@ steps:
 		t.Fatal(err)
 	}
 	env = append(env, "PATHWAYS_DIR="+pathwaysDir)
+	apiMetrics, workerMetrics := freeAddr(t), freeAddr(t)
+	env = append(env, "METRICS_ADDR="+apiMetrics, "WORKER_METRICS_ADDR="+workerMetrics)
 
 	start := func(name string) (*exec.Cmd, *syncBuffer) {
 		var out syncBuffer
@@ -138,6 +141,7 @@ steps:
 	}
 	id := testenv.JourneyID(t, s, patient, "enrol-check", episode)
 	waitState(t, base, bearer, id, func(s workflows.JourneyState) bool { return s.Status == workflows.StatusCompleted })
+	checkMetrics(t, base, apiMetrics, workerMetrics)
 
 	// SIGTERM: the API drains, the worker stops polling; both exit 0.
 	for _, c := range []*exec.Cmd{apiCmd, worker} {
@@ -166,6 +170,45 @@ steps:
 	// Logs never carry the request body (health data travels there).
 	if strings.Contains(apiOut.String(), `"pathway_id":"enrol-check"`) {
 		t.Errorf("API log contains a request body")
+	}
+}
+
+// checkMetrics scrapes the API's and the worker's /metrics, each on its own
+// address, after a journey ran: the worker's carry the SDK's activity
+// metrics and the journey's, the API's its routes by template and its pool.
+// The public API port serves no metrics.
+func checkMetrics(t *testing.T, base, apiMetrics, workerMetrics string) {
+	t.Helper()
+	get := func(url string) (int, string) {
+		resp, err := http.Get(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		raw, err := io.ReadAll(resp.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp.StatusCode, string(raw)
+	}
+	want := map[string][]string{
+		"http://" + apiMetrics + "/metrics": {`http_route="/api/v1/journeys/:id"`, "carepath_db_pool_total_conns ", "temporal_request_total{"},
+		"http://" + workerMetrics + "/metrics": {`temporal_activity_execution_latency_seconds_bucket{`, "temporal_workflow_task_schedule_to_start_latency_seconds_bucket{",
+			`pathway="enrol-check"`, "carepath_journeys_started_total{", "carepath_db_pool_total_conns "},
+	}
+	for url, series := range want {
+		status, body := get(url)
+		if status != http.StatusOK {
+			t.Fatalf("%s: %d", url, status)
+		}
+		for _, s := range series {
+			if !strings.Contains(body, s) {
+				t.Errorf("%s has no %s", url, s)
+			}
+		}
+	}
+	if status, _ := get(base + "/metrics"); status != http.StatusNotFound {
+		t.Errorf("the public API port serves /metrics: %d", status)
 	}
 }
 

@@ -15,10 +15,17 @@ import (
 	"github.com/carepath/carepath/pathways"
 	"github.com/carepath/carepath/platform"
 	"github.com/carepath/carepath/store"
+	"github.com/carepath/carepath/telemetry"
 	"github.com/carepath/carepath/workers"
 )
 
 func runAPI(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
+	logger = telemetry.Logger(logger)
+	tel, err := startTelemetry(ctx, cfg, "carepath-api", logger)
+	if err != nil {
+		return err
+	}
+	defer stopTelemetry(ctx, tel, logger)
 	models, closeModels, err := openModels(cfg, logger, "api")
 	if err != nil {
 		return err
@@ -29,6 +36,8 @@ func runAPI(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 		return err
 	}
 	defer deps.Close(context.WithoutCancel(ctx))
+	tel.Registry.MustRegister(telemetry.NewPoolCollector(deps.Store.Pool))
+	tel.ServeMetrics(ctx, cfg.MetricsAddr, logger)
 	catalog, err := pathways.LoadCatalog(cfg.PathwaysDir)
 	if err != nil {
 		return fmt.Errorf("api: pathways: %w", err)
@@ -78,16 +87,24 @@ func runAPI(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 }
 
 func runWorker(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
+	logger = telemetry.Logger(logger)
+	tel, err := startTelemetry(ctx, cfg, "carepath-worker", logger)
+	if err != nil {
+		return err
+	}
+	defer stopTelemetry(ctx, tel, logger)
 	models, closeModels, err := openModels(cfg, logger, "worker")
 	if err != nil {
 		return err
 	}
 	defer closeModels()
-	s, err := store.Open(ctx, cfg.DatabaseURL)
+	s, err := platform.OpenStore(ctx, cfg.DatabaseURL)
 	if err != nil {
 		return err
 	}
 	defer s.Close()
+	tel.Registry.MustRegister(telemetry.NewPoolCollector(s.Pool))
+	tel.ServeMetrics(ctx, cfg.WorkerMetricsAddr, logger)
 	c, err := platform.DialTemporal(cfg, logger)
 	if err != nil {
 		return err
@@ -109,6 +126,34 @@ func runWorker(ctx context.Context, cfg config.Config, logger *slog.Logger) erro
 	w.Stop()
 	logger.Info("Worker stopped")
 	return nil
+}
+
+// startTelemetry installs the metrics and, with OTEL_EXPORTER_OTLP_ENDPOINT
+// set, the tracing of a long-running program, before it dials anything,
+// so its Temporal client and database pool are instrumented.
+func startTelemetry(ctx context.Context, cfg config.Config, service string, logger *slog.Logger) (*telemetry.Telemetry, error) {
+	tel, err := telemetry.Setup(ctx, telemetry.Options{ServiceName: service, OTLPEndpoint: cfg.OTLPEndpoint, Logger: logger})
+	if err != nil {
+		return nil, err
+	}
+	if tel.Tracing {
+		logger.Info("Traces exported over OTLP", "endpoint", cfg.OTLPEndpoint)
+	} else {
+		logger.Info("Tracing off: OTEL_EXPORTER_OTLP_ENDPOINT is not set")
+	}
+	return tel, nil
+}
+
+// telemetryShutdownTimeout bounds the flush of the last spans on exit, so
+// an unreachable collector cannot hold a stopping program.
+const telemetryShutdownTimeout = 5 * time.Second
+
+func stopTelemetry(ctx context.Context, tel *telemetry.Telemetry, logger *slog.Logger) {
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), telemetryShutdownTimeout)
+	defer cancel()
+	if err := tel.Shutdown(sctx); err != nil {
+		logger.Warn("Telemetry shutdown incomplete", "error", err)
+	}
 }
 
 func runMigrate(ctx context.Context, cfg config.Config, logger *slog.Logger) error {

@@ -114,8 +114,11 @@ func printURLs(cfg config.Config) {
   stripe-mock    %[6]s
   Twilio (fake)  %[7]s
   Pharmacy (sim) %[8]s
+  Metrics        http://%[9]s/metrics (API), http://%[10]s/metrics (worker); deploy/ has the
+                 Prometheus scrape config and the Grafana dashboard
 
-`, cfg.APIAddr, cfg.TemporalUIURL, cfg.Neo4jURI, config.RedactURL(cfg.DatabaseURL), cfg.RedisURL, cfg.StripeAPIBase, cfg.TwilioAPIBase, cfg.PharmacyAPIBase)
+`, cfg.APIAddr, cfg.TemporalUIURL, cfg.Neo4jURI, config.RedactURL(cfg.DatabaseURL), cfg.RedisURL, cfg.StripeAPIBase, cfg.TwilioAPIBase, cfg.PharmacyAPIBase,
+		cfg.MetricsAddr, cfg.WorkerMetricsAddr)
 }
 
 // openOwner connects as the owner role (DATABASE_OWNER_URL), which migrates
