@@ -58,6 +58,8 @@ export PATHWAYS_DIR="$ROOT/internal/fuzzseed/pathways"
 # address (every role's run comes from one); the one per phone stays (its
 # 429s are part of the contract).
 export CAREPATH_AUTH_ACCESS_TTL=1h RATE_LIMIT_PER_IP=off RATE_LIMIT_PER_USER=off RATE_LIMIT_SMS_PER_IP=off
+# A `make run` beside it serves metrics on the default addresses.
+export METRICS_ADDR=off WORKER_METRICS_ADDR=off
 
 pids=()
 cleanup() {
