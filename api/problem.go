@@ -13,6 +13,8 @@ import (
 	"github.com/carepath/carepath/auth"
 	"github.com/carepath/carepath/workflows"
 	"go.temporal.io/sdk/temporal"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/gin-gonic/gin"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -181,6 +183,14 @@ func (s *Server) writeError(c *gin.Context, err error) {
 	case errors.Is(err, context.DeadlineExceeded):
 		p.Status, p.Type, p.Title, p.Detail = http.StatusGatewayTimeout, "timeout", "A dependency did not answer in time", "try again later"
 		s.logger.WarnContext(c.Request.Context(), "Request timed out", "route", c.FullPath(), "error", err)
+	case temporalBusy(err):
+		// Temporal's frontend, or a worker answering a query or an update,
+		// did not answer in time or shed load: nothing was decided, and the
+		// caller may try again.
+		c.Header("Retry-After", "5")
+		p.Status, p.Type, p.Title, p.Detail = http.StatusServiceUnavailable, "unavailable", "Not available right now",
+			"the journey engine did not answer in time; try again shortly"
+		s.logger.WarnContext(c.Request.Context(), "Temporal did not answer in time", "route", c.FullPath(), "error", err)
 	default:
 		p.Status, p.Type, p.Title, p.Detail = http.StatusInternalServerError, "internal", "Internal error", "the error has been logged"
 		s.logger.ErrorContext(c.Request.Context(), "Request failed", "route", c.FullPath(), "error", err)
@@ -210,4 +220,22 @@ func writeProblem(c *gin.Context, p Problem) {
 	c.Header("Content-Type", "application/problem+json")
 	c.Render(p.Status, problemRender{p})
 	c.Abort()
+}
+
+// temporalBusy reports whether err is Temporal saying it could not answer
+// now: a deadline, an unavailable frontend, or load shedding.
+func temporalBusy(err error) bool {
+	var (
+		deadline  *serviceerror.DeadlineExceeded
+		unavail   *serviceerror.Unavailable
+		exhausted *serviceerror.ResourceExhausted
+	)
+	if errors.As(err, &deadline) || errors.As(err, &unavail) || errors.As(err, &exhausted) {
+		return true
+	}
+	switch status.Code(errors.Unwrap(err)) {
+	case codes.DeadlineExceeded, codes.Unavailable:
+		return true
+	}
+	return false
 }
