@@ -11,9 +11,9 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/carepath/carepath/activities"
+	"github.com/carepath/carepath/care"
 	"github.com/carepath/carepath/diet"
 	"github.com/carepath/carepath/pathways"
-	"github.com/carepath/carepath/store"
 )
 
 // The diet step: a plan is generated from the patient's conditions,
@@ -71,10 +71,10 @@ const mgdlPerMmol = 18.016
 
 // MealLog is the payload of SignalLogMeal. ClientID makes a retry harmless.
 type MealLog struct {
-	ClientID string           `json:"client_id"`
-	EatenAt  time.Time        `json:"eaten_at"`
-	Slot     string           `json:"slot"`
-	Items    []store.MealItem `json:"items"`
+	ClientID string          `json:"client_id"`
+	EatenAt  time.Time       `json:"eaten_at"`
+	Slot     string          `json:"slot"`
+	Items    []care.MealItem `json:"items"`
 }
 
 // DietRevision is one revision as the journey shows it.
@@ -88,9 +88,9 @@ type DietRevision struct {
 
 // DayIntake is a day's logged meals against the plan in force.
 type DayIntake struct {
-	Date  string             `json:"date"` // the meals' own local date
-	Meals int                `json:"meals"`
-	Lines []store.IntakeLine `json:"lines"`
+	Date  string            `json:"date"` // the meals' own local date
+	Meals int               `json:"meals"`
+	Lines []diet.IntakeLine `json:"lines"`
 	total diet.Nutrients
 	ids   []string
 }
@@ -250,7 +250,7 @@ func (j *journey) runDiet(ctx workflow.Context, step pathways.PlanStep) (stepRes
 
 	end := workflow.Now(ctx).Add(step.TimeLimit)
 	dr.end = end
-	if res, done, err := j.reviseDiet(ctx, step, dr, store.DietTriggerInitial); done || err != nil {
+	if res, done, err := j.reviseDiet(ctx, step, dr, care.DietTriggerInitial); done || err != nil {
 		return res, err
 	}
 	for {
@@ -289,7 +289,7 @@ func (j *journey) reviseDiet(ctx workflow.Context, step pathways.PlanStep, dr *d
 			return stepResult{}, true, err
 		}
 		dr.handled = true // an amendment's update may answer now
-		dr.awaiting, dr.review, dr.info.Status = true, nil, store.DietAwaitingReview
+		dr.awaiting, dr.review, dr.info.Status = true, nil, care.DietAwaitingReview
 		limit, onTimeout := step.TimeLimit, step.OnTimeout
 		if a := step.Approval; a != nil {
 			limit, onTimeout = a.TimeLimit, a.OnTimeout
@@ -312,8 +312,8 @@ func (j *journey) reviseDiet(ctx workflow.Context, step pathways.PlanStep, dr *d
 		if req.Action == DietAmend {
 			dr.adj = dr.nextAdjustment(req)
 			dr.excluded = append(dr.excluded, req.ExcludeFoods...)
-			j.markRevision(dr, store.DietSuperseded)
-			trigger = store.DietTriggerAmendment
+			j.markRevision(dr, care.DietSuperseded)
+			trigger = care.DietTriggerAmendment
 			// An amended plan is in force once it has a plan; the update
 			// answers after the new revision is generated.
 			if err := j.generateDiet(ctx, step, dr, trigger); err != nil {
@@ -321,7 +321,7 @@ func (j *journey) reviseDiet(ctx workflow.Context, step pathways.PlanStep, dr *d
 			}
 			if dr.info.Infeasible != "" {
 				dr.handled = true
-				dr.awaiting, dr.review, dr.info.Status = true, nil, store.DietAwaitingReview
+				dr.awaiting, dr.review, dr.info.Status = true, nil, care.DietAwaitingReview
 				trigger = ""
 				continue
 			}
@@ -427,12 +427,12 @@ func (j *journey) markRevision(dr *dietRun, status string) {
 // the trend windows from it.
 func (dr *dietRun) putInForce(ctx workflow.Context, req ReviewDietPlanRequest) {
 	for i := range dr.info.Revisions {
-		if dr.info.Revisions[i].Status == store.DietApproved {
-			dr.info.Revisions[i].Status = store.DietSuperseded
+		if dr.info.Revisions[i].Status == care.DietApproved {
+			dr.info.Revisions[i].Status = care.DietSuperseded
 		}
 	}
 	if n := len(dr.info.Revisions); n > 0 {
-		dr.info.Revisions[n-1].Status = store.DietApproved
+		dr.info.Revisions[n-1].Status = care.DietApproved
 	}
 	dr.info.InForce, dr.info.ReviewedBy, dr.info.ReviewAction = dr.info.Revision, req.Actor.ID, req.Action
 	dr.info.Status, dr.handled = "in_force", true
@@ -444,7 +444,7 @@ func (dr *dietRun) putInForce(ctx workflow.Context, req ReviewDietPlanRequest) {
 		dr.info.BaselineWeightKg = &b
 	}
 	for i := range dr.info.Intake {
-		dr.info.Intake[i].Lines = store.IntakeLines(dr.info.Intake[i].total, dr.info.Targets)
+		dr.info.Intake[i].Lines = diet.IntakeLines(dr.info.Intake[i].total, dr.info.Targets)
 	}
 }
 
@@ -593,5 +593,5 @@ func (j *journey) logMeal(ctx workflow.Context, dr *dietRun, m MealLog) {
 	d.total = d.total.Add(n, 100)
 	d.ids = append(d.ids, m.ClientID)
 	d.Meals++
-	d.Lines = store.IntakeLines(d.total, dr.info.Targets)
+	d.Lines = diet.IntakeLines(d.total, dr.info.Targets)
 }

@@ -12,7 +12,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/carepath/carepath/activities"
-	"github.com/carepath/carepath/inference"
+	"github.com/carepath/carepath/care"
 	"github.com/carepath/carepath/pathways"
 )
 
@@ -122,12 +122,12 @@ type journey struct {
 	reschedules        int    // counts reschedules, for their idempotency keys
 	refundShare        int    // percent of the payment to refund if the journey is cancelled
 	refundReason       string
-	measurements       map[string]inference.Quantity // from the consult, until the risk model has them
-	consultLabTests    []string                      // LOINC codes the consult ordered
-	followUpDays       int                           // the consult's follow-up interval, if the doctor gave one
-	labAlert           string                        // why a critical lab result raised NeedsAttention
-	adherenceAlerts    []string                      // courses alerting now; nil until an adhere step listens
-	adherenceStep      *AdherenceInfo                // the latest adhere step's state
+	measurements       map[string]care.Quantity // from the consult, until the risk model has them
+	consultLabTests    []string                 // LOINC codes the consult ordered
+	followUpDays       int                      // the consult's follow-up interval, if the doctor gave one
+	labAlert           string                   // why a critical lab result raised NeedsAttention
+	adherenceAlerts    []string                 // courses alerting now; nil until an adhere step listens
+	adherenceStep      *AdherenceInfo           // the latest adhere step's state
 }
 
 func newJourney(ctx workflow.Context, in JourneyInput) (*journey, error) {

@@ -11,8 +11,8 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/carepath/carepath/activities"
+	"github.com/carepath/carepath/care"
 	"github.com/carepath/carepath/pathways"
-	"github.com/carepath/carepath/store"
 )
 
 // The lab_order step: the pathway's tests (with.tests) and the consult's
@@ -68,13 +68,13 @@ func (j *journey) runLabOrder(ctx workflow.Context, step pathways.PlanStep) (ste
 		return stepResult{result: "nothing_ordered"}, nil
 	}
 	in := activities.BookLabTestsInput{
-		KeyPrefix: j.state.JourneyID + ":" + step.ID, Origin: store.LabOriginJourney, JourneyID: j.state.JourneyID,
+		KeyPrefix: j.state.JourneyID + ":" + step.ID, Origin: care.LabOriginJourney, JourneyID: j.state.JourneyID,
 		PatientID: j.state.PatientID, Tests: tests, ScheduledFor: workflow.Now(ctx),
 	}
 	if j.state.Appointment != nil {
 		in.PractitionerID = j.state.Appointment.PractitionerID
 	}
-	var orders []store.LabOrder
+	var orders []care.LabOrder
 	if err := workflow.ExecuteActivity(dbOptions(ctx), labActs.BookLabTests, in).Get(ctx, &orders); err != nil {
 		return stepResult{}, err
 	}
@@ -84,7 +84,7 @@ func (j *journey) runLabOrder(ctx workflow.Context, step pathways.PlanStep) (ste
 	}
 	allIn := func() bool {
 		for _, o := range j.state.Labs {
-			if o.Step == step.ID && o.Status != store.LabOrderResulted {
+			if o.Step == step.ID && o.Status != care.LabOrderResulted {
 				return false
 			}
 		}
@@ -129,7 +129,7 @@ func (j *journey) labTestsFor(step pathways.PlanStep) ([]string, error) {
 // openLabOrder is the journey's unresulted order for the test, if any.
 func (j *journey) openLabOrder(loinc string) int {
 	return slices.IndexFunc(j.state.Labs, func(o LabOrderInfo) bool {
-		return o.LOINC == loinc && o.Status != store.LabOrderResulted
+		return o.LOINC == loinc && o.Status != care.LabOrderResulted
 	})
 }
 
@@ -173,7 +173,7 @@ func (j *journey) recordLabResult(ctx workflow.Context, req RecordLabResultReque
 	i = slices.IndexFunc(j.state.Labs, func(o LabOrderInfo) bool { return o.OrderID == order.OrderID })
 	value := req.Result.Value
 	o := &j.state.Labs[i]
-	o.Status, o.Value, o.Unit, o.Interpretation, o.ResultedAt = store.LabOrderResulted, &value, req.Result.Unit, interp, workflow.Now(ctx)
+	o.Status, o.Value, o.Unit, o.Interpretation, o.ResultedAt = care.LabOrderResulted, &value, req.Result.Unit, interp, workflow.Now(ctx)
 	if j.vars.Labs == nil {
 		j.vars.Labs = map[string]float64{}
 	}
@@ -208,7 +208,7 @@ func (j *journey) alertAbnormalLab(ctx workflow.Context, i int) error {
 	}
 	reached := false
 	if j.state.Appointment != nil {
-		var sent store.StaffNotification
+		var sent care.StaffNotification
 		err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, doctorAlertOptions), messageActs.NotifyPractitioner,
 			activities.NotifyPractitionerInput{JourneyID: j.state.JourneyID, Step: "lab-result-" + o.OrderID,
 				PractitionerID: j.state.Appointment.PractitionerID, TemplateID: template, Link: "/journeys/" + j.state.JourneyID},
@@ -216,7 +216,7 @@ func (j *journey) alertAbnormalLab(ctx workflow.Context, i int) error {
 		if err != nil {
 			j.logger.Warn("Doctor not notified of an abnormal lab result", "Order", o.OrderID, "Error", err)
 		}
-		reached = err == nil && sent.Status == store.CommunicationSent
+		reached = err == nil && sent.Status == care.CommunicationSent
 	}
 	j.state.Labs[i].DoctorNotified = reached
 	switch {
@@ -247,10 +247,10 @@ func labAndFollowUpProblems(req CloseConsultRequest) []string {
 }
 
 // labOrders are the encounter's lab_test orders, one per LOINC code.
-func labOrders(codes []string) []store.EncounterOrder {
-	out := make([]store.EncounterOrder, 0, len(codes))
+func labOrders(codes []string) []care.EncounterOrder {
+	out := make([]care.EncounterOrder, 0, len(codes))
 	for _, c := range codes {
-		out = append(out, store.EncounterOrder{Kind: store.OrderLabTest, Code: c})
+		out = append(out, care.EncounterOrder{Kind: care.OrderLabTest, Code: c})
 	}
 	return out
 }

@@ -14,7 +14,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/carepath/carepath/activities"
-	"github.com/carepath/carepath/inference"
+	"github.com/carepath/carepath/care"
 	"github.com/carepath/carepath/pathways"
 	"github.com/carepath/carepath/store"
 	"github.com/carepath/carepath/workflows"
@@ -88,7 +88,7 @@ func newLabWorld(t *testing.T, risk string) *labWorld {
 func defaultClose() workflows.CloseConsultRequest {
 	return workflows.CloseConsultRequest{
 		Actor: workflows.Actor{ID: doctorID, Role: "doctor"}, Diagnoses: []string{"E11.9"}, Orders: []string{"lab_tests"},
-		LabTests: []string{"2160-0"}, Measurements: map[string]inference.Quantity{"age": {Value: 52}}}
+		LabTests: []string{"2160-0"}, Measurements: map[string]care.Quantity{"age": {Value: 52}}}
 }
 
 func newLabWorldFrom(t *testing.T, risk string, close workflows.CloseConsultRequest) *labWorld {
@@ -103,26 +103,26 @@ func newLabWorldFrom(t *testing.T, risk string, close workflows.CloseConsultRequ
 	env.RegisterActivity(&activities.Inference{})
 	env.RegisterWorkflowWithOptions(workflows.Journey, workflow.RegisterOptions{Name: workflows.JourneyWorkflowName})
 	start := env.Now().Add(time.Minute)
-	env.OnActivity(bookingActs.HoldSlot, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.HoldSlotInput) (store.Appointment, error) {
+	env.OnActivity(bookingActs.HoldSlot, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.HoldSlotInput) (care.Appointment, error) {
 		if in.SlotID != slotID { // the follow-up episode: end it quickly, its start is what the test checks
-			return store.Appointment{}, temporal.NewNonRetryableApplicationError("taken", activities.ErrTypeSlotUnavailable, nil)
+			return care.Appointment{}, temporal.NewNonRetryableApplicationError("taken", activities.ErrTypeSlotUnavailable, nil)
 		}
-		return store.Appointment{ID: "appt-1", PatientID: patient, PractitionerID: doctorID, SlotID: slotID, Start: start,
-			Status: store.AppointmentBooked, FeeMinor: feeMinor, Currency: "INR"}, nil
+		return care.Appointment{ID: "appt-1", PatientID: patient, PractitionerID: doctorID, SlotID: slotID, Start: start,
+			Status: care.AppointmentBooked, FeeMinor: feeMinor, Currency: "INR"}, nil
 	})
-	env.OnActivity(bookingActs.CloseEncounter, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.CloseEncounterInput) (store.Encounter, error) {
-		return store.Encounter{ID: "enc-1", Diagnoses: in.Diagnoses, Orders: in.Orders}, nil
+	env.OnActivity(bookingActs.CloseEncounter, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.CloseEncounterInput) (care.Encounter, error) {
+		return care.Encounter{ID: "enc-1", Diagnoses: in.Diagnoses, Orders: in.Orders}, nil
 	})
 	env.OnActivity(riskActs.ScoreRisk, mock.Anything, mock.Anything).Return(func(context.Context, activities.ScoreRiskInput) (activities.ScoreRiskResult, error) {
 		return activities.ScoreRiskResult{Level: w.risk, Probability: 0.5, Model: "m", ModelVersion: "1"}, nil
 	})
-	env.OnActivity(labActs.BookLabTests, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.BookLabTestsInput) ([]store.LabOrder, error) {
+	env.OnActivity(labActs.BookLabTests, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.BookLabTestsInput) ([]care.LabOrder, error) {
 		w.mu.Lock()
 		w.booked = in
 		w.mu.Unlock()
-		var out []store.LabOrder
+		var out []care.LabOrder
 		for _, code := range in.Tests {
-			out = append(out, store.LabOrder{ID: "order-" + code, LOINC: code, TestName: "test " + code, Status: store.LabOrderScheduled})
+			out = append(out, care.LabOrder{ID: "order-" + code, LOINC: code, TestName: "test " + code, Status: care.LabOrderScheduled})
 		}
 		return out, nil
 	})
@@ -132,14 +132,14 @@ func newLabWorldFrom(t *testing.T, risk string, close workflows.CloseConsultRequ
 		w.mu.Unlock()
 		return store.LabObservation{LabOrderID: in.LabOrderID, Result: in.Result, Interpretation: in.Interpretation}, nil
 	})
-	env.OnActivity(messagingActs.NotifyPractitioner, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.NotifyPractitionerInput) (store.StaffNotification, error) {
+	env.OnActivity(messagingActs.NotifyPractitioner, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.NotifyPractitionerInput) (care.StaffNotification, error) {
 		w.mu.Lock()
 		w.notified = append(w.notified, in)
 		w.mu.Unlock()
 		if w.noNumber {
-			return store.StaffNotification{Status: store.CommunicationSkipped, SkipReason: activities.SkipNoPractitionerNumber}, nil
+			return care.StaffNotification{Status: care.CommunicationSkipped, SkipReason: activities.SkipNoPractitionerNumber}, nil
 		}
-		return store.StaffNotification{Status: store.CommunicationSent}, nil
+		return care.StaffNotification{Status: care.CommunicationSent}, nil
 	})
 	env.OnActivity(bookingActs.FindFreeSlot, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.FindSlotInput) (activities.FindSlotResult, error) {
 		w.mu.Lock()
@@ -148,7 +148,7 @@ func newLabWorldFrom(t *testing.T, risk string, close workflows.CloseConsultRequ
 		if !w.slotFree {
 			return activities.FindSlotResult{}, nil
 		}
-		return activities.FindSlotResult{Found: true, Slot: store.Slot{ID: nextSlotID, PractitionerID: doctorID, Start: in.From.Add(time.Hour)}}, nil
+		return activities.FindSlotResult{Found: true, Slot: care.Slot{ID: nextSlotID, PractitionerID: doctorID, Start: in.From.Add(time.Hour)}}, nil
 	})
 	// The follow-up episode's ID is drawn and recorded by an activity.
 	nextID := workflows.NewJourneyWorkflowID(patient)
@@ -245,7 +245,7 @@ func TestLabOrderNormalResultsAreStoredAndTheJourneyMovesOn(t *testing.T) {
 	if len(w.notified) != 0 || st.NeedsAttention {
 		t.Errorf("normal results alerted someone: %+v attention=%v", w.notified, st.NeedsAttention)
 	}
-	if len(st.Labs) != 2 || st.Labs[0].Status != store.LabOrderResulted || *st.Labs[0].Value != 5.2 || st.Labs[0].Name != "hba1c" {
+	if len(st.Labs) != 2 || st.Labs[0].Status != care.LabOrderResulted || *st.Labs[0].Value != 5.2 || st.Labs[0].Name != "hba1c" {
 		t.Errorf("labs = %+v", st.Labs)
 	}
 	if w.child != nil {
@@ -356,7 +356,7 @@ func TestLabTimeLimitEscalatesThenContinues(t *testing.T) {
 	if got := stepIDs(st); got != "book=done consult=done labs=timed_out" || st.NeedsAttention {
 		t.Errorf("steps = %s attention=%v", got, st.NeedsAttention)
 	}
-	if st.Labs[1].Status != store.LabOrderScheduled {
+	if st.Labs[1].Status != care.LabOrderScheduled {
 		t.Errorf("the missing result shows as %+v", st.Labs[1])
 	}
 }

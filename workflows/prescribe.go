@@ -11,9 +11,8 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/carepath/carepath/activities"
-	"github.com/carepath/carepath/knowledge"
+	"github.com/carepath/carepath/care"
 	"github.com/carepath/carepath/pathways"
-	"github.com/carepath/carepath/store"
 )
 
 // The prescribe step: the consult's medicines become a draft prescription,
@@ -39,7 +38,7 @@ const (
 
 // PrescriptionItem is one medicine: drug, dose, route, frequency, duration,
 // quantity and refills.
-type PrescriptionItem = store.MedicationItem
+type PrescriptionItem = care.MedicationItem
 
 // ReviewPrescriptionRequest is the payload of UpdateReviewPrescription.
 // Items are the amended medicines (amend only); Reason is required to
@@ -243,7 +242,7 @@ func (j *journey) draftAndCheck(ctx workflow.Context, step pathways.PlanStep, rx
 	for i, f := range check.Findings {
 		rx.info.Findings[i] = PrescriptionFinding{Kind: f.Kind, Severity: string(f.Severity), RuleID: f.RuleID}
 	}
-	rx.info.NeedsOverride = !check.Complete || check.Highest == knowledge.Major || check.Highest == knowledge.Contraindicated
+	rx.info.NeedsOverride = !check.Complete || check.Highest == care.Major || check.Highest == care.Contraindicated
 	return nil
 }
 
@@ -265,12 +264,12 @@ func prescriptionProblems(req CloseConsultRequest) []string {
 
 // consultOrders are the encounter's orders: the prescription order becomes
 // one order per medicine, which the prescribe step reads back as its draft.
-func consultOrders(req CloseConsultRequest) []store.EncounterOrder {
-	orders := make([]store.EncounterOrder, 0, len(req.Orders)+len(req.Prescriptions))
+func consultOrders(req CloseConsultRequest) []care.EncounterOrder {
+	orders := make([]care.EncounterOrder, 0, len(req.Orders)+len(req.Prescriptions))
 	for _, o := range req.Orders {
 		if o == "prescription" && len(req.Prescriptions) > 0 {
 			for _, it := range req.Prescriptions {
-				orders = append(orders, store.OrderFromItem(it))
+				orders = append(orders, care.OrderFromItem(it))
 			}
 			continue
 		}
@@ -279,10 +278,10 @@ func consultOrders(req CloseConsultRequest) []store.EncounterOrder {
 			orders = append(orders, labOrders(req.LabTests)...)
 		case "follow_up":
 			if req.FollowUpDays > 0 {
-				orders = append(orders, store.EncounterOrder{Kind: store.OrderFollowUp, AfterDays: req.FollowUpDays})
+				orders = append(orders, care.EncounterOrder{Kind: care.OrderFollowUp, AfterDays: req.FollowUpDays})
 			}
 		default:
-			orders = append(orders, store.EncounterOrder{Kind: o})
+			orders = append(orders, care.EncounterOrder{Kind: o})
 		}
 	}
 	return orders

@@ -10,9 +10,8 @@ import (
 	"github.com/stretchr/testify/mock"
 
 	"github.com/carepath/carepath/activities"
-	"github.com/carepath/carepath/knowledge"
+	"github.com/carepath/carepath/care"
 	"github.com/carepath/carepath/pathways"
-	"github.com/carepath/carepath/store"
 	"github.com/carepath/carepath/workflows"
 )
 
@@ -32,7 +31,7 @@ var (
 // The patient already takes aspirin; warfarin with it is a major finding.
 type rxWorld struct {
 	*consultWorld
-	pharmacies []store.Pharmacy
+	pharmacies []care.Pharmacy
 	drafts     []activities.DraftPrescriptionInput
 	checks     []activities.CheckPrescriptionInput
 	recorded   []activities.RecordCheckInput
@@ -44,7 +43,7 @@ type rxWorld struct {
 func newRxWorld(t *testing.T, items ...workflows.PrescriptionItem) *rxWorld {
 	t.Helper()
 	w := &rxWorld{consultWorld: newConsultWorld(t),
-		pharmacies: []store.Pharmacy{{ID: "pharmacy-a", Preferred: true}, {ID: "pharmacy-b", DistanceKm: 3.2}}}
+		pharmacies: []care.Pharmacy{{ID: "pharmacy-a", Preferred: true}, {ID: "pharmacy-b", DistanceKm: 3.2}}}
 	fulfil := w.in.Plan.Steps["fulfil"]
 	fulfil.Next = pathways.End // the steps after it belong to part two
 	w.in.Plan.Steps["fulfil"] = fulfil
@@ -73,12 +72,12 @@ func newRxWorld(t *testing.T, items ...workflows.PrescriptionItem) *rxWorld {
 		w.mu.Lock()
 		w.checks = append(w.checks, in)
 		w.mu.Unlock()
-		res := activities.CheckPrescriptionResult{Complete: true, Findings: []knowledge.Finding{}, DetectedIssues: []knowledge.DetectedIssue{}}
+		res := activities.CheckPrescriptionResult{Complete: true, Findings: []care.Finding{}, DetectedIssues: []care.DetectedIssue{}}
 		if slices.Contains(in.Drugs, "warfarin") {
-			f := knowledge.Finding{Kind: knowledge.KindInteraction, Severity: knowledge.Major, RuleID: "warfarin-aspirin", Summary: "bleeding risk"}
+			f := care.Finding{Kind: care.KindInteraction, Severity: care.Major, RuleID: "warfarin-aspirin", Summary: "bleeding risk"}
 			res.Findings = append(res.Findings, f)
 			res.DetectedIssues = append(res.DetectedIssues, f.DetectedIssue())
-			res.Highest = knowledge.Major
+			res.Highest = care.Major
 		}
 		return res, nil
 	})
@@ -171,7 +170,7 @@ func TestOverridingAMajorFindingNeedsAWrittenReason(t *testing.T) {
 	if len(w.signed) != 1 || w.signed[0].Action != "override" || w.signed[0].Reason != "INR monitored weekly" || w.signed[0].ActorID != doctorID {
 		t.Fatalf("signed = %+v", w.signed)
 	}
-	if len(w.recorded) != 1 || len(w.recorded[0].DetectedIssues) != 1 || w.recorded[0].Highest != knowledge.Major {
+	if len(w.recorded) != 1 || len(w.recorded[0].DetectedIssues) != 1 || w.recorded[0].Highest != care.Major {
 		t.Errorf("the findings were not stored with the prescription: %+v", w.recorded)
 	}
 	if !slices.Contains(w.checks[0].Drugs, "aspirin") {
@@ -277,10 +276,10 @@ func TestOutOfStockTriesTheNextPharmacy(t *testing.T) {
 func TestNoPharmacyCanFillItAlertsACoordinator(t *testing.T) {
 	for _, tc := range []struct {
 		name       string
-		pharmacies []store.Pharmacy
+		pharmacies []care.Pharmacy
 	}{
-		{"the only one is out of stock", []store.Pharmacy{{ID: "pharmacy-a"}}},
-		{"none has stock", []store.Pharmacy{}},
+		{"the only one is out of stock", []care.Pharmacy{{ID: "pharmacy-a"}}},
+		{"none has stock", []care.Pharmacy{}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			w := newRxWorld(t, metformin)

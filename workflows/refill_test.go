@@ -16,7 +16,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/carepath/carepath/activities"
-	"github.com/carepath/carepath/store"
+	"github.com/carepath/carepath/care"
 	"github.com/carepath/carepath/workflows"
 )
 
@@ -26,7 +26,7 @@ type refillWorld struct {
 	t          *testing.T
 	env        *testsuite.TestWorkflowEnvironment
 	id         string
-	pharmacies []store.Pharmacy
+	pharmacies []care.Pharmacy
 	chooseErr  error
 	// quietFor holds the first delivery text back this long, as the
 	// patient's quiet hours would.
@@ -48,7 +48,7 @@ func newRefillWorld(t *testing.T, pharmacies ...string) *refillWorld {
 	w := &refillWorld{t: t, env: s.NewTestWorkflowEnvironment(),
 		id: workflows.RefillOrderWorkflowID(workflows.AdherenceWorkflowID(patient, rxID, 1), 2)}
 	for _, p := range pharmacies {
-		w.pharmacies = append(w.pharmacies, store.Pharmacy{ID: p})
+		w.pharmacies = append(w.pharmacies, care.Pharmacy{ID: p})
 	}
 	env := w.env
 	env.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: w.id, TaskQueue: "test"})

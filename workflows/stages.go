@@ -10,8 +10,8 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/carepath/carepath/activities"
+	"github.com/carepath/carepath/care"
 	"github.com/carepath/carepath/pathways"
-	"github.com/carepath/carepath/store"
 )
 
 // The first stages of care: book, pay, the doctor's answer, reminders, the
@@ -70,7 +70,7 @@ func dbOptions(ctx workflow.Context) workflow.Context {
 	})
 }
 
-func (j *journey) setAppointment(ctx workflow.Context, a store.Appointment) error {
+func (j *journey) setAppointment(ctx workflow.Context, a care.Appointment) error {
 	first := j.state.Appointment == nil
 	j.state.Appointment = &AppointmentInfo{ID: a.ID, PractitionerID: a.PractitionerID, SlotID: a.SlotID, Start: a.Start,
 		Status: a.Status, FeeMinor: a.FeeMinor, Currency: a.Currency}
@@ -88,7 +88,7 @@ func (j *journey) runBook(ctx workflow.Context, step pathways.PlanStep) (stepRes
 	if j.in.SlotID == "" {
 		return stepResult{}, temporal.NewNonRetryableApplicationError("the journey was started without a slot to book", ErrTypeInvalidInput, nil)
 	}
-	var appt store.Appointment
+	var appt care.Appointment
 	err := workflow.ExecuteActivity(dbOptions(ctx), bookingActs.HoldSlot, activities.HoldSlotInput{
 		JourneyID: j.state.JourneyID, Step: step.ID, SlotID: j.in.SlotID, PatientID: j.state.PatientID,
 		Until: workflow.Now(ctx).Add(step.TimeLimit),
@@ -142,7 +142,7 @@ func (j *journey) runPay(ctx workflow.Context, step pathways.PlanStep) (stepResu
 		return res, nil
 	}
 	j.state.Payment.Status = "succeeded"
-	var appt store.Appointment
+	var appt care.Appointment
 	if err := workflow.ExecuteActivity(dbOptions(ctx), bookingActs.ConfirmAppointment, activities.AppointmentInput{
 		JourneyID: j.state.JourneyID, Step: step.ID, AppointmentID: j.state.Appointment.ID,
 	}).Get(ctx, &appt); err != nil {
@@ -204,11 +204,11 @@ func (j *journey) decidedOnAppointment(ctx workflow.Context, step pathways.PlanS
 	if j.state.Appointment == nil {
 		return temporal.NewNonRetryableApplicationError(errNoBooking.Error(), ErrTypeInvalidInput, nil)
 	}
-	response := store.ResponseAccepted
+	response := care.ResponseAccepted
 	if d.Outcome != "accepted" {
-		response = store.ResponseDeclined
+		response = care.ResponseDeclined
 	}
-	var appt store.Appointment
+	var appt care.Appointment
 	if err := workflow.ExecuteActivity(dbOptions(ctx), bookingActs.RecordDoctorResponse, activities.DoctorResponseInput{
 		JourneyID: j.state.JourneyID, Step: step.ID, AppointmentID: j.state.Appointment.ID,
 		PractitionerID: d.ActorID, Response: response, RespondedAt: d.At,
@@ -218,7 +218,7 @@ func (j *journey) decidedOnAppointment(ctx workflow.Context, step pathways.PlanS
 	if err := j.setAppointment(ctx, appt); err != nil {
 		return err
 	}
-	if response == store.ResponseDeclined {
+	if response == care.ResponseDeclined {
 		// The refund needs a reason code: the store refuses one without.
 		j.refundShare, j.refundReason = 100, "doctor_declined"
 		return &journeyCancelled{reason: "the doctor declined the appointment"}
@@ -345,7 +345,7 @@ func (j *journey) runConsult(ctx workflow.Context, step pathways.PlanStep) (step
 		}).Get(ctx, nil); err != nil {
 			return stepResult{}, err
 		}
-		j.state.Appointment.Status = store.AppointmentNoShow
+		j.state.Appointment.Status = care.AppointmentNoShow
 		res, err := j.applyTimeout(ctx, step, "consult to start", step.OnTimeout, started)
 		if res.result == resultTimedOut {
 			res.result = "no_show"
@@ -426,10 +426,10 @@ func (j *journey) compensate(ctx workflow.Context) error {
 	}
 	var err error
 	switch appt.Status {
-	case store.AppointmentPending:
+	case care.AppointmentPending:
 		err = workflow.ExecuteActivity(dbOptions(ctx), bookingActs.ReleaseSlot, activities.AppointmentInput{
 			JourneyID: j.state.JourneyID, Step: "cancel", AppointmentID: appt.ID, Reason: "journey-cancelled"}).Get(ctx, nil)
-	case store.AppointmentBooked:
+	case care.AppointmentBooked:
 		err = workflow.ExecuteActivity(dbOptions(ctx), bookingActs.CancelAppointment, activities.AppointmentInput{
 			JourneyID: j.state.JourneyID, Step: "cancel", AppointmentID: appt.ID, Reason: "journey-cancelled"}).Get(ctx, nil)
 	default:
@@ -438,7 +438,7 @@ func (j *journey) compensate(ctx workflow.Context) error {
 	if err != nil {
 		return fmt.Errorf("free the slot: %w", err)
 	}
-	appt.Status = store.AppointmentCancelled
+	appt.Status = care.AppointmentCancelled
 	return j.sendSMS(ctx, "cancel-notice", activities.SMSKindNotification, "appointment_cancelled", appt.Start, func() bool { return false })
 }
 

@@ -14,9 +14,8 @@ import (
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/carepath/carepath/activities"
-	"github.com/carepath/carepath/inference"
+	"github.com/carepath/carepath/care"
 	"github.com/carepath/carepath/pathways"
-	"github.com/carepath/carepath/store"
 	"github.com/carepath/carepath/workflows"
 )
 
@@ -70,41 +69,41 @@ func newConsultWorld(t *testing.T) *consultWorld {
 	env.RegisterActivity(&activities.Messaging{})
 	env.OnActivity(journeyActs.RecordJourney, mock.Anything, mock.Anything).Return(nil)
 
-	appt := func(status string) store.Appointment {
-		return store.Appointment{ID: "appt-1", JourneyID: id, PatientID: patient, PractitionerID: doctorID, SlotID: slotID,
+	appt := func(status string) care.Appointment {
+		return care.Appointment{ID: "appt-1", JourneyID: id, PatientID: patient, PractitionerID: doctorID, SlotID: slotID,
 			Start: w.start, End: w.start.Add(20 * time.Minute), Status: status, FeeMinor: feeMinor, Currency: "INR"}
 	}
 	count := func(name string) { w.mu.Lock(); w.calls[name]++; w.mu.Unlock() }
-	env.OnActivity(bookingActs.HoldSlot, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.HoldSlotInput) (store.Appointment, error) {
+	env.OnActivity(bookingActs.HoldSlot, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.HoldSlotInput) (care.Appointment, error) {
 		count("HoldSlot")
 		if in.SlotID != slotID || in.Step != "book" || in.Until.Sub(env.Now()) != 15*time.Minute {
 			t.Errorf("HoldSlot got %+v", in)
 		}
-		return appt(store.AppointmentPending), nil
+		return appt(care.AppointmentPending), nil
 	})
-	env.OnActivity(bookingActs.ConfirmAppointment, mock.Anything, mock.Anything).Return(func(context.Context, activities.AppointmentInput) (store.Appointment, error) {
+	env.OnActivity(bookingActs.ConfirmAppointment, mock.Anything, mock.Anything).Return(func(context.Context, activities.AppointmentInput) (care.Appointment, error) {
 		count("ConfirmAppointment")
-		return appt(store.AppointmentBooked), nil
+		return appt(care.AppointmentBooked), nil
 	})
-	env.OnActivity(bookingActs.RecordDoctorResponse, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.DoctorResponseInput) (store.Appointment, error) {
+	env.OnActivity(bookingActs.RecordDoctorResponse, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.DoctorResponseInput) (care.Appointment, error) {
 		count("RecordDoctorResponse:" + in.Response)
-		return appt(store.AppointmentBooked), nil
+		return appt(care.AppointmentBooked), nil
 	})
-	env.OnActivity(bookingActs.ReleaseSlot, mock.Anything, mock.Anything).Return(func(context.Context, activities.AppointmentInput) (store.Appointment, error) {
+	env.OnActivity(bookingActs.ReleaseSlot, mock.Anything, mock.Anything).Return(func(context.Context, activities.AppointmentInput) (care.Appointment, error) {
 		count("ReleaseSlot")
-		return appt(store.AppointmentCancelled), nil
+		return appt(care.AppointmentCancelled), nil
 	})
-	env.OnActivity(bookingActs.CancelAppointment, mock.Anything, mock.Anything).Return(func(context.Context, activities.AppointmentInput) (store.Appointment, error) {
+	env.OnActivity(bookingActs.CancelAppointment, mock.Anything, mock.Anything).Return(func(context.Context, activities.AppointmentInput) (care.Appointment, error) {
 		count("CancelAppointment")
-		return appt(store.AppointmentCancelled), nil
+		return appt(care.AppointmentCancelled), nil
 	})
-	env.OnActivity(bookingActs.MarkNoShow, mock.Anything, mock.Anything).Return(func(context.Context, activities.AppointmentInput) (store.Appointment, error) {
+	env.OnActivity(bookingActs.MarkNoShow, mock.Anything, mock.Anything).Return(func(context.Context, activities.AppointmentInput) (care.Appointment, error) {
 		count("MarkNoShow")
-		return appt(store.AppointmentNoShow), nil
+		return appt(care.AppointmentNoShow), nil
 	})
-	env.OnActivity(bookingActs.CloseEncounter, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.CloseEncounterInput) (store.Encounter, error) {
+	env.OnActivity(bookingActs.CloseEncounter, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.CloseEncounterInput) (care.Encounter, error) {
 		count("CloseEncounter")
-		return store.Encounter{ID: "enc-1", AppointmentID: "appt-1", PractitionerID: in.PractitionerID, Diagnoses: in.Diagnoses, Orders: in.Orders}, nil
+		return care.Encounter{ID: "enc-1", AppointmentID: "appt-1", PractitionerID: in.PractitionerID, Diagnoses: in.Diagnoses, Orders: in.Orders}, nil
 	})
 	env.OnActivity(paymentActs.CreatePaymentIntent, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.CreatePaymentIntentInput) (activities.PaymentResult, error) {
 		count("CreatePaymentIntent")
@@ -187,7 +186,7 @@ func TestConsultHappyPath(t *testing.T) {
 	if !started.accepted || !closed.accepted || closed.err != nil {
 		t.Fatalf("consult updates: started=%+v closed=%+v", started, closed)
 	}
-	if st.Status != workflows.StatusCompleted || st.Payment.Status != "succeeded" || st.Appointment.Status != store.AppointmentFulfilled {
+	if st.Status != workflows.StatusCompleted || st.Payment.Status != "succeeded" || st.Appointment.Status != care.AppointmentFulfilled {
 		t.Fatalf("state = %+v payment=%+v appt=%+v", st.Status, st.Payment, st.Appointment)
 	}
 	if got := stepIDs(st); got != "book=done pay=done doctor_review=accepted reminders=done consult=done" {
@@ -274,10 +273,10 @@ func TestRescheduleAcceptedMovesTheRemindersAndRefusedSaysWhy(t *testing.T) {
 	w := newConsultWorld(t)
 	newStart := w.start.Add(24 * time.Hour)
 	w.env.OnActivity(bookingActs.Reschedule, mock.Anything, mock.MatchedBy(func(in activities.RescheduleInput) bool { return in.NewSlotID == newSlotID })).
-		Return(store.Appointment{ID: "appt-1", PractitionerID: doctorID, SlotID: newSlotID, Start: newStart, Status: store.AppointmentBooked, FeeMinor: feeMinor, Currency: "INR"}, nil)
+		Return(care.Appointment{ID: "appt-1", PractitionerID: doctorID, SlotID: newSlotID, Start: newStart, Status: care.AppointmentBooked, FeeMinor: feeMinor, Currency: "INR"}, nil)
 	taken := "5a1b2c3d-0000-4000-8000-000000000003"
 	w.env.OnActivity(bookingActs.Reschedule, mock.Anything, mock.MatchedBy(func(in activities.RescheduleInput) bool { return in.NewSlotID == taken })).
-		Return(store.Appointment{}, temporal.NewNonRetryableApplicationError("slot taken", activities.ErrTypeSlotUnavailable, nil))
+		Return(care.Appointment{}, temporal.NewNonRetryableApplicationError("slot taken", activities.ErrTypeSlotUnavailable, nil))
 	w.pay(5 * time.Minute)
 	w.doctorDecides(time.Hour, "accepted")
 	refused := w.update(2*time.Hour, workflows.UpdateReschedule, workflows.RescheduleRequest{Actor: workflows.Actor{ID: patient, Role: "patient"}, NewSlotID: taken})
@@ -383,7 +382,7 @@ func TestConsultMeasurementsAreScoredAndTheRiskLevelBranches(t *testing.T) {
 	w.update(w.untilStart()+time.Minute, workflows.UpdateStartConsult, workflows.StartConsultRequest{Actor: workflows.Actor{ID: doctorID, Role: "doctor"}})
 	w.update(w.untilStart()+10*time.Minute, workflows.UpdateCloseConsult, workflows.CloseConsultRequest{
 		Actor: workflows.Actor{ID: doctorID, Role: "doctor"}, Diagnoses: []string{"E11.9"},
-		Measurements: map[string]inference.Quantity{"age": {Value: 52}, "bmi": {Value: 31.2, Unit: "kg/m2"}}})
+		Measurements: map[string]care.Quantity{"age": {Value: 52}, "bmi": {Value: 31.2, Unit: "kg/m2"}}})
 	st := w.run()
 	if st.Risk == nil || st.Risk.Level != "high" || st.Risk.Model == "" {
 		t.Fatalf("risk = %+v", st.Risk)
