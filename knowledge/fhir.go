@@ -1,6 +1,5 @@
 package knowledge
 
-
 // DetectedIssues maps every finding of a check.
 func (r *CheckResult) DetectedIssues() []DetectedIssue {
 	out := make([]DetectedIssue, len(r.Findings))
