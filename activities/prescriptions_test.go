@@ -21,6 +21,7 @@ import (
 	"github.com/carepath/carepath/internal/pharmacysim"
 	"github.com/carepath/carepath/internal/testenv"
 	"github.com/carepath/carepath/knowledge"
+	"github.com/carepath/carepath/pharmacy"
 	"github.com/carepath/carepath/store"
 )
 
@@ -157,7 +158,7 @@ func TestPrescriptionIsDraftedCheckedSignedAndTamperEvident(t *testing.T) {
 // every call and records the events.
 type hookReceiver struct {
 	mu     sync.Mutex
-	events []activities.PharmacyEvent
+	events []pharmacy.Event
 	bad    int
 }
 
@@ -165,12 +166,12 @@ func (h *hookReceiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(r.Body)
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if err := activities.VerifyPharmacyWebhook("test-secret", r.Header.Get(activities.PharmacySignatureHeader), body, time.Now(), 5*time.Minute); err != nil {
+	if err := pharmacy.VerifyWebhook("test-secret", r.Header.Get(pharmacy.SignatureHeader), body, time.Now(), 5*time.Minute); err != nil {
 		h.bad++
 		http.Error(w, "bad signature", http.StatusBadRequest)
 		return
 	}
-	var ev activities.PharmacyEvent
+	var ev pharmacy.Event
 	if err := json.Unmarshal(body, &ev); err != nil {
 		h.bad++
 		http.Error(w, "bad body", http.StatusBadRequest)
@@ -304,7 +305,7 @@ func TestPharmacyFulfilmentAgainstThePartnerSimulator(t *testing.T) {
 	if order.Reference != sent.OrderID || order.PharmacyID != preferred || order.Items[0].Quantity != 60 {
 		t.Errorf("partner order = %+v", order)
 	}
-	var bundle activities.FHIRBundle
+	var bundle pharmacy.FHIRBundle
 	if err := json.Unmarshal(order.Bundle, &bundle); err != nil {
 		t.Fatal(err)
 	}
@@ -315,7 +316,7 @@ func TestPharmacyFulfilmentAgainstThePartnerSimulator(t *testing.T) {
 	}
 	if mr.Subject.Reference != "Patient/"+patientID || mr.Requester.Reference != "Practitioner/"+doctorID ||
 		mr.DispenseRequest.NumberOfRepeatsAllowed != 1 || mr.DispenseRequest.ExpectedSupplyDuration.Value != 30 ||
-		!slices.Contains(mr.Identifier, activities.FHIRIdentifier{System: activities.SignatureSystem, Value: sig.SHA256}) {
+		!slices.Contains(mr.Identifier, pharmacy.FHIRIdentifier{System: pharmacy.SignatureSystem, Value: sig.SHA256}) {
 		t.Errorf("MedicationRequest = %+v", mr)
 	}
 	want := []string{"accepted", "ready", "dispensed", "delivered"}
@@ -407,13 +408,13 @@ func TestRefillOrderCarriesTheOneItem(t *testing.T) {
 	if len(orders) != 1 || orders[0].Reference != sent.OrderID || len(orders[0].Items) != 1 || orders[0].Items[0].Quantity != 30 {
 		t.Fatalf("partner orders = %+v, want one of the statin's 30 units", orders)
 	}
-	var bundle activities.FHIRBundle
+	var bundle pharmacy.FHIRBundle
 	if err := json.Unmarshal(orders[0].Bundle, &bundle); err != nil {
 		t.Fatal(err)
 	}
 	mr := bundle.Entry[0].Resource
 	if len(bundle.Entry) != 1 || mr.MedicationCodeableConcept.Text != "atorvastatin" ||
-		!slices.Contains(mr.Identifier, activities.FHIRIdentifier{System: activities.PrescriptionIDSystem, Value: draft.PrescriptionID + "/1"}) {
+		!slices.Contains(mr.Identifier, pharmacy.FHIRIdentifier{System: pharmacy.PrescriptionIDSystem, Value: draft.PrescriptionID + "/1"}) {
 		t.Errorf("refill bundle = %+v, want the statin alone, as item 1", bundle)
 	}
 	if got := hooks.waitFor(t, sent.OrderID, 4); !slices.Equal(got, []string{"accepted", "ready", "dispensed", "delivered"}) {

@@ -15,6 +15,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/carepath/carepath/activities"
+	"github.com/carepath/carepath/pharmacy"
 	"github.com/carepath/carepath/workflows"
 )
 
@@ -67,7 +68,7 @@ func newAdhWorld(t *testing.T, in workflows.AdherenceInput, start time.Time) *ad
 		w.mu.Lock()
 		defer w.mu.Unlock()
 		w.orders = append(w.orders, in)
-		return workflows.FulfilmentInfo{Status: activities.PharmacyDelivered}, nil
+		return workflows.FulfilmentInfo{Status: pharmacy.Delivered}, nil
 	})
 	env.RegisterActivity(&activities.Messaging{})
 	env.RegisterActivity(&activities.Adherence{})

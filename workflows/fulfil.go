@@ -11,6 +11,7 @@ import (
 
 	"github.com/carepath/carepath/activities"
 	"github.com/carepath/carepath/pathways"
+	"github.com/carepath/carepath/pharmacy"
 )
 
 // The fulfil step: the signed prescription goes to a partner pharmacy (the
@@ -73,7 +74,7 @@ func (f *fulfilRun) receive(ev PharmacyStatusEvent) {
 		return
 	}
 	f.seen[ev.EventID] = true
-	r := activities.PharmacyStatusRank(ev.Status)
+	r := pharmacy.StatusRank(ev.Status)
 	if r == 0 || r <= f.rank {
 		return // unknown, or out of order: the order is already further on
 	}
@@ -175,24 +176,24 @@ func (j *journey) runFulfil(ctx workflow.Context, step pathways.PlanStep) (stepR
 // stock, or the step's time limit runs out (then on_timeout applies).
 func (j *journey) followOrder(ctx workflow.Context, step pathways.PlanStep, f *fulfilRun, deadline time.Time, more bool) (stepResult, bool, error) {
 	delivered := func() bool {
-		return f.rank >= activities.PharmacyStatusRank(activities.PharmacyDelivered) && f.info.Status == activities.PharmacyDelivered
+		return f.rank >= pharmacy.StatusRank(pharmacy.Delivered) && f.info.Status == pharmacy.Delivered
 	}
 	for {
 		for len(f.changes) > 0 {
 			status := f.changes[0]
 			f.changes = f.changes[1:]
 			key := fmt.Sprintf("%s-%s-%s", step.ID, f.info.OrderID, status)
-			if status == activities.PharmacyOutOfStock && !more {
+			if status == pharmacy.OutOfStock && !more {
 				return stepResult{}, true, nil // the caller alerts the coordinator and tells the patient
 			}
 			if template := statusTemplate(status); template != "" {
 				j.texter().pharmacySMS(ctx, f, key, template)
 			}
 			switch status {
-			case activities.PharmacyOutOfStock:
+			case pharmacy.OutOfStock:
 				j.logger.Info("Pharmacy out of stock; trying the next", "Order", f.info.OrderID)
 				return stepResult{}, true, nil
-			case activities.PharmacyDelivered:
+			case pharmacy.Delivered:
 				return stepResult{result: resultDone}, false, nil
 			}
 		}
@@ -212,13 +213,13 @@ func (j *journey) followOrder(ctx workflow.Context, step pathways.PlanStep, f *f
 // "rerouted": the caller tells a last pharmacy's out of stock as delayed.
 func statusTemplate(status string) string {
 	switch status {
-	case activities.PharmacyAccepted:
+	case pharmacy.Accepted:
 		return "prescription_accepted"
-	case activities.PharmacyReady:
+	case pharmacy.Ready:
 		return "prescription_ready"
-	case activities.PharmacyDelivered:
+	case pharmacy.Delivered:
 		return "prescription_delivered"
-	case activities.PharmacyOutOfStock:
+	case pharmacy.OutOfStock:
 		return "prescription_rerouted"
 	}
 	return ""

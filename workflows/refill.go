@@ -10,6 +10,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/carepath/carepath/activities"
+	"github.com/carepath/carepath/pharmacy"
 )
 
 // A refill the patient requests on an adherence course goes to a pharmacy as
@@ -112,7 +113,7 @@ func RefillOrder(ctx workflow.Context, in RefillOrderInput) (FulfilmentInfo, err
 			return f.info, err
 		}
 		switch outcome {
-		case activities.PharmacyDelivered:
+		case pharmacy.Delivered:
 			return f.info, nil
 		case RefillTimedOut:
 			f.info.Status = RefillTimedOut
@@ -143,13 +144,13 @@ func (r *refill) followOrder(ctx workflow.Context, f *fulfilRun, key string, dea
 		for len(f.changes) > 0 {
 			status := f.changes[0]
 			f.changes = f.changes[1:]
-			if status == activities.PharmacyOutOfStock && !more {
+			if status == pharmacy.OutOfStock && !more {
 				return status, nil
 			}
 			if template := statusTemplate(status); template != "" {
 				r.text.pharmacySMS(ctx, f, fmt.Sprintf("%s-%s-%s", key, f.info.OrderID, status), template)
 			}
-			if status == activities.PharmacyOutOfStock || status == activities.PharmacyDelivered {
+			if status == pharmacy.OutOfStock || status == pharmacy.Delivered {
 				return status, nil
 			}
 		}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/carepath/carepath/activities"
 	"github.com/carepath/carepath/care"
+	"github.com/carepath/carepath/pharmacy"
 	"github.com/carepath/carepath/workflows"
 )
 
@@ -117,15 +118,15 @@ func (w *refillWorld) run(limit time.Duration) workflows.FulfilmentInfo {
 
 func TestRefillOrderMovesOnFromOutOfStockAndTellsThePatient(t *testing.T) {
 	w := newRefillWorld(t, "pharmacy-a", "pharmacy-b")
-	w.status(time.Minute, "e1", "order-1", activities.PharmacyAccepted, 1)
-	w.status(2*time.Minute, "e2", "order-1", activities.PharmacyOutOfStock, 2)
-	w.status(3*time.Minute, "e3", "order-2", activities.PharmacyAccepted, 1)
-	w.status(4*time.Minute, "e3", "order-2", activities.PharmacyAccepted, 1) // a duplicate changes nothing
-	w.status(5*time.Minute, "e4", "order-2", activities.PharmacyReady, 2)
-	w.status(6*time.Minute, "e5", "order-2", activities.PharmacyDelivered, 3)
+	w.status(time.Minute, "e1", "order-1", pharmacy.Accepted, 1)
+	w.status(2*time.Minute, "e2", "order-1", pharmacy.OutOfStock, 2)
+	w.status(3*time.Minute, "e3", "order-2", pharmacy.Accepted, 1)
+	w.status(4*time.Minute, "e3", "order-2", pharmacy.Accepted, 1) // a duplicate changes nothing
+	w.status(5*time.Minute, "e4", "order-2", pharmacy.Ready, 2)
+	w.status(6*time.Minute, "e5", "order-2", pharmacy.Delivered, 3)
 	info := w.run(time.Hour)
 
-	if info.Status != activities.PharmacyDelivered || info.OrderID != "order-2" || info.PharmacyID != "pharmacy-b" || len(info.Tried) != 2 {
+	if info.Status != pharmacy.Delivered || info.OrderID != "order-2" || info.PharmacyID != "pharmacy-b" || len(info.Tried) != 2 {
 		t.Errorf("refill ended %+v, want delivered by pharmacy-b after two orders", info)
 	}
 	// The one item, from this prescription, followed by this workflow.
@@ -148,7 +149,7 @@ func TestRefillOrderMovesOnFromOutOfStockAndTellsThePatient(t *testing.T) {
 
 func TestRefillOrderWithNoPharmacyAlertsTheJourney(t *testing.T) {
 	w := newRefillWorld(t, "pharmacy-a")
-	w.status(time.Minute, "e1", "order-1", activities.PharmacyOutOfStock, 1)
+	w.status(time.Minute, "e1", "order-1", pharmacy.OutOfStock, 1)
 	info := w.run(time.Hour)
 
 	if info.Status != workflows.RefillNoPharmacy || len(info.Tried) != 1 {
@@ -164,7 +165,7 @@ func TestRefillOrderWithNoPharmacyAlertsTheJourney(t *testing.T) {
 
 func TestRefillOrderPastItsTimeLimitAlertsTheJourney(t *testing.T) {
 	w := newRefillWorld(t, "pharmacy-a", "pharmacy-b")
-	w.status(time.Minute, "e1", "order-1", activities.PharmacyAccepted, 1)
+	w.status(time.Minute, "e1", "order-1", pharmacy.Accepted, 1)
 	info := w.run(2 * time.Hour) // accepted, never delivered
 
 	if info.Status != workflows.RefillTimedOut || info.OrderID != "order-1" || len(w.sent) != 1 {
@@ -192,9 +193,9 @@ func TestRefillOrderWithoutASignedPrescriptionAlertsTheJourney(t *testing.T) {
 func TestRefillOrderWaitsForATextHeldByQuietHours(t *testing.T) {
 	w := newRefillWorld(t, "pharmacy-a")
 	w.quietFor = 8 * time.Hour
-	w.status(time.Minute, "e1", "order-1", activities.PharmacyDelivered, 1)
+	w.status(time.Minute, "e1", "order-1", pharmacy.Delivered, 1)
 	info := w.run(time.Hour)
-	if info.Status != activities.PharmacyDelivered {
+	if info.Status != pharmacy.Delivered {
 		t.Errorf("refill ended %+v, want delivered", info)
 	}
 	if !slices.Equal(w.sms, []string{"prescription_delivered", "prescription_delivered"}) || w.smsAt[1].Sub(w.smsAt[0]) < 8*time.Hour {
