@@ -13,17 +13,10 @@ import (
 
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/carepath/carepath/activities/contract"
+	"github.com/carepath/carepath/care"
 	"github.com/carepath/carepath/pharmacy"
 	"github.com/carepath/carepath/store"
-)
-
-// Application error types of the pharmacy activities.
-const (
-	// ErrTypePharmacyRejected: the partner refused the request as invalid
-	// (a 4xx answer). Sending the same request again will not help.
-	ErrTypePharmacyRejected = "PharmacyRejected"
-	// ErrTypeNoSignedPrescription: the journey has no signed prescription to send.
-	ErrTypeNoSignedPrescription = "NoSignedPrescription"
 )
 
 // Pharmacy talks to the pharmacy partner network over HTTP: stock levels,
@@ -36,36 +29,18 @@ type Pharmacy struct {
 	BaseURL string // PHARMACY_API_BASE
 }
 
-// ChoosePharmaciesInput names the journey whose signed prescription is to be
-// filled. A refill names the prescription and the one item (Position) to
-// fill again instead.
-type ChoosePharmaciesInput struct {
-	JourneyID      string `json:"journey_id"`
-	PatientID      string `json:"patient_id"`
-	PrescriptionID string `json:"prescription_id,omitempty"`
-	Position       *int   `json:"position,omitempty"`
-}
-
-// ChoosePharmaciesResult is the prescription to send and the pharmacies to
-// try, in order: the patient's preferred one, then the nearest; only those
-// that report stock for every item.
-type ChoosePharmaciesResult struct {
-	PrescriptionID string           `json:"prescription_id"`
-	Candidates     []store.Pharmacy `json:"candidates"`
-}
-
 // ChoosePharmacies reads the signed prescription and asks each partner
 // pharmacy for its stock of every item it sends (for a refill, the one).
-func (a *Pharmacy) ChoosePharmacies(ctx context.Context, in ChoosePharmaciesInput) (ChoosePharmaciesResult, error) {
+func (a *Pharmacy) ChoosePharmacies(ctx context.Context, in contract.ChoosePharmaciesInput) (contract.ChoosePharmaciesResult, error) {
 	p, err := a.prescriptionToFill(ctx, in)
 	if err != nil {
-		return ChoosePharmaciesResult{}, err
+		return contract.ChoosePharmaciesResult{}, err
 	}
 	all, err := a.Store.PharmaciesFor(ctx, in.PatientID)
 	if err != nil {
-		return ChoosePharmaciesResult{}, fmt.Errorf("choose pharmacies: %w", err)
+		return contract.ChoosePharmaciesResult{}, fmt.Errorf("choose pharmacies: %w", err)
 	}
-	out := ChoosePharmaciesResult{PrescriptionID: p.ID, Candidates: []store.Pharmacy{}}
+	out := contract.ChoosePharmaciesResult{PrescriptionID: p.ID, Candidates: []care.Pharmacy{}}
 	var check pharmacy.StockCheck
 	for i, it := range p.Items {
 		if in.Position == nil || *in.Position == i {
@@ -75,7 +50,7 @@ func (a *Pharmacy) ChoosePharmacies(ctx context.Context, in ChoosePharmaciesInpu
 	for _, ph := range all {
 		ok, err := a.hasStock(ctx, ph.ID, check)
 		if err != nil {
-			return ChoosePharmaciesResult{}, fmt.Errorf("choose pharmacies: %w", err)
+			return contract.ChoosePharmaciesResult{}, fmt.Errorf("choose pharmacies: %w", err)
 		}
 		if ok {
 			out.Candidates = append(out.Candidates, ph)
@@ -87,9 +62,9 @@ func (a *Pharmacy) ChoosePharmacies(ctx context.Context, in ChoosePharmaciesInpu
 // prescriptionToFill is the journey's latest signed prescription, or for a
 // refill the named one, which must be the patient's, signed, and hold the
 // item.
-func (a *Pharmacy) prescriptionToFill(ctx context.Context, in ChoosePharmaciesInput) (store.Prescription, error) {
+func (a *Pharmacy) prescriptionToFill(ctx context.Context, in contract.ChoosePharmaciesInput) (store.Prescription, error) {
 	noPrescription := func(why string) error {
-		return temporal.NewNonRetryableApplicationError("choose pharmacies: "+why, ErrTypeNoSignedPrescription, nil)
+		return temporal.NewNonRetryableApplicationError("choose pharmacies: "+why, contract.ErrTypeNoSignedPrescription, nil)
 	}
 	if in.PrescriptionID == "" {
 		p, err := a.Store.LatestSignedPrescription(ctx, in.JourneyID)
@@ -154,74 +129,55 @@ func (a *Pharmacy) client() *http.Client {
 	return &http.Client{Timeout: 20 * time.Second}
 }
 
-// SendPrescriptionInput sends the prescription to one pharmacy; Attempt
-// counts the pharmacies tried by the step. A refill sends the one item at
-// Position, and names the workflow that follows the order (WorkflowID).
-type SendPrescriptionInput struct {
-	JourneyID      string `json:"journey_id"`
-	Step           string `json:"step"`
-	Attempt        int    `json:"attempt"`
-	PrescriptionID string `json:"prescription_id"`
-	PharmacyID     string `json:"pharmacy_id"`
-	Position       *int   `json:"position,omitempty"`
-	WorkflowID     string `json:"workflow_id,omitempty"`
-}
-
-// SendPrescriptionResult names the order, ours and the partner's.
-type SendPrescriptionResult struct {
-	OrderID        string `json:"order_id"`
-	PartnerOrderID string `json:"partner_order_id"`
-}
-
 // SendPrescription posts the prescription as a FHIR R4 Bundle of
 // MedicationRequests to POST /pharmacies/{id}/MedicationRequest.
-func (a *Pharmacy) SendPrescription(ctx context.Context, in SendPrescriptionInput) (SendPrescriptionResult, error) {
+func (a *Pharmacy) SendPrescription(ctx context.Context, in contract.SendPrescriptionInput) (contract.SendPrescriptionResult, error) {
 	order, err := a.Store.CreatePharmacyOrder(ctx, store.PharmacyOrder{JourneyID: in.JourneyID, Step: in.Step, Attempt: in.Attempt,
 		PrescriptionID: in.PrescriptionID, PharmacyID: in.PharmacyID, Position: in.Position, WorkflowID: in.WorkflowID})
 	if err != nil {
-		return SendPrescriptionResult{}, fmt.Errorf("send prescription: %w", err)
+		return contract.SendPrescriptionResult{}, fmt.Errorf("send prescription: %w", err)
 	}
 	if order.PartnerOrderID != "" {
-		return SendPrescriptionResult{OrderID: order.ID, PartnerOrderID: order.PartnerOrderID}, nil
+		return contract.SendPrescriptionResult{OrderID: order.ID, PartnerOrderID: order.PartnerOrderID}, nil
 	}
 	p, err := a.Store.GetPrescription(ctx, in.PrescriptionID)
 	if err != nil {
-		return SendPrescriptionResult{}, prescriptionError("send prescription", err)
+		return contract.SendPrescriptionResult{}, prescriptionError("send prescription", err)
 	}
 	sig, err := a.Store.GetSignature(ctx, in.PrescriptionID)
 	if err != nil {
-		return SendPrescriptionResult{}, prescriptionError("send prescription", err)
+		return contract.SendPrescriptionResult{}, prescriptionError("send prescription", err)
 	}
 	body, err := json.Marshal(pharmacy.MedicationRequestBundle(signedPrescription(p, sig), order.ID, order.Position))
 	if err != nil {
-		return SendPrescriptionResult{}, fmt.Errorf("send prescription: encode: %w", err)
+		return contract.SendPrescriptionResult{}, fmt.Errorf("send prescription: encode: %w", err)
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, a.BaseURL+"/pharmacies/"+url.PathEscape(in.PharmacyID)+"/MedicationRequest", bytes.NewReader(body))
 	if err != nil {
-		return SendPrescriptionResult{}, fmt.Errorf("send prescription: %w", err)
+		return contract.SendPrescriptionResult{}, fmt.Errorf("send prescription: %w", err)
 	}
 	req.Header.Set("Content-Type", "application/fhir+json")
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("Idempotency-Key", order.ID)
 	resp, err := a.client().Do(req)
 	if err != nil {
-		return SendPrescriptionResult{}, fmt.Errorf("send prescription: %w", err)
+		return contract.SendPrescriptionResult{}, fmt.Errorf("send prescription: %w", err)
 	}
 	defer resp.Body.Close()
 	switch {
 	case resp.StatusCode >= 500 || resp.StatusCode == http.StatusTooManyRequests:
-		return SendPrescriptionResult{}, fmt.Errorf("send prescription: partner answered %s", resp.Status)
+		return contract.SendPrescriptionResult{}, fmt.Errorf("send prescription: partner answered %s", resp.Status)
 	case resp.StatusCode >= 400:
-		return SendPrescriptionResult{}, temporal.NewNonRetryableApplicationError("send prescription: partner refused the request: "+resp.Status, ErrTypePharmacyRejected, nil)
+		return contract.SendPrescriptionResult{}, temporal.NewNonRetryableApplicationError("send prescription: partner refused the request: "+resp.Status, contract.ErrTypePharmacyRejected, nil)
 	}
 	var ans pharmacy.OrderAnswer
 	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&ans); err != nil || ans.OrderID == "" {
-		return SendPrescriptionResult{}, fmt.Errorf("send prescription: the partner's answer has no order ID (decode: %v)", err)
+		return contract.SendPrescriptionResult{}, fmt.Errorf("send prescription: the partner's answer has no order ID (decode: %v)", err)
 	}
 	if err := a.Store.SetPartnerOrder(ctx, order.ID, ans.OrderID, "sent"); err != nil {
-		return SendPrescriptionResult{}, fmt.Errorf("send prescription: %w", err)
+		return contract.SendPrescriptionResult{}, fmt.Errorf("send prescription: %w", err)
 	}
-	return SendPrescriptionResult{OrderID: order.ID, PartnerOrderID: ans.OrderID}, nil
+	return contract.SendPrescriptionResult{OrderID: order.ID, PartnerOrderID: ans.OrderID}, nil
 }
 
 // signedPrescription is what the partner's order carries of a stored,

@@ -10,7 +10,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
-	"github.com/carepath/carepath/activities"
+	"github.com/carepath/carepath/activities/contract"
 	"github.com/carepath/carepath/care"
 	"github.com/carepath/carepath/diet"
 	"github.com/carepath/carepath/pathways"
@@ -117,8 +117,6 @@ type DietPlanInfo struct {
 	Intake           []DayIntake    `json:"intake"` // the last 14 days with meals, oldest first
 	NextReview       *time.Time     `json:"next_review,omitempty"`
 }
-
-var dietActs *activities.Diet
 
 // dietSettings are the step's with: values.
 type dietSettings struct {
@@ -326,7 +324,7 @@ func (j *journey) reviseDiet(ctx workflow.Context, step pathways.PlanStep, dr *d
 				continue
 			}
 		}
-		if err := workflow.ExecuteActivity(dbOptions(ctx), dietActs.ReviewDietPlan, activities.ReviewDietPlanInput{
+		if err := workflow.ExecuteActivity(dbOptions(ctx), contract.ReviewDietPlan, contract.ReviewDietPlanInput{
 			PlanID: dr.info.PlanID, ActorID: req.Actor.ID,
 			Action: req.Action, Reason: req.Reason, ReviewedAt: dr.at,
 		}).Get(ctx, nil); err != nil {
@@ -349,7 +347,7 @@ func (j *journey) generateDiet(ctx workflow.Context, step pathways.PlanStep, dr 
 	planCtx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		StartToCloseTimeout: 2 * time.Minute,
 		RetryPolicy: &temporal.RetryPolicy{InitialInterval: time.Second, MaximumInterval: time.Minute,
-			NonRetryableErrorTypes: []string{activities.ErrTypeInvalidInput, activities.ErrTypeInvalidRegimen}},
+			NonRetryableErrorTypes: []string{contract.ErrTypeInvalidInput, contract.ErrTypeInvalidRegimen}},
 	})
 	// The dietitian stays assigned while the stage runs, and while this
 	// revision's review may still be waited for.
@@ -357,8 +355,8 @@ func (j *journey) generateDiet(ctx workflow.Context, step pathways.PlanStep, dr 
 	if dr.end.After(assignUntil) {
 		assignUntil = dr.end
 	}
-	var sum activities.DietPlanSummary
-	if err := workflow.ExecuteActivity(planCtx, dietActs.GenerateDietPlan, activities.GenerateDietPlanInput{
+	var sum contract.DietPlanSummary
+	if err := workflow.ExecuteActivity(planCtx, contract.GenerateDietPlan, contract.GenerateDietPlanInput{
 		JourneyID: j.state.JourneyID, Step: step.ID, Revision: rev, PatientID: j.state.PatientID, Trigger: trigger,
 		Adjustment: dr.adj, ExcludeFoods: dr.excluded, AssignUntil: assignUntil,
 	}).Get(ctx, &sum); err != nil {
@@ -401,7 +399,7 @@ func (j *journey) endDietAssignment(ctx workflow.Context, step pathways.PlanStep
 	}
 	dctx, cancel := workflow.NewDisconnectedContext(ctx)
 	defer cancel()
-	if err := workflow.ExecuteActivity(dbOptions(dctx), dietActs.EndDietAssignment, activities.EndDietAssignmentInput{
+	if err := workflow.ExecuteActivity(dbOptions(dctx), contract.EndDietAssignment, contract.EndDietAssignmentInput{
 		JourneyID: j.state.JourneyID, Step: step.ID, EndedAt: workflow.Now(dctx),
 	}).Get(dctx, nil); err != nil {
 		j.logger.Error("Dietitian assignment not ended; it lapses at its horizon", "Step", step.ID, "Error", err)
@@ -571,7 +569,7 @@ func (j *journey) logMeal(ctx workflow.Context, dr *dietRun, m MealLog) {
 		}
 	}
 	var n diet.Nutrients
-	if err := workflow.ExecuteActivity(dbOptions(ctx), dietActs.RecordMeal, activities.RecordMealInput{
+	if err := workflow.ExecuteActivity(dbOptions(ctx), contract.RecordMeal, contract.RecordMealInput{
 		JourneyID: j.state.JourneyID, PatientID: j.state.PatientID, ClientID: m.ClientID, EatenAt: m.EatenAt, Slot: m.Slot, Items: m.Items,
 	}).Get(ctx, &n); err != nil {
 		j.logger.Warn("A logged meal could not be recorded", "ClientID", m.ClientID, "Error", err)

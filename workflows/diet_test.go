@@ -12,6 +12,7 @@ import (
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/carepath/carepath/activities"
+	"github.com/carepath/carepath/activities/contract"
 	"github.com/carepath/carepath/care"
 	"github.com/carepath/carepath/diet"
 	"github.com/carepath/carepath/workflows"
@@ -48,10 +49,10 @@ type dietWorld struct {
 	env       *testsuite.TestWorkflowEnvironment
 	in        workflows.JourneyInput
 	mu        sync.Mutex
-	generated []activities.GenerateDietPlanInput
-	reviewed  []activities.ReviewDietPlanInput
-	meals     []activities.RecordMealInput
-	ended     []activities.EndDietAssignmentInput
+	generated []contract.GenerateDietPlanInput
+	reviewed  []contract.ReviewDietPlanInput
+	meals     []contract.RecordMealInput
+	ended     []contract.EndDietAssignmentInput
 	// infeasible makes these revisions infeasible.
 	infeasible map[int]bool
 }
@@ -66,7 +67,7 @@ func newDietWorldOn(t *testing.T, src string) *dietWorld {
 	env, in := newJourneyEnv(t, mustPlan(t, src))
 	w := &dietWorld{env: env, in: in, infeasible: map[int]bool{}}
 	env.RegisterActivity(&activities.Diet{})
-	env.OnActivity(dietActs.GenerateDietPlan, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.GenerateDietPlanInput) (activities.DietPlanSummary, error) {
+	env.OnActivity(dietActs.GenerateDietPlan, mock.Anything, mock.Anything).Return(func(_ context.Context, in contract.GenerateDietPlanInput) (contract.DietPlanSummary, error) {
 		w.mu.Lock()
 		defer w.mu.Unlock()
 		w.generated = append(w.generated, in)
@@ -74,7 +75,7 @@ func newDietWorldOn(t *testing.T, src string) *dietWorld {
 		if in.Trigger == diet.TriggerGlucose {
 			adj.CarbohydrateSteps++
 		}
-		sum := activities.DietPlanSummary{PlanID: fmt.Sprintf("plan-%d", in.Revision), Revision: in.Revision, Status: care.DietAwaitingReview,
+		sum := contract.DietPlanSummary{PlanID: fmt.Sprintf("plan-%d", in.Revision), Revision: in.Revision, Status: care.DietAwaitingReview,
 			Trigger: in.Trigger, Adjustment: adj, Complete: true, Restricted: []string{"grapefruit"}, DietitianID: dietitianID,
 			Targets: diet.Targets{EnergyKcal: 1660, Energy: diet.Target{Range: diet.Range{Min: 1577, Max: 1743}, Unit: "kcal"},
 				Carbohydrate: diet.Target{Range: diet.Range{Min: 187, Max: 228}, Unit: "g"}, Protein: diet.Target{Range: diet.Range{Min: 62, Max: 83}, Unit: "g"},
@@ -85,19 +86,19 @@ func newDietWorldOn(t *testing.T, src string) *dietWorld {
 		}
 		return sum, nil
 	})
-	env.OnActivity(dietActs.ReviewDietPlan, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.ReviewDietPlanInput) error {
+	env.OnActivity(dietActs.ReviewDietPlan, mock.Anything, mock.Anything).Return(func(_ context.Context, in contract.ReviewDietPlanInput) error {
 		w.mu.Lock()
 		defer w.mu.Unlock()
 		w.reviewed = append(w.reviewed, in)
 		return nil
 	})
-	env.OnActivity(dietActs.EndDietAssignment, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.EndDietAssignmentInput) error {
+	env.OnActivity(dietActs.EndDietAssignment, mock.Anything, mock.Anything).Return(func(_ context.Context, in contract.EndDietAssignmentInput) error {
 		w.mu.Lock()
 		defer w.mu.Unlock()
 		w.ended = append(w.ended, in)
 		return nil
 	})
-	env.OnActivity(dietActs.RecordMeal, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.RecordMealInput) (diet.Nutrients, error) {
+	env.OnActivity(dietActs.RecordMeal, mock.Anything, mock.Anything).Return(func(_ context.Context, in contract.RecordMealInput) (diet.Nutrients, error) {
 		w.mu.Lock()
 		defer w.mu.Unlock()
 		w.meals = append(w.meals, in)

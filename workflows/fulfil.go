@@ -9,7 +9,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
-	"github.com/carepath/carepath/activities"
+	"github.com/carepath/carepath/activities/contract"
 	"github.com/carepath/carepath/pathways"
 	"github.com/carepath/carepath/pharmacy"
 )
@@ -46,8 +46,6 @@ type FulfilmentInfo struct {
 	Status         string   `json:"status"` // choosing, sent, accepted, ready, dispensed, delivered, no_pharmacy; a refill also timed_out
 	Tried          []string `json:"tried"`  // the orders sent, one per pharmacy tried, in order
 }
-
-var pharmacyActs *activities.Pharmacy
 
 // fulfilRun is one run of a fulfil step; the signal goroutine feeds it.
 type fulfilRun struct {
@@ -133,12 +131,12 @@ func (j *journey) runFulfil(ctx workflow.Context, step pathways.PlanStep) (stepR
 	}
 	defer stopSignals()
 
-	var chosen activities.ChoosePharmaciesResult
-	err = workflow.ExecuteActivity(pharmacyOptions(ctx), pharmacyActs.ChoosePharmacies, activities.ChoosePharmaciesInput{
+	var chosen contract.ChoosePharmaciesResult
+	err = workflow.ExecuteActivity(pharmacyOptions(ctx), contract.ChoosePharmacies, contract.ChoosePharmaciesInput{
 		JourneyID: j.state.JourneyID, PatientID: j.state.PatientID,
 	}).Get(ctx, &chosen)
 	var appErr *temporal.ApplicationError
-	if errors.As(err, &appErr) && appErr.Type() == activities.ErrTypeNoSignedPrescription {
+	if errors.As(err, &appErr) && appErr.Type() == contract.ErrTypeNoSignedPrescription {
 		return stepResult{result: "no_prescription"}, j.setAttention(ctx, true, fmt.Sprintf("step %s: there is no signed prescription to send", step.ID))
 	}
 	if err != nil {
@@ -147,11 +145,11 @@ func (j *journey) runFulfil(ctx workflow.Context, step pathways.PlanStep) (stepR
 	f.info.PrescriptionID = chosen.PrescriptionID
 	deadline := workflow.Now(ctx).Add(step.TimeLimit)
 	for i, ph := range chosen.Candidates {
-		var sent activities.SendPrescriptionResult
-		err := workflow.ExecuteActivity(pharmacyOptions(ctx), pharmacyActs.SendPrescription, activities.SendPrescriptionInput{
+		var sent contract.SendPrescriptionResult
+		err := workflow.ExecuteActivity(pharmacyOptions(ctx), contract.SendPrescription, contract.SendPrescriptionInput{
 			JourneyID: j.state.JourneyID, Step: step.ID, Attempt: i + 1, PrescriptionID: chosen.PrescriptionID, PharmacyID: ph.ID,
 		}).Get(ctx, &sent)
-		if errors.As(err, &appErr) && appErr.Type() == activities.ErrTypePharmacyRejected {
+		if errors.As(err, &appErr) && appErr.Type() == contract.ErrTypePharmacyRejected {
 			j.logger.Warn("Pharmacy refused the order; trying the next", "Pharmacy", ph.ID)
 			continue
 		}
@@ -278,16 +276,16 @@ func (t texter) pharmacySMS(ctx workflow.Context, f *fulfilRun, key, template st
 
 // trySMS sends once; it reports when quiet hours end if the message was deferred.
 func (t texter) trySMS(ctx workflow.Context, key, template string) (time.Time, bool) {
-	var res activities.SendSMSResult
-	err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, activities.SMSActivityOptions()), messageActs.SendSMS, activities.SendSMSInput{
-		JourneyID: t.journeyID, Step: key, PatientID: t.patientID, Kind: activities.SMSKindNotification, TemplateID: template,
+	var res contract.SendSMSResult
+	err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, contract.SMSActivityOptions()), contract.SendSMS, contract.SendSMSInput{
+		JourneyID: t.journeyID, Step: key, PatientID: t.patientID, Kind: contract.SMSKindNotification, TemplateID: template,
 		Params: map[string]string{"at": workflow.Now(ctx).Format(time.RFC3339), "link": "/journeys/" + t.journeyID},
 	}).Get(ctx, &res)
 	if err != nil {
 		t.logger.Warn("SMS not sent", "Step", key, "Error", err)
 		return time.Time{}, false
 	}
-	if res.Status != activities.SMSDeferred || !res.NextAllowedAt.After(workflow.Now(ctx)) {
+	if res.Status != contract.SMSDeferred || !res.NextAllowedAt.After(workflow.Now(ctx)) {
 		return time.Time{}, false
 	}
 	return res.NextAllowedAt, true
@@ -297,6 +295,6 @@ func pharmacyOptions(ctx workflow.Context) workflow.Context {
 	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		StartToCloseTimeout: 30 * time.Second,
 		RetryPolicy: &temporal.RetryPolicy{InitialInterval: time.Second, MaximumInterval: time.Minute,
-			NonRetryableErrorTypes: []string{activities.ErrTypePharmacyRejected, activities.ErrTypeNoSignedPrescription, activities.ErrTypeInvalidInput}},
+			NonRetryableErrorTypes: []string{contract.ErrTypePharmacyRejected, contract.ErrTypeNoSignedPrescription, contract.ErrTypeInvalidInput}},
 	})
 }

@@ -11,7 +11,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
-	"github.com/carepath/carepath/activities"
+	"github.com/carepath/carepath/activities/contract"
 	"github.com/carepath/carepath/care"
 	"github.com/carepath/carepath/pathways"
 )
@@ -416,11 +416,10 @@ func (j *journey) record(ctx workflow.Context) error {
 		RetryPolicy: &temporal.RetryPolicy{
 			InitialInterval:        time.Second,
 			MaximumInterval:        30 * time.Second,
-			NonRetryableErrorTypes: []string{activities.ErrTypePatientNotFound},
+			NonRetryableErrorTypes: []string{contract.ErrTypePatientNotFound},
 		},
 	})
-	var journeys *activities.Journeys
-	err := workflow.ExecuteActivity(actCtx, journeys.RecordJourney, activities.RecordJourneyInput{
+	err := workflow.ExecuteActivity(actCtx, contract.RecordJourney, contract.RecordJourneyInput{
 		JourneyID: j.state.JourneyID, PatientID: j.state.PatientID, PathwayID: j.state.PathwayID, Status: j.state.Status,
 	}).Get(ctx, nil)
 	if err != nil {

@@ -10,7 +10,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
-	"github.com/carepath/carepath/activities"
+	"github.com/carepath/carepath/activities/contract"
 	"github.com/carepath/carepath/care"
 	"github.com/carepath/carepath/pathways"
 )
@@ -54,7 +54,6 @@ type LabOrderInfo struct {
 var labReporters = []string{"doctor", "coordinator", "admin", "integrator"}
 
 var (
-	labActs   *activities.Labs
 	loincCode = regexp.MustCompile(`^[0-9]{1,7}-[0-9]$`)
 )
 
@@ -67,7 +66,7 @@ func (j *journey) runLabOrder(ctx workflow.Context, step pathways.PlanStep) (ste
 	if len(tests) == 0 {
 		return stepResult{result: "nothing_ordered"}, nil
 	}
-	in := activities.BookLabTestsInput{
+	in := contract.BookLabTestsInput{
 		KeyPrefix: j.state.JourneyID + ":" + step.ID, Origin: care.LabOriginJourney, JourneyID: j.state.JourneyID,
 		PatientID: j.state.PatientID, Tests: tests, ScheduledFor: workflow.Now(ctx),
 	}
@@ -75,7 +74,7 @@ func (j *journey) runLabOrder(ctx workflow.Context, step pathways.PlanStep) (ste
 		in.PractitionerID = j.state.Appointment.PractitionerID
 	}
 	var orders []care.LabOrder
-	if err := workflow.ExecuteActivity(dbOptions(ctx), labActs.BookLabTests, in).Get(ctx, &orders); err != nil {
+	if err := workflow.ExecuteActivity(dbOptions(ctx), contract.BookLabTests, in).Get(ctx, &orders); err != nil {
 		return stepResult{}, err
 	}
 	for _, o := range orders {
@@ -165,7 +164,7 @@ func (j *journey) recordLabResult(ctx workflow.Context, req RecordLabResultReque
 	}
 	interp := req.Result.Interpretation()
 	order := j.state.Labs[i]
-	if err := workflow.ExecuteActivity(dbOptions(ctx), labActs.RecordLabResult, activities.RecordLabResultInput{
+	if err := workflow.ExecuteActivity(dbOptions(ctx), contract.RecordLabResult, contract.RecordLabResultInput{
 		LabOrderID: order.OrderID, Result: req.Result, Interpretation: interp, ReportedBy: req.Actor.ID,
 	}).Get(ctx, nil); err != nil {
 		return j.state, err
@@ -191,7 +190,7 @@ func (j *journey) recordLabResult(ctx workflow.Context, req RecordLabResultReque
 // waits for its update's answer, and a doctor who cannot be texted is the
 // care team's to reach (NeedsAttention), not a reason to hold the result.
 var doctorAlertOptions = workflow.ActivityOptions{
-	StartToCloseTimeout:    activities.SMSStartToClose,
+	StartToCloseTimeout:    contract.SMSStartToClose,
 	ScheduleToCloseTimeout: 2 * time.Minute,
 	RetryPolicy:            &temporal.RetryPolicy{InitialInterval: 5 * time.Second, BackoffCoefficient: 2, MaximumAttempts: 4},
 }
@@ -209,8 +208,8 @@ func (j *journey) alertAbnormalLab(ctx workflow.Context, i int) error {
 	reached := false
 	if j.state.Appointment != nil {
 		var sent care.StaffNotification
-		err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, doctorAlertOptions), messageActs.NotifyPractitioner,
-			activities.NotifyPractitionerInput{JourneyID: j.state.JourneyID, Step: "lab-result-" + o.OrderID,
+		err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, doctorAlertOptions), contract.NotifyPractitioner,
+			contract.NotifyPractitionerInput{JourneyID: j.state.JourneyID, Step: "lab-result-" + o.OrderID,
 				PractitionerID: j.state.Appointment.PractitionerID, TemplateID: template, Link: "/journeys/" + j.state.JourneyID},
 		).Get(ctx, &sent)
 		if err != nil {

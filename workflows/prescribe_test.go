@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/mock"
 
 	"github.com/carepath/carepath/activities"
+	"github.com/carepath/carepath/activities/contract"
 	"github.com/carepath/carepath/care"
 	"github.com/carepath/carepath/pathways"
 	"github.com/carepath/carepath/workflows"
@@ -32,11 +33,11 @@ var (
 type rxWorld struct {
 	*consultWorld
 	pharmacies []care.Pharmacy
-	drafts     []activities.DraftPrescriptionInput
-	checks     []activities.CheckPrescriptionInput
-	recorded   []activities.RecordCheckInput
-	signed     []activities.SignPrescriptionInput
-	sent       []activities.SendPrescriptionInput
+	drafts     []contract.DraftPrescriptionInput
+	checks     []contract.CheckPrescriptionInput
+	recorded   []contract.RecordCheckInput
+	signed     []contract.SignPrescriptionInput
+	sent       []contract.SendPrescriptionInput
 	closedAt   time.Duration // after the journey's start
 }
 
@@ -52,7 +53,7 @@ func newRxWorld(t *testing.T, items ...workflows.PrescriptionItem) *rxWorld {
 	env.RegisterActivity(&activities.Knowledge{})
 	env.RegisterActivity(&activities.Pharmacy{})
 	drafted := map[string][]workflows.PrescriptionItem{}
-	env.OnActivity(prescriptionActs.DraftPrescription, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.DraftPrescriptionInput) (activities.DraftPrescriptionResult, error) {
+	env.OnActivity(prescriptionActs.DraftPrescription, mock.Anything, mock.Anything).Return(func(_ context.Context, in contract.DraftPrescriptionInput) (contract.DraftPrescriptionResult, error) {
 		w.mu.Lock()
 		defer w.mu.Unlock()
 		w.drafts = append(w.drafts, in)
@@ -62,17 +63,17 @@ func newRxWorld(t *testing.T, items ...workflows.PrescriptionItem) *rxWorld {
 		}
 		id := fmt.Sprintf("rx-%d", in.Version)
 		drafted[id] = got
-		res := activities.DraftPrescriptionResult{PrescriptionID: id, Version: in.Version, Items: got, CheckDrugs: []string{"aspirin"}}
+		res := contract.DraftPrescriptionResult{PrescriptionID: id, Version: in.Version, Items: got, CheckDrugs: []string{"aspirin"}}
 		for _, it := range got {
 			res.CheckDrugs = append(res.CheckDrugs, it.Drug)
 		}
 		return res, nil
 	})
-	env.OnActivity(knowledgeActs.CheckPrescription, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.CheckPrescriptionInput) (activities.CheckPrescriptionResult, error) {
+	env.OnActivity(knowledgeActs.CheckPrescription, mock.Anything, mock.Anything).Return(func(_ context.Context, in contract.CheckPrescriptionInput) (contract.CheckPrescriptionResult, error) {
 		w.mu.Lock()
 		w.checks = append(w.checks, in)
 		w.mu.Unlock()
-		res := activities.CheckPrescriptionResult{Complete: true, Findings: []care.Finding{}, DetectedIssues: []care.DetectedIssue{}}
+		res := contract.CheckPrescriptionResult{Complete: true, Findings: []care.Finding{}, DetectedIssues: []care.DetectedIssue{}}
 		if slices.Contains(in.Drugs, "warfarin") {
 			f := care.Finding{Kind: care.KindInteraction, Severity: care.Major, RuleID: "warfarin-aspirin", Summary: "bleeding risk"}
 			res.Findings = append(res.Findings, f)
@@ -81,31 +82,31 @@ func newRxWorld(t *testing.T, items ...workflows.PrescriptionItem) *rxWorld {
 		}
 		return res, nil
 	})
-	env.OnActivity(prescriptionActs.RecordCheck, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.RecordCheckInput) error {
+	env.OnActivity(prescriptionActs.RecordCheck, mock.Anything, mock.Anything).Return(func(_ context.Context, in contract.RecordCheckInput) error {
 		w.mu.Lock()
 		w.recorded = append(w.recorded, in)
 		w.mu.Unlock()
 		return nil
 	})
-	env.OnActivity(prescriptionActs.SignPrescription, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.SignPrescriptionInput) (activities.SignPrescriptionResult, error) {
+	env.OnActivity(prescriptionActs.SignPrescription, mock.Anything, mock.Anything).Return(func(_ context.Context, in contract.SignPrescriptionInput) (contract.SignPrescriptionResult, error) {
 		w.mu.Lock()
 		w.signed = append(w.signed, in)
 		w.mu.Unlock()
-		return activities.SignPrescriptionResult{PrescriptionID: in.PrescriptionID, SHA256: "ab12", KeyID: "k1"}, nil
+		return contract.SignPrescriptionResult{PrescriptionID: in.PrescriptionID, SHA256: "ab12", KeyID: "k1"}, nil
 	})
-	env.OnActivity(pharmacyActs.ChoosePharmacies, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.ChoosePharmaciesInput) (activities.ChoosePharmaciesResult, error) {
+	env.OnActivity(pharmacyActs.ChoosePharmacies, mock.Anything, mock.Anything).Return(func(_ context.Context, in contract.ChoosePharmaciesInput) (contract.ChoosePharmaciesResult, error) {
 		w.mu.Lock()
 		defer w.mu.Unlock()
 		if len(w.signed) == 0 {
 			t.Error("ChoosePharmacies ran before the prescription was signed")
 		}
-		return activities.ChoosePharmaciesResult{PrescriptionID: w.signed[len(w.signed)-1].PrescriptionID, Candidates: w.pharmacies}, nil
+		return contract.ChoosePharmaciesResult{PrescriptionID: w.signed[len(w.signed)-1].PrescriptionID, Candidates: w.pharmacies}, nil
 	})
-	env.OnActivity(pharmacyActs.SendPrescription, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.SendPrescriptionInput) (activities.SendPrescriptionResult, error) {
+	env.OnActivity(pharmacyActs.SendPrescription, mock.Anything, mock.Anything).Return(func(_ context.Context, in contract.SendPrescriptionInput) (contract.SendPrescriptionResult, error) {
 		w.mu.Lock()
 		w.sent = append(w.sent, in)
 		w.mu.Unlock()
-		return activities.SendPrescriptionResult{OrderID: fmt.Sprintf("order-%d", in.Attempt), PartnerOrderID: fmt.Sprintf("partner-%d", in.Attempt)}, nil
+		return contract.SendPrescriptionResult{OrderID: fmt.Sprintf("order-%d", in.Attempt), PartnerOrderID: fmt.Sprintf("partner-%d", in.Attempt)}, nil
 	})
 
 	w.pay(5 * time.Minute)
@@ -329,14 +330,14 @@ func TestQuietHoursDoNotHoldTheOrderAndTheLatestStatusIsSentAfter(t *testing.T) 
 	var quietUntil time.Time
 	w.at(w.closedAt, func() { quietUntil = w.env.Now().Add(10 * time.Hour) })
 	var sent []string
-	w.smsStatus = func(in activities.SendSMSInput) activities.SendSMSResult {
+	w.smsStatus = func(in contract.SendSMSInput) contract.SendSMSResult {
 		if len(in.TemplateID) > 13 && in.TemplateID[:13] == "prescription_" {
 			if w.env.Now().Before(quietUntil) {
-				return activities.SendSMSResult{Status: activities.SMSDeferred, NextAllowedAt: quietUntil}
+				return contract.SendSMSResult{Status: contract.SMSDeferred, NextAllowedAt: quietUntil}
 			}
 			sent = append(sent, in.TemplateID)
 		}
-		return activities.SendSMSResult{Status: activities.SMSSent}
+		return contract.SendSMSResult{Status: contract.SMSSent}
 	}
 	w.review(time.Hour, workflows.ReviewPrescriptionRequest{PrescriptionID: "rx-1", Action: workflows.ReviewApprove})
 	w.deliver(2*time.Hour, "order-1")

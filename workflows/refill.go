@@ -9,7 +9,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
-	"github.com/carepath/carepath/activities"
+	"github.com/carepath/carepath/activities/contract"
 	"github.com/carepath/carepath/pharmacy"
 )
 
@@ -57,7 +57,7 @@ const (
 func RefillOrder(ctx workflow.Context, in RefillOrderInput) (FulfilmentInfo, error) {
 	if in.JourneyID == "" || in.PatientID == "" || in.PrescriptionID == "" || in.Position < 0 || in.Number < 1 {
 		return FulfilmentInfo{}, temporal.NewNonRetryableApplicationError("refill order: journey, patient, prescription, position and number are required",
-			activities.ErrTypeInvalidInput, nil)
+			contract.ErrTypeInvalidInput, nil)
 	}
 	limit := in.TimeLimit
 	if limit <= 0 {
@@ -79,12 +79,12 @@ func RefillOrder(ctx workflow.Context, in RefillOrderInput) (FulfilmentInfo, err
 	key := r.self
 
 	position := in.Position
-	var chosen activities.ChoosePharmaciesResult
-	err = workflow.ExecuteActivity(pharmacyOptions(ctx), pharmacyActs.ChoosePharmacies, activities.ChoosePharmaciesInput{
+	var chosen contract.ChoosePharmaciesResult
+	err = workflow.ExecuteActivity(pharmacyOptions(ctx), contract.ChoosePharmacies, contract.ChoosePharmaciesInput{
 		JourneyID: in.JourneyID, PatientID: in.PatientID, PrescriptionID: in.PrescriptionID, Position: &position,
 	}).Get(ctx, &chosen)
 	var appErr *temporal.ApplicationError
-	if errors.As(err, &appErr) && appErr.Type() == activities.ErrTypeNoSignedPrescription {
+	if errors.As(err, &appErr) && appErr.Type() == contract.ErrTypeNoSignedPrescription {
 		f.info.Status = RefillNoPharmacy
 		r.alert(ctx, fmt.Sprintf("refill %d cannot be sent: %s", in.Number, appErr.Message()))
 		return f.info, nil
@@ -95,12 +95,12 @@ func RefillOrder(ctx workflow.Context, in RefillOrderInput) (FulfilmentInfo, err
 	f.info.PrescriptionID = chosen.PrescriptionID
 	deadline := workflow.Now(ctx).Add(limit)
 	for i, ph := range chosen.Candidates {
-		var sent activities.SendPrescriptionResult
-		err := workflow.ExecuteActivity(pharmacyOptions(ctx), pharmacyActs.SendPrescription, activities.SendPrescriptionInput{
+		var sent contract.SendPrescriptionResult
+		err := workflow.ExecuteActivity(pharmacyOptions(ctx), contract.SendPrescription, contract.SendPrescriptionInput{
 			JourneyID: in.JourneyID, Step: key, Attempt: i + 1, PrescriptionID: chosen.PrescriptionID, PharmacyID: ph.ID,
 			Position: &position, WorkflowID: r.self,
 		}).Get(ctx, &sent)
-		if errors.As(err, &appErr) && appErr.Type() == activities.ErrTypePharmacyRejected {
+		if errors.As(err, &appErr) && appErr.Type() == contract.ErrTypePharmacyRejected {
 			r.logger.Warn("Pharmacy refused the refill; trying the next", "Pharmacy", ph.ID)
 			continue
 		}

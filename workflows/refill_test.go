@@ -16,6 +16,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/carepath/carepath/activities"
+	"github.com/carepath/carepath/activities/contract"
 	"github.com/carepath/carepath/care"
 	"github.com/carepath/carepath/pharmacy"
 	"github.com/carepath/carepath/workflows"
@@ -37,8 +38,8 @@ type refillWorld struct {
 	smsAt []time.Time
 
 	mu     sync.Mutex
-	chosen []activities.ChoosePharmaciesInput
-	sent   []activities.SendPrescriptionInput
+	chosen []contract.ChoosePharmaciesInput
+	sent   []contract.SendPrescriptionInput
 	sms    []string
 	alerts []workflows.AdherenceAlert
 }
@@ -56,22 +57,22 @@ func newRefillWorld(t *testing.T, pharmacies ...string) *refillWorld {
 	env.RegisterWorkflowWithOptions(workflows.RefillOrder, workflow.RegisterOptions{Name: workflows.RefillOrderWorkflowName})
 	env.RegisterActivity(&activities.Pharmacy{})
 	env.RegisterActivity(&activities.Messaging{})
-	env.OnActivity(pharmacyActs.ChoosePharmacies, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.ChoosePharmaciesInput) (activities.ChoosePharmaciesResult, error) {
+	env.OnActivity(pharmacyActs.ChoosePharmacies, mock.Anything, mock.Anything).Return(func(_ context.Context, in contract.ChoosePharmaciesInput) (contract.ChoosePharmaciesResult, error) {
 		w.mu.Lock()
 		defer w.mu.Unlock()
 		w.chosen = append(w.chosen, in)
 		if w.chooseErr != nil {
-			return activities.ChoosePharmaciesResult{}, w.chooseErr
+			return contract.ChoosePharmaciesResult{}, w.chooseErr
 		}
-		return activities.ChoosePharmaciesResult{PrescriptionID: rxID, Candidates: w.pharmacies}, nil
+		return contract.ChoosePharmaciesResult{PrescriptionID: rxID, Candidates: w.pharmacies}, nil
 	})
-	env.OnActivity(pharmacyActs.SendPrescription, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.SendPrescriptionInput) (activities.SendPrescriptionResult, error) {
+	env.OnActivity(pharmacyActs.SendPrescription, mock.Anything, mock.Anything).Return(func(_ context.Context, in contract.SendPrescriptionInput) (contract.SendPrescriptionResult, error) {
 		w.mu.Lock()
 		defer w.mu.Unlock()
 		w.sent = append(w.sent, in)
-		return activities.SendPrescriptionResult{OrderID: fmt.Sprintf("order-%d", in.Attempt), PartnerOrderID: fmt.Sprintf("partner-%d", in.Attempt)}, nil
+		return contract.SendPrescriptionResult{OrderID: fmt.Sprintf("order-%d", in.Attempt), PartnerOrderID: fmt.Sprintf("partner-%d", in.Attempt)}, nil
 	})
-	env.OnActivity(messagingActs.SendSMS, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.SendSMSInput) (activities.SendSMSResult, error) {
+	env.OnActivity(messagingActs.SendSMS, mock.Anything, mock.Anything).Return(func(_ context.Context, in contract.SendSMSInput) (contract.SendSMSResult, error) {
 		w.mu.Lock()
 		defer w.mu.Unlock()
 		if in.JourneyID != adhJourney || in.PatientID != patient || !strings.HasPrefix(in.Step, w.id) {
@@ -81,9 +82,9 @@ func newRefillWorld(t *testing.T, pharmacies ...string) *refillWorld {
 		w.smsAt = append(w.smsAt, env.Now())
 		if in.TemplateID == "prescription_delivered" && w.quietFor > 0 && !w.held {
 			w.held = true
-			return activities.SendSMSResult{Status: activities.SMSDeferred, NextAllowedAt: env.Now().Add(w.quietFor)}, nil
+			return contract.SendSMSResult{Status: contract.SMSDeferred, NextAllowedAt: env.Now().Add(w.quietFor)}, nil
 		}
-		return activities.SendSMSResult{Status: activities.SMSSent, MessageSID: "SM1"}, nil
+		return contract.SendSMSResult{Status: contract.SMSSent, MessageSID: "SM1"}, nil
 	})
 	env.OnSignalExternalWorkflow(mock.Anything, adhJourney, "", workflows.SignalAdherenceAlert, mock.Anything).Return(
 		func(_, _, _, _ string, arg any) error {
@@ -178,7 +179,7 @@ func TestRefillOrderPastItsTimeLimitAlertsTheJourney(t *testing.T) {
 
 func TestRefillOrderWithoutASignedPrescriptionAlertsTheJourney(t *testing.T) {
 	w := newRefillWorld(t, "pharmacy-a")
-	w.chooseErr = temporal.NewNonRetryableApplicationError("choose pharmacies: the prescription is not the patient's", activities.ErrTypeNoSignedPrescription, nil)
+	w.chooseErr = temporal.NewNonRetryableApplicationError("choose pharmacies: the prescription is not the patient's", contract.ErrTypeNoSignedPrescription, nil)
 	info := w.run(time.Hour)
 	if info.Status != workflows.RefillNoPharmacy || len(w.sent) != 0 {
 		t.Errorf("refill ended %+v after %d orders, want no_pharmacy and none sent", info, len(w.sent))

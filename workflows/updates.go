@@ -10,7 +10,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
-	"github.com/carepath/carepath/activities"
+	"github.com/carepath/carepath/activities/contract"
 	"github.com/carepath/carepath/care"
 	"github.com/carepath/carepath/pathways"
 )
@@ -124,7 +124,7 @@ func (j *journey) validateCloseConsult(req CloseConsultRequest) error {
 func (j *journey) closeConsult(ctx workflow.Context, req CloseConsultRequest) (JourneyState, error) {
 	orders := consultOrders(req)
 	var enc care.Encounter
-	if err := workflow.ExecuteActivity(dbOptions(ctx), bookingActs.CloseEncounter, activities.CloseEncounterInput{
+	if err := workflow.ExecuteActivity(dbOptions(ctx), contract.CloseEncounter, contract.CloseEncounterInput{
 		JourneyID: j.state.JourneyID, Step: "consult", AppointmentID: j.state.Appointment.ID,
 		PractitionerID: req.Actor.ID, Diagnoses: req.Diagnoses, Notes: req.Notes, Orders: orders,
 	}).Get(ctx, &enc); err != nil {
@@ -164,7 +164,7 @@ func (j *journey) validateReschedule(req RescheduleRequest) error {
 func (j *journey) reschedule(ctx workflow.Context, req RescheduleRequest) (JourneyState, error) {
 	j.reschedules++
 	var appt care.Appointment
-	err := workflow.ExecuteActivity(dbOptions(ctx), bookingActs.Reschedule, activities.RescheduleInput{
+	err := workflow.ExecuteActivity(dbOptions(ctx), contract.Reschedule, contract.RescheduleInput{
 		JourneyID: j.state.JourneyID, Step: fmt.Sprintf("reschedule-%d", j.reschedules), AppointmentID: j.state.Appointment.ID,
 		NewSlotID: req.NewSlotID, Policy: j.reschedulePolicy(),
 	}).Get(ctx, &appt)
@@ -174,7 +174,7 @@ func (j *journey) reschedule(ctx workflow.Context, req RescheduleRequest) (Journ
 	if err := j.setAppointment(ctx, appt); err != nil {
 		return j.state, err
 	}
-	if err := j.sendSMS(ctx, fmt.Sprintf("reschedule-%d-notice", j.reschedules), activities.SMSKindNotification, "appointment_rescheduled", appt.Start, func() bool { return false }); err != nil {
+	if err := j.sendSMS(ctx, fmt.Sprintf("reschedule-%d-notice", j.reschedules), contract.SMSKindNotification, "appointment_rescheduled", appt.Start, func() bool { return false }); err != nil {
 		return j.state, err
 	}
 	return j.state, nil
