@@ -6,6 +6,7 @@ import (
 
 	"github.com/carepath/carepath/activities"
 	"github.com/carepath/carepath/activities/contract"
+	"github.com/carepath/carepath/store"
 )
 
 // Workflows call activities by the names in package contract; the worker
@@ -37,6 +38,38 @@ func TestContractNamesAreActivityMethods(t *testing.T) {
 		// Receiver, ctx, input.
 		if m.Type.NumIn() != 3 || m.Type.In(2).PkgPath() != contractPkg {
 			t.Errorf("activity %s does not take one input of package contract: %s", name, m.Type)
+		}
+	}
+}
+
+// The booking and lab inputs, and the lab result, are converted to and from
+// the store's requests and rows field by field; Go's conversion ignores
+// struct tags, so this checks the JSON names agree too (they are in recorded
+// histories, and the store's are what histories recorded before the
+// contract had its own types).
+func TestContractTypesKeepTheStoresJSONNames(t *testing.T) {
+	pairs := []struct{ contract, store any }{
+		{contract.HoldSlotInput{}, store.HoldSlotRequest{}},
+		{contract.AppointmentInput{}, store.AppointmentRequest{}},
+		{contract.DoctorResponseInput{}, store.DoctorResponseRequest{}},
+		{contract.RescheduleInput{}, store.RescheduleRequest{}},
+		{contract.CloseEncounterInput{}, store.CloseEncounterRequest{}},
+		{contract.BookLabTestsInput{}, store.BookLabTestsRequest{}},
+		{contract.RecordLabResultInput{}, store.RecordLabObservationRequest{}},
+		{contract.LabObservation{}, store.LabObservation{}},
+	}
+	for _, p := range pairs {
+		c, s := reflect.TypeOf(p.contract), reflect.TypeOf(p.store)
+		if c.NumField() != s.NumField() {
+			t.Errorf("%s has %d fields, %s %d", c, c.NumField(), s, s.NumField())
+			continue
+		}
+		for i := range c.NumField() {
+			cf, sf := c.Field(i), s.Field(i)
+			if cf.Name != sf.Name || cf.Type != sf.Type || cf.Tag.Get("json") != sf.Tag.Get("json") {
+				t.Errorf("%s.%s %s `json:%q` differs from %s.%s %s `json:%q`", c, cf.Name, cf.Type, cf.Tag.Get("json"),
+					s, sf.Name, sf.Type, sf.Tag.Get("json"))
+			}
 		}
 	}
 }
