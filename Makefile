@@ -27,10 +27,12 @@ seed: tools build ## Load the demo data set into the local database (idempotent)
 migrate: tools build ## Migrate PostgreSQL and register Temporal search attributes
 	$(CAREPATH) stack exec --only postgres,temporal -- $(CAREPATH) migrate
 
-lint: ## go vet, gofmt and Temporal's workflowcheck
+lint: ## go vet, gofmt, Temporal's workflowcheck, and no I/O client in the workflows' dependencies
 	$(GO) vet ./...
 	@test -z "$$(gofmt -l .)" || { echo "gofmt needed:"; gofmt -l .; exit 1; }
-	$(GO) run go.temporal.io/sdk/contrib/tools/workflowcheck@v0.6.0 ./workflows/...
+	$(GO) tool workflowcheck ./workflows/...
+	@# Workflow code sees domain types and activity contracts only: no database, graph, model runtime or vendor SDK.
+	@! $(GO) list -deps ./workflows | grep -E '/(pgx|neo4j-go-driver|onnxruntime_go|stripe-go|twilio-go)(/|$$)' || { echo "workflows must not depend on the packages above"; exit 1; }
 
 build: ## Build bin/carepath, bin/twilio-fake and bin/pharmacy-sim
 	$(GO) build -o $(CAREPATH) ./cmd/carepath

@@ -14,6 +14,8 @@ import (
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/carepath/carepath/activities"
+	"github.com/carepath/carepath/activities/contract"
+	"github.com/carepath/carepath/care"
 	"github.com/carepath/carepath/internal/testenv"
 	"github.com/carepath/carepath/store"
 )
@@ -42,7 +44,7 @@ func seededStore(t *testing.T) (context.Context, *store.Store) {
 }
 
 // testSlot creates a free slot of the n-th seeded practitioner, decades ahead.
-func testSlot(ctx context.Context, t *testing.T, s *store.Store, n int) store.Slot {
+func testSlot(ctx context.Context, t *testing.T, s *store.Store, n int) care.Slot {
 	t.Helper()
 	var scheduleID, practitionerID string
 	if err := s.Pool.QueryRow(ctx, `SELECT DISTINCT ON (practitioner_id) id::text, practitioner_id::text FROM schedule
@@ -55,7 +57,7 @@ func testSlot(ctx context.Context, t *testing.T, s *store.Store, n int) store.Sl
 	if start.Equal(start.Truncate(time.Second)) {
 		start = start.Add(time.Millisecond)
 	}
-	sl, err := s.CreateSlot(ctx, store.Slot{ScheduleID: scheduleID, PractitionerID: practitionerID, Start: start, End: start.Add(20 * time.Minute)})
+	sl, err := s.CreateSlot(ctx, care.Slot{ScheduleID: scheduleID, PractitionerID: practitionerID, Start: start, End: start.Add(20 * time.Minute)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,13 +95,13 @@ func TestHoldSlotRaceLoserGetsSlotUnavailable(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			<-start
-			_, err := b.HoldSlot(ctx, activities.HoldSlotInput{JourneyID: journeyID(t), Step: "book", SlotID: sl.ID,
+			_, err := b.HoldSlot(ctx, contract.HoldSlotInput{JourneyID: journeyID(t), Step: "book", SlotID: sl.ID,
 				PatientID: store.SeedPatientID(1 + i%store.SeedPatientCount), Until: time.Now().Add(15 * time.Minute)})
 			if err == nil {
 				wins.Add(1)
 				return
 			}
-			wantAppError(t, "loser", err, activities.ErrTypeSlotUnavailable)
+			wantAppError(t, "loser", err, contract.ErrTypeSlotUnavailable)
 		}()
 	}
 	close(start)
@@ -120,16 +122,16 @@ func TestBookingActivitiesThroughTheSDK(t *testing.T) {
 
 	j := journeyID(t)
 	sl := testSlot(ctx, t, s, 1)
-	in := activities.HoldSlotInput{JourneyID: j, Step: "book", SlotID: sl.ID, PatientID: store.SeedPatientID(2), Until: time.Now().Add(time.Hour)}
+	in := contract.HoldSlotInput{JourneyID: j, Step: "book", SlotID: sl.ID, PatientID: store.SeedPatientID(2), Until: time.Now().Add(time.Hour)}
 	val, err := env.ExecuteActivity(b.HoldSlot, in)
 	if err != nil {
 		t.Fatalf("HoldSlot: %v", err)
 	}
-	var held store.Appointment
+	var held care.Appointment
 	if err := val.Get(&held); err != nil {
 		t.Fatal(err)
 	}
-	if held.Status != store.AppointmentPending || held.SlotID != sl.ID || held.Currency != "INR" || held.FeeMinor <= 0 {
+	if held.Status != care.AppointmentPending || held.SlotID != sl.ID || held.Currency != "INR" || held.FeeMinor <= 0 {
 		t.Errorf("held = %+v", held)
 	}
 	// A retry of the step returns the same appointment.
@@ -137,59 +139,59 @@ func TestBookingActivitiesThroughTheSDK(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var again store.Appointment
+	var again care.Appointment
 	if err := val.Get(&again); err != nil || again.ID != held.ID {
 		t.Errorf("retry = %s (%v), want %s", again.ID, err, held.ID)
 	}
 
-	_, err = env.ExecuteActivity(b.HoldSlot, activities.HoldSlotInput{JourneyID: journeyID(t), Step: "book", SlotID: sl.ID,
+	_, err = env.ExecuteActivity(b.HoldSlot, contract.HoldSlotInput{JourneyID: journeyID(t), Step: "book", SlotID: sl.ID,
 		PatientID: store.SeedPatientID(3), Until: time.Now().Add(time.Hour)})
-	wantAppError(t, "hold a held slot", err, activities.ErrTypeSlotUnavailable)
+	wantAppError(t, "hold a held slot", err, contract.ErrTypeSlotUnavailable)
 
-	_, err = env.ExecuteActivity(b.ConfirmAppointment, activities.AppointmentInput{JourneyID: j, Step: "confirm", AppointmentID: held.ID})
+	_, err = env.ExecuteActivity(b.ConfirmAppointment, contract.AppointmentInput{JourneyID: j, Step: "confirm", AppointmentID: held.ID})
 	if err != nil {
 		t.Fatalf("confirm: %v", err)
 	}
-	_, err = env.ExecuteActivity(b.RecordDoctorResponse, activities.DoctorResponseInput{JourneyID: j, Step: "doctor",
-		AppointmentID: held.ID, PractitionerID: store.SeedPatientID(1), Response: store.ResponseAccepted, RespondedAt: time.Now()})
-	wantAppError(t, "answer as someone else", err, activities.ErrTypeNotAppointmentPractitioner)
+	_, err = env.ExecuteActivity(b.RecordDoctorResponse, contract.DoctorResponseInput{JourneyID: j, Step: "doctor",
+		AppointmentID: held.ID, PractitionerID: store.SeedPatientID(1), Response: care.ResponseAccepted, RespondedAt: time.Now()})
+	wantAppError(t, "answer as someone else", err, contract.ErrTypeNotAppointmentPractitioner)
 
 	taken := testSlot(ctx, t, s, 1)
-	if _, err := b.HoldSlot(ctx, activities.HoldSlotInput{JourneyID: journeyID(t), Step: "book", SlotID: taken.ID,
+	if _, err := b.HoldSlot(ctx, contract.HoldSlotInput{JourneyID: journeyID(t), Step: "book", SlotID: taken.ID,
 		PatientID: store.SeedPatientID(4), Until: time.Now().Add(time.Hour)}); err != nil {
 		t.Fatal(err)
 	}
-	_, err = env.ExecuteActivity(b.Reschedule, activities.RescheduleInput{JourneyID: j, Step: "reschedule:1", AppointmentID: held.ID, NewSlotID: taken.ID})
-	wantAppError(t, "reschedule to a taken slot", err, activities.ErrTypeSlotUnavailable)
-	_, err = env.ExecuteActivity(b.Reschedule, activities.RescheduleInput{JourneyID: j, Step: "reschedule:2", AppointmentID: held.ID,
+	_, err = env.ExecuteActivity(b.Reschedule, contract.RescheduleInput{JourneyID: j, Step: "reschedule:1", AppointmentID: held.ID, NewSlotID: taken.ID})
+	wantAppError(t, "reschedule to a taken slot", err, contract.ErrTypeSlotUnavailable)
+	_, err = env.ExecuteActivity(b.Reschedule, contract.RescheduleInput{JourneyID: j, Step: "reschedule:2", AppointmentID: held.ID,
 		NewSlotID: testSlot(ctx, t, s, 2).ID})
-	wantAppError(t, "reschedule to another doctor", err, activities.ErrTypeRescheduleOutOfPolicy)
-	_, err = env.ExecuteActivity(b.Reschedule, activities.RescheduleInput{JourneyID: j, Step: "reschedule:3", AppointmentID: held.ID,
-		NewSlotID: testSlot(ctx, t, s, 1).ID, Policy: store.ReschedulePolicy{MaxHorizon: 24 * time.Hour}})
-	wantAppError(t, "reschedule beyond the horizon", err, activities.ErrTypeRescheduleOutOfPolicy)
+	wantAppError(t, "reschedule to another doctor", err, contract.ErrTypeRescheduleOutOfPolicy)
+	_, err = env.ExecuteActivity(b.Reschedule, contract.RescheduleInput{JourneyID: j, Step: "reschedule:3", AppointmentID: held.ID,
+		NewSlotID: testSlot(ctx, t, s, 1).ID, Policy: care.ReschedulePolicy{MaxHorizon: 24 * time.Hour}})
+	wantAppError(t, "reschedule beyond the horizon", err, contract.ErrTypeRescheduleOutOfPolicy)
 
-	_, err = env.ExecuteActivity(b.CloseEncounter, activities.CloseEncounterInput{JourneyID: j, Step: "close", AppointmentID: held.ID,
+	_, err = env.ExecuteActivity(b.CloseEncounter, contract.CloseEncounterInput{JourneyID: j, Step: "close", AppointmentID: held.ID,
 		PractitionerID: held.PractitionerID, Diagnoses: []string{"not a code"}})
-	wantAppError(t, "close with a bad code", err, activities.ErrTypeInvalidInput)
+	wantAppError(t, "close with a bad code", err, contract.ErrTypeInvalidInput)
 
-	val, err = env.ExecuteActivity(b.CancelAppointment, activities.AppointmentInput{JourneyID: j, Step: "cancel", AppointmentID: held.ID, Reason: "patient"})
+	val, err = env.ExecuteActivity(b.CancelAppointment, contract.AppointmentInput{JourneyID: j, Step: "cancel", AppointmentID: held.ID, Reason: "patient"})
 	if err != nil {
 		t.Fatalf("cancel: %v", err)
 	}
-	var cancelled store.Appointment
-	if err := val.Get(&cancelled); err != nil || cancelled.Status != store.AppointmentCancelled {
+	var cancelled care.Appointment
+	if err := val.Get(&cancelled); err != nil || cancelled.Status != care.AppointmentCancelled {
 		t.Errorf("cancelled = %+v (%v)", cancelled, err)
 	}
-	_, err = env.ExecuteActivity(b.MarkNoShow, activities.AppointmentInput{JourneyID: j, Step: "noshow", AppointmentID: held.ID})
-	wantAppError(t, "no-show of a cancelled appointment", err, activities.ErrTypeAppointmentState)
-	_, err = env.ExecuteActivity(b.ConfirmAppointment, activities.AppointmentInput{JourneyID: j, Step: "cancel", AppointmentID: held.ID})
-	wantAppError(t, "a step ID reused for another operation", err, activities.ErrTypeStepReused)
-	_, err = env.ExecuteActivity(b.ReleaseSlot, activities.AppointmentInput{JourneyID: journeyID(t), Step: "release", AppointmentID: held.ID})
-	wantAppError(t, "another journey's appointment", err, activities.ErrTypeAppointmentNotFound)
-	_, err = env.ExecuteActivity(b.HoldSlot, activities.HoldSlotInput{JourneyID: journeyID(t), Step: "book",
+	_, err = env.ExecuteActivity(b.MarkNoShow, contract.AppointmentInput{JourneyID: j, Step: "noshow", AppointmentID: held.ID})
+	wantAppError(t, "no-show of a cancelled appointment", err, contract.ErrTypeAppointmentState)
+	_, err = env.ExecuteActivity(b.ConfirmAppointment, contract.AppointmentInput{JourneyID: j, Step: "cancel", AppointmentID: held.ID})
+	wantAppError(t, "a step ID reused for another operation", err, contract.ErrTypeStepReused)
+	_, err = env.ExecuteActivity(b.ReleaseSlot, contract.AppointmentInput{JourneyID: journeyID(t), Step: "release", AppointmentID: held.ID})
+	wantAppError(t, "another journey's appointment", err, contract.ErrTypeAppointmentNotFound)
+	_, err = env.ExecuteActivity(b.HoldSlot, contract.HoldSlotInput{JourneyID: journeyID(t), Step: "book",
 		SlotID: "00000000-0000-0000-0000-000000000002", PatientID: store.SeedPatientID(2), Until: time.Now().Add(time.Hour)})
-	wantAppError(t, "unknown slot", err, activities.ErrTypeSlotNotFound)
-	_, err = env.ExecuteActivity(b.HoldSlot, activities.HoldSlotInput{JourneyID: journeyID(t), Step: "book",
+	wantAppError(t, "unknown slot", err, contract.ErrTypeSlotNotFound)
+	_, err = env.ExecuteActivity(b.HoldSlot, contract.HoldSlotInput{JourneyID: journeyID(t), Step: "book",
 		SlotID: testSlot(ctx, t, s, 1).ID, PatientID: "00000000-0000-0000-0000-000000000003", Until: time.Now().Add(time.Hour)})
-	wantAppError(t, "unknown patient", err, activities.ErrTypePatientNotFound)
+	wantAppError(t, "unknown patient", err, contract.ErrTypePatientNotFound)
 }

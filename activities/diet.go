@@ -6,21 +6,13 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"time"
 
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/carepath/carepath/activities/contract"
 	"github.com/carepath/carepath/diet"
 	"github.com/carepath/carepath/knowledge"
 	"github.com/carepath/carepath/store"
-)
-
-// Application error types of the diet activities.
-const (
-	// ErrTypeDietPlanNotFound: no such diet plan revision awaits review.
-	ErrTypeDietPlanNotFound = "DietPlanNotFound"
-	// ErrTypeInvalidMeal: the logged meal names an unknown food or an impossible amount.
-	ErrTypeInvalidMeal = "InvalidMeal"
 )
 
 // Diet makes and records diet plans: the patient's conditions, medicines
@@ -33,51 +25,13 @@ type Diet struct {
 	Guidelines *diet.Guidelines
 }
 
-// GenerateDietPlanInput asks for revision Revision of a journey step's plan.
-type GenerateDietPlanInput struct {
-	JourneyID  string          `json:"journey_id"`
-	Step       string          `json:"step"`
-	Revision   int             `json:"revision"`
-	PatientID  string          `json:"patient_id"`
-	Trigger    string          `json:"trigger"` // initial, glucose, weight_gain, weight_loss, review_interval, amendment
-	Adjustment diet.Adjustment `json:"adjustment"`
-	// ExcludeFoods are IFCT codes the dietitian's amendments left out.
-	ExcludeFoods []string `json:"exclude_foods,omitempty"`
-	// AssignUntil, when set, assigns the step's dietitian to the patient
-	// until then at the latest (store.AssignDietitian): the relation that
-	// lets the dietitian see the patient and review the plan.
-	AssignUntil time.Time `json:"assign_until,omitzero"`
-}
-
-// DietPlanSummary is what the journey keeps of a revision: no meals, no
-// food names.
-type DietPlanSummary struct {
-	PlanID   string       `json:"plan_id"`
-	Revision int          `json:"revision"`
-	Status   string       `json:"status"` // awaiting_review or infeasible
-	Trigger  string       `json:"trigger"`
-	Targets  diet.Targets `json:"targets"`
-	// Adjustment is what the revisions have changed so far, for the next one.
-	Adjustment diet.Adjustment `json:"adjustment"`
-	Totals     diet.Nutrients  `json:"totals"`
-	Infeasible string          `json:"infeasible,omitempty"`
-	Excluded   int             `json:"excluded_foods"`
-	Restricted []string        `json:"restricted_items"` // knowledge graph foods the plan respects
-	// Complete is false when a medicine's name could not be resolved, so
-	// its food interactions may be missing: the dietitian checks by hand.
-	Complete bool `json:"complete"`
-	// DietitianID is the dietitian assigned to review it ("" when none
-	// could be assigned: there is no dietitian).
-	DietitianID string `json:"dietitian_id,omitempty"`
-}
-
 // GenerateDietPlan makes one revision and stores it for the dietitian's
 // review. A plan that cannot meet the targets is stored as infeasible with
 // the reason; the journey asks the dietitian to amend it.
-func (a *Diet) GenerateDietPlan(ctx context.Context, in GenerateDietPlanInput) (DietPlanSummary, error) {
+func (a *Diet) GenerateDietPlan(ctx context.Context, in contract.GenerateDietPlanInput) (contract.DietPlanSummary, error) {
 	dietitian, err := a.assignDietitian(ctx, in)
 	if err != nil {
-		return DietPlanSummary{}, err
+		return contract.DietPlanSummary{}, err
 	}
 	if existing, err := a.Store.DietPlanRevision(ctx, in.JourneyID, in.Step, in.Revision); err == nil {
 		s := summarize(existing, true) // written by an earlier attempt
@@ -87,11 +41,11 @@ func (a *Diet) GenerateDietPlan(ctx context.Context, in GenerateDietPlanInput) (
 	}
 	profile, err := a.Store.PatientDietProfile(ctx, in.PatientID)
 	if err != nil {
-		return DietPlanSummary{}, dietError("generate diet plan", err)
+		return contract.DietPlanSummary{}, dietError("generate diet plan", err)
 	}
 	restrictions, complete, err := a.restrictions(ctx, profile.ActiveDrugs)
 	if err != nil {
-		return DietPlanSummary{}, err
+		return contract.DietPlanSummary{}, err
 	}
 	patient := diet.Patient{Sex: profile.Sex, WeightKg: profile.Preference.WeightKg, Conditions: profile.Conditions}
 	var exclusions []diet.Exclusion
@@ -117,16 +71,16 @@ func (a *Diet) GenerateDietPlan(ctx context.Context, in GenerateDietPlanInput) (
 	case errors.Is(err, diet.ErrConflictingTargets):
 		rec.Infeasible = err.Error()
 	case err != nil:
-		return DietPlanSummary{}, temporal.NewNonRetryableApplicationError("generate diet plan: targets: "+err.Error(), ErrTypeInvalidInput, nil)
+		return contract.DietPlanSummary{}, temporal.NewNonRetryableApplicationError("generate diet plan: targets: "+err.Error(), contract.ErrTypeInvalidInput, nil)
 	default:
 		rec.Targets = targets
 		if err := a.plan(ctx, &rec, prefs, exclusions); err != nil {
-			return DietPlanSummary{}, err
+			return contract.DietPlanSummary{}, err
 		}
 	}
 	saved, err := a.Store.SaveDietPlan(ctx, rec)
 	if err != nil {
-		return DietPlanSummary{}, dietError("generate diet plan", err)
+		return contract.DietPlanSummary{}, dietError("generate diet plan", err)
 	}
 	s := summarize(saved, complete)
 	s.Adjustment, s.DietitianID = adj, dietitian
@@ -137,7 +91,7 @@ func (a *Diet) GenerateDietPlan(ctx context.Context, in GenerateDietPlanInput) (
 // With no dietitian to assign the plan is still made: its review waits and
 // escalates as the pathway says, and a dietitian with another relation to
 // the patient (a consent) may still review it.
-func (a *Diet) assignDietitian(ctx context.Context, in GenerateDietPlanInput) (string, error) {
+func (a *Diet) assignDietitian(ctx context.Context, in contract.GenerateDietPlanInput) (string, error) {
 	if in.AssignUntil.IsZero() {
 		return "", nil
 	}
@@ -148,16 +102,9 @@ func (a *Diet) assignDietitian(ctx context.Context, in GenerateDietPlanInput) (s
 	return id, dietError("assign dietitian", err)
 }
 
-// EndDietAssignmentInput names the diet step whose dietitian is released.
-type EndDietAssignmentInput struct {
-	JourneyID string    `json:"journey_id"`
-	Step      string    `json:"step"`
-	EndedAt   time.Time `json:"ended_at"`
-}
-
 // EndDietAssignment ends the step's care assignment when the step ends:
 // the dietitian's access through it lapses.
-func (a *Diet) EndDietAssignment(ctx context.Context, in EndDietAssignmentInput) error {
+func (a *Diet) EndDietAssignment(ctx context.Context, in contract.EndDietAssignmentInput) error {
 	return dietError("end diet assignment", a.Store.EndCareAssignment(ctx, in.JourneyID, in.Step, in.EndedAt))
 }
 
@@ -209,8 +156,8 @@ func (a *Diet) allergyClasses(substances []string) []string {
 	return out
 }
 
-func summarize(p store.DietPlan, complete bool) DietPlanSummary {
-	s := DietPlanSummary{PlanID: p.ID, Revision: p.Revision, Status: p.Status, Trigger: p.Trigger, Targets: p.Targets,
+func summarize(p store.DietPlan, complete bool) contract.DietPlanSummary {
+	s := contract.DietPlanSummary{PlanID: p.ID, Revision: p.Revision, Status: p.Status, Trigger: p.Trigger, Targets: p.Targets,
 		Infeasible: p.Infeasible, Restricted: []string{}, Complete: complete}
 	if p.Plan != nil {
 		s.Totals, s.Excluded = p.Plan.Totals, len(p.Plan.Excluded)
@@ -221,39 +168,20 @@ func summarize(p store.DietPlan, complete bool) DietPlanSummary {
 	return s
 }
 
-// ReviewDietPlanInput records the dietitian's review of a revision.
-type ReviewDietPlanInput struct {
-	PlanID     string    `json:"plan_id"`
-	ActorID    string    `json:"actor_id"`
-	Action     string    `json:"action"`
-	Reason     string    `json:"reason,omitempty"`
-	ReviewedAt time.Time `json:"reviewed_at"`
-}
-
 // ReviewDietPlan puts the reviewed revision in force; the revisions before
 // it (the one an amendment replaced among them) are superseded.
-func (a *Diet) ReviewDietPlan(ctx context.Context, in ReviewDietPlanInput) error {
+func (a *Diet) ReviewDietPlan(ctx context.Context, in contract.ReviewDietPlanInput) error {
 	_, err := a.Store.ReviewDietPlan(ctx, store.DietReview{PlanID: in.PlanID, ActorID: in.ActorID, Action: in.Action,
 		Reason: in.Reason, Reviewed: in.ReviewedAt})
 	return dietError("review diet plan", err)
 }
 
-// RecordMealInput is a meal the patient logged.
-type RecordMealInput struct {
-	JourneyID string           `json:"journey_id"`
-	PatientID string           `json:"patient_id"`
-	ClientID  string           `json:"client_id"`
-	EatenAt   time.Time        `json:"eaten_at"`
-	Slot      string           `json:"slot"`
-	Items     []store.MealItem `json:"items"`
-}
-
 // RecordMeal stores the meal with its nutrients and returns them.
-func (a *Diet) RecordMeal(ctx context.Context, in RecordMealInput) (diet.Nutrients, error) {
+func (a *Diet) RecordMeal(ctx context.Context, in contract.RecordMealInput) (diet.Nutrients, error) {
 	m, err := a.Store.RecordMeal(ctx, store.MealLog{JourneyID: in.JourneyID, PatientID: in.PatientID, ClientID: in.ClientID,
 		EatenAt: in.EatenAt, Slot: in.Slot, Items: in.Items})
 	if errors.Is(err, store.ErrInvalid) {
-		return diet.Nutrients{}, temporal.NewNonRetryableApplicationError("record meal: "+err.Error(), ErrTypeInvalidMeal, nil)
+		return diet.Nutrients{}, temporal.NewNonRetryableApplicationError("record meal: "+err.Error(), contract.ErrTypeInvalidMeal, nil)
 	}
 	if err != nil {
 		return diet.Nutrients{}, dietError("record meal", err)
@@ -267,9 +195,9 @@ func dietError(op string, err error) error {
 	case err == nil:
 		return nil
 	case errors.Is(err, store.ErrInvalid):
-		return temporal.NewNonRetryableApplicationError(op+": invalid", ErrTypeInvalidInput, nil)
+		return temporal.NewNonRetryableApplicationError(op+": invalid", contract.ErrTypeInvalidInput, nil)
 	case errors.Is(err, store.ErrNotFound):
-		return temporal.NewNonRetryableApplicationError(op+": "+err.Error(), ErrTypeDietPlanNotFound, nil)
+		return temporal.NewNonRetryableApplicationError(op+": "+err.Error(), contract.ErrTypeDietPlanNotFound, nil)
 	default:
 		return fmt.Errorf("%s: %w", op, err)
 	}

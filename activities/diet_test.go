@@ -10,6 +10,8 @@ import (
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/carepath/carepath/activities"
+	"github.com/carepath/carepath/activities/contract"
+	"github.com/carepath/carepath/care"
 	"github.com/carepath/carepath/diet"
 	"github.com/carepath/carepath/store"
 )
@@ -57,12 +59,12 @@ func TestDietPlanRespectsMedicinesAllergiesAndPreferences(t *testing.T) {
 		t.Fatal(err)
 	}
 	journeyID := "journey:" + patientID + ":type-2-diabetes:" + uuid.NewString()[:8]
-	in := activities.GenerateDietPlanInput{JourneyID: journeyID, Step: "diet", Revision: 1, PatientID: patientID, Trigger: store.DietTriggerInitial}
-	sum := run[activities.DietPlanSummary](t, env, a.GenerateDietPlan, in)
-	if sum.Status != store.DietAwaitingReview || !sum.Complete || sum.Targets.VitaminK == nil || !slices.Contains(sum.Restricted, "grapefruit") {
+	in := contract.GenerateDietPlanInput{JourneyID: journeyID, Step: "diet", Revision: 1, PatientID: patientID, Trigger: care.DietTriggerInitial}
+	sum := run[contract.DietPlanSummary](t, env, a.GenerateDietPlan, in)
+	if sum.Status != care.DietAwaitingReview || !sum.Complete || sum.Targets.VitaminK == nil || !slices.Contains(sum.Restricted, "grapefruit") {
 		t.Fatalf("summary = %+v", sum)
 	}
-	if again := run[activities.DietPlanSummary](t, env, a.GenerateDietPlan, in); again.PlanID != sum.PlanID {
+	if again := run[contract.DietPlanSummary](t, env, a.GenerateDietPlan, in); again.PlanID != sum.PlanID {
 		t.Errorf("a retried generation wrote a second plan: %s, %s", sum.PlanID, again.PlanID)
 	}
 	rec, err := s.DietPlanRevision(ctx, journeyID, "diet", 1)
@@ -92,12 +94,12 @@ func TestDietPlanRespectsMedicinesAllergiesAndPreferences(t *testing.T) {
 	if err := s.Pool.QueryRow(ctx, `SELECT id::text FROM practitioner WHERE specialty_code = 'nutrition' ORDER BY id LIMIT 1`).Scan(&dietitian); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := env.ExecuteActivity(a.ReviewDietPlan, activities.ReviewDietPlanInput{PlanID: sum.PlanID, ActorID: dietitian, Action: "approve", ReviewedAt: time.Now()}); err != nil {
+	if _, err := env.ExecuteActivity(a.ReviewDietPlan, contract.ReviewDietPlanInput{PlanID: sum.PlanID, ActorID: dietitian, Action: "approve", ReviewedAt: time.Now()}); err != nil {
 		t.Fatal(err)
 	}
 	eaten := time.Date(2026, 3, 2, 8, 30, 0, 0, time.FixedZone("IST", 19800))
-	meal := activities.RecordMealInput{JourneyID: journeyID, PatientID: patientID, ClientID: "m-1", EatenAt: eaten, Slot: "breakfast",
-		Items: []store.MealItem{{Code: "A010", Grams: 80}, {Code: "L002", Grams: 200}}}
+	meal := contract.RecordMealInput{JourneyID: journeyID, PatientID: patientID, ClientID: "m-1", EatenAt: eaten, Slot: "breakfast",
+		Items: []care.MealItem{{Code: "A010", Grams: 80}, {Code: "L002", Grams: 200}}}
 	got := run[diet.Nutrients](t, env, a.RecordMeal, meal)
 	want := diet.Nutrients{}.Add(foods["A010"].Nutrients, 80).Add(foods["L002"].Nutrients, 200)
 	if !near(got.EnergyKcal, want.EnergyKcal) || !near(got.ProteinG, want.ProteinG) {
@@ -111,8 +113,8 @@ func TestDietPlanRespectsMedicinesAllergiesAndPreferences(t *testing.T) {
 	if intake.Meals != 1 || intake.PlanRevision != 1 || intake.Lines[0].Nutrient != "energy" || !near(intake.Lines[0].Intake, want.EnergyKcal) || intake.Lines[0].Status != "below" {
 		t.Errorf("intake = %+v", intake)
 	}
-	if _, err := env.ExecuteActivity(a.RecordMeal, activities.RecordMealInput{JourneyID: journeyID, PatientID: patientID, ClientID: "m-2",
-		EatenAt: eaten, Slot: "lunch", Items: []store.MealItem{{Code: "Z999", Grams: 80}}}); err == nil {
+	if _, err := env.ExecuteActivity(a.RecordMeal, contract.RecordMealInput{JourneyID: journeyID, PatientID: patientID, ClientID: "m-2",
+		EatenAt: eaten, Slot: "lunch", Items: []care.MealItem{{Code: "Z999", Grams: 80}}}); err == nil {
 		t.Error("a meal with an unknown food was recorded")
 	}
 }

@@ -8,19 +8,8 @@ import (
 
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/carepath/carepath/activities/contract"
 	"github.com/carepath/carepath/inference"
-)
-
-// Application error types of the inference activities. Retrying cannot fix
-// either, so both are non-retryable; workflows and the API match on them.
-const (
-	// ErrTypeInvalidModelInput: the measurements were refused before any
-	// inference (missing, not finite, wrong unit, implausible). The error
-	// message names the fields and reasons only, never the values, because
-	// it is stored in workflow history; the details carry the same faults.
-	ErrTypeInvalidModelInput = "InvalidModelInput"
-	// ErrTypeModelUnavailable: the worker holds no model by that name.
-	ErrTypeModelUnavailable = "ModelUnavailable"
 )
 
 // Inference scores patients with CarePath's clinical models. Its models
@@ -30,50 +19,22 @@ type Inference struct {
 	Models *inference.Registry
 }
 
-// ScoreRiskInput is a patient's baseline measurements for the risk model
-// (diabetes-progression-risk). Each feature is a value in the unit the model
-// card lists, or in another unit it accepts (glucose and cholesterol in
-// mmol/L).
-type ScoreRiskInput struct {
-	PatientID string                        `json:"patient_id"`
-	Features  map[string]inference.Quantity `json:"features"`
-}
-
-// ScoreRiskResult is the calibrated probability of high progression and the
-// risk level (low, medium, high) pathways branch on and the journey upserts
-// as its RiskLevel search attribute. Model, ModelVersion and ModelSHA256
-// say which model made it (for the RiskAssessment record).
-type ScoreRiskResult struct {
-	Probability  float64  `json:"probability"`
-	Level        string   `json:"level"`
-	Model        string   `json:"model"`
-	ModelVersion string   `json:"model_version"`
-	ModelSHA256  string   `json:"model_sha256"`
-	Warnings     []string `json:"warnings,omitempty"`
-}
-
-// InputFault is one refused field, without its value.
-type InputFault struct {
-	Field  string `json:"field"`
-	Reason string `json:"reason"`
-}
-
 // ScoreRisk scores one patient with the risk model.
-func (a *Inference) ScoreRisk(ctx context.Context, in ScoreRiskInput) (ScoreRiskResult, error) {
+func (a *Inference) ScoreRisk(ctx context.Context, in contract.ScoreRiskInput) (contract.ScoreRiskResult, error) {
 	m, err := a.model(inference.RiskModel)
 	if err != nil {
-		return ScoreRiskResult{}, err
+		return contract.ScoreRiskResult{}, err
 	}
 	preds, err := m.Predict(ctx, []inference.Input{{Features: in.Features}})
 	if err != nil {
-		return ScoreRiskResult{}, modelError("score risk", err)
+		return contract.ScoreRiskResult{}, modelError("score risk", err)
 	}
 	p := preds[0]
 	if p.Risk == nil {
-		return ScoreRiskResult{}, temporal.NewNonRetryableApplicationError(
-			fmt.Sprintf("score risk: model %s gives no risk level", m.Name()), ErrTypeModelUnavailable, nil)
+		return contract.ScoreRiskResult{}, temporal.NewNonRetryableApplicationError(
+			fmt.Sprintf("score risk: model %s gives no risk level", m.Name()), contract.ErrTypeModelUnavailable, nil)
 	}
-	return ScoreRiskResult{
+	return contract.ScoreRiskResult{
 		Probability: p.Risk.Probability, Level: p.Risk.Level,
 		Model: m.Name(), ModelVersion: m.Version(), ModelSHA256: m.SHA256(), Warnings: p.Warnings,
 	}, nil
@@ -114,7 +75,7 @@ func (a *Inference) DetectAnomaly(ctx context.Context, in DetectAnomalyInput) (D
 	p := preds[0]
 	if p.Anomaly == nil {
 		return DetectAnomalyResult{}, temporal.NewNonRetryableApplicationError(
-			fmt.Sprintf("detect anomaly: model %s gives no anomaly score", m.Name()), ErrTypeModelUnavailable, nil)
+			fmt.Sprintf("detect anomaly: model %s gives no anomaly score", m.Name()), contract.ErrTypeModelUnavailable, nil)
 	}
 	return DetectAnomalyResult{
 		Score: p.Anomaly.Score, Threshold: p.Anomaly.Threshold, Flagged: p.Anomaly.Flagged, Kind: p.Anomaly.Kind,
@@ -124,11 +85,11 @@ func (a *Inference) DetectAnomaly(ctx context.Context, in DetectAnomalyInput) (D
 
 func (a *Inference) model(name string) (*inference.Model, error) {
 	if a.Models == nil {
-		return nil, temporal.NewNonRetryableApplicationError("the worker has no model registry", ErrTypeModelUnavailable, nil)
+		return nil, temporal.NewNonRetryableApplicationError("the worker has no model registry", contract.ErrTypeModelUnavailable, nil)
 	}
 	m, err := a.Models.Model(name)
 	if err != nil {
-		return nil, temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeModelUnavailable, nil)
+		return nil, temporal.NewNonRetryableApplicationError(err.Error(), contract.ErrTypeModelUnavailable, nil)
 	}
 	return m, nil
 }
@@ -141,13 +102,13 @@ func modelError(op string, err error) error {
 	if !errors.As(err, &ie) {
 		return fmt.Errorf("%s: %w", op, err)
 	}
-	faults := make([]InputFault, len(ie.Problems))
+	faults := make([]contract.InputFault, len(ie.Problems))
 	parts := make([]string, len(ie.Problems))
 	for i, p := range ie.Problems {
-		faults[i] = InputFault{Field: p.Field, Reason: p.Reason}
+		faults[i] = contract.InputFault{Field: p.Field, Reason: p.Reason}
 		parts[i] = p.Field + ": " + p.Reason
 	}
 	return temporal.NewNonRetryableApplicationError(
 		fmt.Sprintf("%s: model %s refused the input: %s", op, ie.Model, strings.Join(parts, "; ")),
-		ErrTypeInvalidModelInput, nil, faults)
+		contract.ErrTypeInvalidModelInput, nil, faults)
 }

@@ -9,6 +9,7 @@ import (
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/carepath/carepath/activities"
+	"github.com/carepath/carepath/activities/contract"
 	"github.com/carepath/carepath/config"
 	"github.com/carepath/carepath/inference"
 )
@@ -41,11 +42,11 @@ func riskFeatures() map[string]inference.Quantity {
 
 func TestScoreRisk(t *testing.T) {
 	a, env := inferenceActivities(t)
-	val, err := env.ExecuteActivity(a.ScoreRisk, activities.ScoreRiskInput{PatientID: "p-1", Features: riskFeatures()})
+	val, err := env.ExecuteActivity(a.ScoreRisk, contract.ScoreRiskInput{PatientID: "p-1", Features: riskFeatures()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	var res activities.ScoreRiskResult
+	var res contract.ScoreRiskResult
 	if err := val.Get(&res); err != nil {
 		t.Fatal(err)
 	}
@@ -71,13 +72,13 @@ func TestScoreRiskInvalidInputIsNonRetryableAndHidesValues(t *testing.T) {
 	f := riskFeatures()
 	f["mean_arterial_pressure"] = inference.Quantity{Value: 431}
 	delete(f, "hdl")
-	_, err := env.ExecuteActivity(a.ScoreRisk, activities.ScoreRiskInput{PatientID: "p-1", Features: f})
+	_, err := env.ExecuteActivity(a.ScoreRisk, contract.ScoreRiskInput{PatientID: "p-1", Features: f})
 	var appErr *temporal.ApplicationError
 	if !errors.As(err, &appErr) {
 		t.Fatalf("err = %v, want an application error", err)
 	}
-	if appErr.Type() != activities.ErrTypeInvalidModelInput || !appErr.NonRetryable() {
-		t.Errorf("type %q, non-retryable %v; want %s, true", appErr.Type(), appErr.NonRetryable(), activities.ErrTypeInvalidModelInput)
+	if appErr.Type() != contract.ErrTypeInvalidModelInput || !appErr.NonRetryable() {
+		t.Errorf("type %q, non-retryable %v; want %s, true", appErr.Type(), appErr.NonRetryable(), contract.ErrTypeInvalidModelInput)
 	}
 	msg := appErr.Error()
 	if !strings.Contains(msg, "features/mean_arterial_pressure: "+inference.ReasonImplausible) || !strings.Contains(msg, "features/hdl: "+inference.ReasonRequired) {
@@ -86,7 +87,7 @@ func TestScoreRiskInvalidInputIsNonRetryableAndHidesValues(t *testing.T) {
 	if strings.Contains(msg, "431") {
 		t.Errorf("message %q quotes the clinical value; it is stored in workflow history", msg)
 	}
-	var faults []activities.InputFault
+	var faults []contract.InputFault
 	if err := appErr.Details(&faults); err != nil || len(faults) != 2 {
 		t.Errorf("details = %+v, %v; want the two faults", faults, err)
 	}
@@ -114,8 +115,8 @@ func TestDetectAnomaly(t *testing.T) {
 	window["spo2"] = inference.Series{Values: window["spo2"].Values[:6]}
 	_, err = env.ExecuteActivity(a.DetectAnomaly, activities.DetectAnomalyInput{PatientID: "p-1", Channels: window})
 	var appErr *temporal.ApplicationError
-	if !errors.As(err, &appErr) || appErr.Type() != activities.ErrTypeInvalidModelInput || !appErr.NonRetryable() {
-		t.Fatalf("short window: err = %v, want a non-retryable %s", err, activities.ErrTypeInvalidModelInput)
+	if !errors.As(err, &appErr) || appErr.Type() != contract.ErrTypeInvalidModelInput || !appErr.NonRetryable() {
+		t.Fatalf("short window: err = %v, want a non-retryable %s", err, contract.ErrTypeInvalidModelInput)
 	}
 }
 
@@ -124,9 +125,9 @@ func TestInferenceWithoutModels(t *testing.T) {
 	var s testsuite.WorkflowTestSuite
 	env := s.NewTestActivityEnvironment()
 	env.RegisterActivity(a)
-	_, err := env.ExecuteActivity(a.ScoreRisk, activities.ScoreRiskInput{Features: riskFeatures()})
+	_, err := env.ExecuteActivity(a.ScoreRisk, contract.ScoreRiskInput{Features: riskFeatures()})
 	var appErr *temporal.ApplicationError
-	if !errors.As(err, &appErr) || appErr.Type() != activities.ErrTypeModelUnavailable || !appErr.NonRetryable() {
-		t.Fatalf("err = %v, want a non-retryable %s", err, activities.ErrTypeModelUnavailable)
+	if !errors.As(err, &appErr) || appErr.Type() != contract.ErrTypeModelUnavailable || !appErr.NonRetryable() {
+		t.Fatalf("err = %v, want a non-retryable %s", err, contract.ErrTypeModelUnavailable)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/carepath/carepath/activities"
+	"github.com/carepath/carepath/activities/contract"
 	"github.com/carepath/carepath/internal/testenv"
 	"github.com/carepath/carepath/workflows"
 )
@@ -18,7 +19,7 @@ func TestReserveJourneyKeepsTheRecordedID(t *testing.T) {
 	ctx, s := seededStore(t)
 	a := &activities.Journeys{Store: s, NewID: workflows.NewJourneyWorkflowID}
 	patient := testenv.NewPatient(t, s, "Pune")
-	in := activities.ReserveJourneyInput{PatientID: patient, PathwayID: "hypertension", Episode: 2}
+	in := contract.ReserveJourneyInput{PatientID: patient, PathwayID: "hypertension", Episode: 2}
 	first, err := a.ReserveJourney(ctx, in)
 	if err != nil || !first.Created {
 		t.Fatalf("first: %+v %v", first, err)
@@ -31,8 +32,8 @@ func TestReserveJourneyKeepsTheRecordedID(t *testing.T) {
 	if err != nil || again.Created || again.WorkflowID != first.WorkflowID {
 		t.Fatalf("again: %+v %v, want %s", again, err, first.WorkflowID)
 	}
-	_, err = a.ReserveJourney(ctx, activities.ReserveJourneyInput{PatientID: uuid.NewString(), PathwayID: "hypertension", Episode: 1})
-	wantAppError(t, "unknown patient", err, activities.ErrTypePatientNotFound)
+	_, err = a.ReserveJourney(ctx, contract.ReserveJourneyInput{PatientID: uuid.NewString(), PathwayID: "hypertension", Episode: 1})
+	wantAppError(t, "unknown patient", err, contract.ErrTypePatientNotFound)
 	if _, err := (&activities.Journeys{Store: s}).ReserveJourney(ctx, in); err == nil {
 		t.Error("a worker without an ID generator reserved an ID")
 	}

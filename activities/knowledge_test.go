@@ -10,6 +10,8 @@ import (
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/carepath/carepath/activities"
+	"github.com/carepath/carepath/activities/contract"
+	"github.com/carepath/carepath/care"
 	"github.com/carepath/carepath/internal/testenv"
 	"github.com/carepath/carepath/knowledge"
 )
@@ -36,26 +38,26 @@ func knowledgeActivities(t *testing.T) (*activities.Knowledge, *testsuite.TestAc
 func TestCheckPrescription(t *testing.T) {
 	a, env := knowledgeActivities(t)
 	egfr := 28.0
-	val, err := env.ExecuteActivity(a.CheckPrescription, activities.CheckPrescriptionInput{
+	val, err := env.ExecuteActivity(a.CheckPrescription, contract.CheckPrescriptionInput{
 		PatientID: "p-1", Drugs: []string{"metformin", "Zestril", "Aldactone"},
-		Profile: knowledge.Profile{EGFR: &egfr, Conditions: []string{"E11"}}})
+		Profile: care.Profile{EGFR: &egfr, Conditions: []string{"E11"}}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	var res activities.CheckPrescriptionResult
+	var res contract.CheckPrescriptionResult
 	if err := val.Get(&res); err != nil {
 		t.Fatal(err)
 	}
-	if !res.Complete || res.Highest != knowledge.Contraindicated || len(res.DetectedIssues) != len(res.Findings) {
+	if !res.Complete || res.Highest != care.Contraindicated || len(res.DetectedIssues) != len(res.Findings) {
 		t.Fatalf("result %+v", res)
 	}
 	if res.DetectedIssues[0].ResourceType != "DetectedIssue" || res.DetectedIssues[0].Severity != "high" {
 		t.Errorf("detected issue %+v", res.DetectedIssues[0])
 	}
 
-	_, err = env.ExecuteActivity(a.CheckPrescription, activities.CheckPrescriptionInput{PatientID: "p-1"})
+	_, err = env.ExecuteActivity(a.CheckPrescription, contract.CheckPrescriptionInput{PatientID: "p-1"})
 	var appErr *temporal.ApplicationError
-	if !errors.As(err, &appErr) || appErr.Type() != activities.ErrTypeInvalidRegimen || !appErr.NonRetryable() {
+	if !errors.As(err, &appErr) || appErr.Type() != contract.ErrTypeInvalidRegimen || !appErr.NonRetryable() {
 		t.Errorf("empty regimen: %v", err)
 	}
 }

@@ -5,20 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"time"
 
 	twapi "github.com/twilio/twilio-go/rest/api/v2010"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/carepath/carepath/activities/contract"
+	"github.com/carepath/carepath/care"
 	"github.com/carepath/carepath/store"
-)
-
-// Application error types of the lab activities.
-const (
-	// ErrTypeUnknownLabTest: a test code the catalogue does not have.
-	ErrTypeUnknownLabTest = "UnknownLabTest"
-	// ErrTypeLabOrderNotFound: no such lab order.
-	ErrTypeLabOrderNotFound = "LabOrderNotFound"
 )
 
 // Labs books lab tests and stores their results in PostgreSQL. Both are
@@ -27,23 +20,16 @@ type Labs struct {
 	Store *store.Store
 }
 
-type (
-	// BookLabTestsInput books tests for a journey step (store.BookLabTestsRequest).
-	BookLabTestsInput = store.BookLabTestsRequest
-	// RecordLabResultInput stores one order's result.
-	RecordLabResultInput = store.RecordLabObservationRequest
-)
-
 // BookLabTests books the tests and returns one order per test.
-func (a *Labs) BookLabTests(ctx context.Context, in BookLabTestsInput) ([]store.LabOrder, error) {
-	orders, err := a.Store.BookLabTests(ctx, in)
+func (a *Labs) BookLabTests(ctx context.Context, in contract.BookLabTestsInput) ([]care.LabOrder, error) {
+	orders, err := a.Store.BookLabTests(ctx, store.BookLabTestsRequest(in))
 	return orders, labError("book lab tests", err)
 }
 
 // RecordLabResult stores the result of an order (an Observation).
-func (a *Labs) RecordLabResult(ctx context.Context, in RecordLabResultInput) (store.LabObservation, error) {
-	obs, err := a.Store.RecordLabObservation(ctx, in)
-	return obs, labError("record lab result", err)
+func (a *Labs) RecordLabResult(ctx context.Context, in contract.RecordLabResultInput) (contract.LabObservation, error) {
+	obs, err := a.Store.RecordLabObservation(ctx, store.RecordLabObservationRequest(in))
+	return contract.LabObservation(obs), labError("record lab result", err)
 }
 
 func labError(op string, err error) error {
@@ -51,51 +37,28 @@ func labError(op string, err error) error {
 	case err == nil:
 		return nil
 	case errors.Is(err, store.ErrUnknownLabTest):
-		return temporal.NewNonRetryableApplicationError(fmt.Sprintf("%s: %v", op, err), ErrTypeUnknownLabTest, err)
+		return temporal.NewNonRetryableApplicationError(fmt.Sprintf("%s: %v", op, err), contract.ErrTypeUnknownLabTest, err)
 	case errors.Is(err, store.ErrNotFound):
-		return temporal.NewNonRetryableApplicationError(fmt.Sprintf("%s: %v", op, err), ErrTypeLabOrderNotFound, err)
+		return temporal.NewNonRetryableApplicationError(fmt.Sprintf("%s: %v", op, err), contract.ErrTypeLabOrderNotFound, err)
 	case errors.Is(err, store.ErrPatientNotFound):
-		return temporal.NewNonRetryableApplicationError(fmt.Sprintf("%s: %v", op, err), ErrTypePatientNotFound, err)
+		return temporal.NewNonRetryableApplicationError(fmt.Sprintf("%s: %v", op, err), contract.ErrTypePatientNotFound, err)
 	case errors.Is(err, store.ErrInvalid), errors.Is(err, store.ErrKeyReused):
-		return temporal.NewNonRetryableApplicationError(fmt.Sprintf("%s: %v", op, err), ErrTypeInvalidInput, err)
+		return temporal.NewNonRetryableApplicationError(fmt.Sprintf("%s: %v", op, err), contract.ErrTypeInvalidInput, err)
 	}
 	return fmt.Errorf("%s: %w", op, err)
 }
 
-// FindSlotInput asks for a practitioner's first free slot in a window.
-type FindSlotInput struct {
-	PractitionerID string    `json:"practitioner_id"`
-	From           time.Time `json:"from"`
-	Until          time.Time `json:"until"`
-}
-
-// FindSlotResult is the slot found; Found is false when the window has none.
-type FindSlotResult struct {
-	Found bool       `json:"found"`
-	Slot  store.Slot `json:"slot"`
-}
-
 // FindFreeSlot looks up the practitioner's first free slot in the window,
 // for a follow-up; it holds nothing (the next episode's book step does).
-func (a *Booking) FindFreeSlot(ctx context.Context, in FindSlotInput) (FindSlotResult, error) {
+func (a *Booking) FindFreeSlot(ctx context.Context, in contract.FindSlotInput) (contract.FindSlotResult, error) {
 	sl, err := a.Store.FirstFreeSlot(ctx, in.PractitionerID, in.From, in.Until)
 	if errors.Is(err, store.ErrNotFound) {
-		return FindSlotResult{}, nil
+		return contract.FindSlotResult{}, nil
 	}
 	if err != nil {
-		return FindSlotResult{}, fmt.Errorf("find free slot: %w", err)
+		return contract.FindSlotResult{}, fmt.Errorf("find free slot: %w", err)
 	}
-	return FindSlotResult{Found: true, Slot: sl}, nil
-}
-
-// NotifyPractitionerInput asks to text a practitioner about a journey step.
-type NotifyPractitionerInput struct {
-	JourneyID      string `json:"journey_id"`
-	Step           string `json:"step"`
-	PractitionerID string `json:"practitioner_id"`
-	TemplateID     string `json:"template_id"`
-	// Link is a path under LinkBase; the only parameter a staff template takes.
-	Link string `json:"link"`
+	return contract.FindSlotResult{Found: true, Slot: sl}, nil
 }
 
 // staffTemplates say that something needs the practitioner's attention and
@@ -105,39 +68,36 @@ var staffTemplates = map[string]string{
 	"lab_result_critical": "CarePath: URGENT - a lab result of one of your patients is at a critical level. Review now: {link}",
 }
 
-// Skip reason of a practitioner without a phone on their user account.
-const SkipNoPractitionerNumber = "no-practitioner-number"
-
 // NotifyPractitioner texts the practitioner once per journey step. Staff
 // messages are operational, so opt-out and quiet hours do not apply. A
 // practitioner without a number is skipped, and the journey raises
 // NeedsAttention instead.
-func (a *Messaging) NotifyPractitioner(ctx context.Context, in NotifyPractitionerInput) (store.StaffNotification, error) {
+func (a *Messaging) NotifyPractitioner(ctx context.Context, in contract.NotifyPractitionerInput) (care.StaffNotification, error) {
 	const op = "notify practitioner"
 	if a.Twilio == nil || a.Store == nil {
-		return store.StaffNotification{}, errors.New(op + ": this worker has no Twilio client or store (workers.Deps)")
+		return care.StaffNotification{}, errors.New(op + ": this worker has no Twilio client or store (workers.Deps)")
 	}
 	text, ok := staffTemplates[in.TemplateID]
 	if !ok {
-		return store.StaffNotification{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf("%s: unknown template %q", op, in.TemplateID), ErrTypeUnknownTemplate, nil)
+		return care.StaffNotification{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf("%s: unknown template %q", op, in.TemplateID), contract.ErrTypeUnknownTemplate, nil)
 	}
 	link, ok := a.carePathLink(in.Link)
 	if !ok || in.JourneyID == "" || in.Step == "" {
-		return store.StaffNotification{}, temporal.NewNonRetryableApplicationError(op+": a journey, a step and a CarePath link are required", ErrTypeInvalidInput, nil)
+		return care.StaffNotification{}, temporal.NewNonRetryableApplicationError(op+": a journey, a step and a CarePath link are required", contract.ErrTypeInvalidInput, nil)
 	}
-	if prev, err := a.Store.StaffNotificationByStep(ctx, in.JourneyID, in.Step); err == nil && prev.Status != store.CommunicationSending {
+	if prev, err := a.Store.StaffNotificationByStep(ctx, in.JourneyID, in.Step); err == nil && prev.Status != care.CommunicationSending {
 		return prev, nil
 	}
-	record := store.StaffNotification{JourneyID: in.JourneyID, Step: in.Step, PractitionerID: in.PractitionerID, TemplateID: in.TemplateID}
+	record := care.StaffNotification{JourneyID: in.JourneyID, Step: in.Step, PractitionerID: in.PractitionerID, TemplateID: in.TemplateID}
 	phone, err := a.Store.PractitionerPhone(ctx, in.PractitionerID)
 	if err != nil {
 		return record, fmt.Errorf("%s: %w", op, err)
 	}
 	if phone == "" {
-		record.Status, record.SkipReason = store.CommunicationSkipped, SkipNoPractitionerNumber
+		record.Status, record.SkipReason = care.CommunicationSkipped, contract.SkipNoPractitionerNumber
 		return a.saveStaff(ctx, record)
 	}
-	record.Status = store.CommunicationSending
+	record.Status = care.CommunicationSending
 	if _, err := a.saveStaff(ctx, record); err != nil {
 		return record, err
 	}
@@ -152,14 +112,14 @@ func (a *Messaging) NotifyPractitioner(ctx context.Context, in NotifyPractitione
 	if err != nil {
 		return record, fmt.Errorf("%s: twilio: %w", op, err)
 	}
-	record.Status = store.CommunicationSent
+	record.Status = care.CommunicationSent
 	if msg.Sid != nil {
 		record.ProviderMessageID = *msg.Sid
 	}
 	return a.saveStaff(ctx, record)
 }
 
-func (a *Messaging) saveStaff(ctx context.Context, n store.StaffNotification) (store.StaffNotification, error) {
+func (a *Messaging) saveStaff(ctx context.Context, n care.StaffNotification) (care.StaffNotification, error) {
 	saved, err := a.Store.SaveStaffNotification(ctx, n)
 	if err != nil {
 		return n, fmt.Errorf("notify practitioner: %w", err)

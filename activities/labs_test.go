@@ -9,7 +9,7 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/carepath/carepath/activities"
+	"github.com/carepath/carepath/activities/contract"
 	"github.com/carepath/carepath/auth"
 	"github.com/carepath/carepath/internal/testenv"
 )
@@ -24,12 +24,12 @@ func TestNotifyPractitionerTextsTheDoctorOnceWithoutClinicalContent(t *testing.T
 	if err != nil {
 		t.Fatal(err)
 	}
-	in := activities.NotifyPractitionerInput{JourneyID: journeyID(t), Step: "lab-result-1", PractitionerID: practitioner,
+	in := contract.NotifyPractitionerInput{JourneyID: journeyID(t), Step: "lab-result-1", PractitionerID: practitioner,
 		TemplateID: "lab_result_abnormal", Link: "/journeys/j1"}
 
 	// No number: skipped, and the journey alerts the care team instead.
 	got, err := h.m.NotifyPractitioner(h.ctx, in)
-	if err != nil || got.Status != "skipped" || got.SkipReason != activities.SkipNoPractitionerNumber || len(h.fake.Messages()) != 0 {
+	if err != nil || got.Status != "skipped" || got.SkipReason != contract.SkipNoPractitionerNumber || len(h.fake.Messages()) != 0 {
 		t.Fatalf("without a number: %+v %v (%d sent)", got, err, len(h.fake.Messages()))
 	}
 

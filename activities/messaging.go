@@ -14,69 +14,11 @@ import (
 	twapi "github.com/twilio/twilio-go/rest/api/v2010"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
-	"go.temporal.io/sdk/workflow"
 
+	"github.com/carepath/carepath/activities/contract"
+	"github.com/carepath/carepath/care"
 	"github.com/carepath/carepath/store"
 )
-
-// Application error types of the messaging activities.
-const (
-	// ErrTypeUnknownTemplate: no SMS template has this ID.
-	ErrTypeUnknownTemplate = "UnknownTemplate"
-	// ErrTypeSMSRejected: Twilio refused the message (an invalid number, a
-	// body it will not send); sending it again would be refused again.
-	ErrTypeSMSRejected = "SMSRejected"
-)
-
-// Kinds of message. Only essential messages reach a patient who has opted
-// out, and only they ignore quiet hours: they are the ones the patient must
-// not miss (the clinic cancelled, the consult moved).
-const (
-	SMSKindReminder     = "reminder"
-	SMSKindNotification = "notification"
-	SMSKindEssential    = "essential"
-)
-
-// Outcomes of SendSMS.
-const (
-	SMSSent     = "sent"
-	SMSSkipped  = "skipped"  // not sent, and it will not be: SkipReason says why
-	SMSDeferred = "deferred" // quiet hours: call again at NextAllowedAt
-)
-
-// Skip reasons.
-const (
-	SkipOptedOut              = "opted-out"
-	SkipUnsubscribedAtCarrier = "unsubscribed-at-carrier" // the patient texted STOP to our sender; Twilio blocks even essential messages
-	SkipNoValidNumber         = "no-valid-number"
-)
-
-// Retry policy for SendSMS; the journey sets it where it calls it
-// (SMSActivityOptions).
-//
-// Twilio's Messages API takes no idempotency key. SendSMS records the step's
-// message as "sending" before calling Twilio and as "sent" after, so a retry
-// after a recorded send never sends again; only a worker that dies between
-// Twilio's answer and that write (milliseconds) can cause a duplicate on its
-// retry. Retry with backoff (5s doubling to 5 minutes) for at most an hour:
-// a reminder that is an hour late is better left to the journey to decide.
-const (
-	SMSScheduleToClose = time.Hour
-	SMSStartToClose    = 30 * time.Second
-)
-
-// SMSActivityOptions are the activity options the journey uses for SendSMS.
-func SMSActivityOptions() workflow.ActivityOptions {
-	return workflow.ActivityOptions{
-		ScheduleToCloseTimeout: SMSScheduleToClose,
-		StartToCloseTimeout:    SMSStartToClose,
-		RetryPolicy: &temporal.RetryPolicy{
-			InitialInterval:    5 * time.Second,
-			BackoffCoefficient: 2,
-			MaximumInterval:    5 * time.Minute,
-		},
-	}
-}
 
 // TwilioAPI returns a twilio-go REST API client bound to a context
 // (platform.Twilio).
@@ -99,29 +41,6 @@ type Messaging struct {
 	LinkTTL time.Duration
 	// Now is the clock for quiet hours; nil means time.Now.
 	Now func() time.Time
-}
-
-// SendSMSInput asks to send a templated SMS to a patient for a journey step.
-type SendSMSInput struct {
-	JourneyID  string `json:"journey_id"`
-	Step       string `json:"step"`
-	PatientID  string `json:"patient_id"`
-	Kind       string `json:"kind"` // SMSKindReminder, SMSKindNotification or SMSKindEssential
-	TemplateID string `json:"template_id"`
-	// Params fill the template: "at" is an RFC 3339 time, shown as {date}
-	// and {time} in the patient's time zone; "link" is a path ("/j/...")
-	// or a URL under LinkBase, texted as a short link to it (shortLink).
-	Params map[string]string `json:"params"`
-}
-
-// SendSMSResult says what became of the message.
-type SendSMSResult struct {
-	Status     string `json:"status"` // SMSSent, SMSSkipped or SMSDeferred
-	MessageSID string `json:"message_sid,omitempty"`
-	SkipReason string `json:"skip_reason,omitempty"`
-	// NextAllowedAt is when quiet hours end, for a deferred message: the
-	// journey sleeps until then and calls SendSMS again with the same step.
-	NextAllowedAt time.Time `json:"next_allowed_at,omitzero"`
 }
 
 // smsTemplate is a fixed text with {placeholders}. Templates carry
@@ -175,13 +94,13 @@ type smsParams struct {
 
 // checkSMS refuses unknown templates and kinds, missing or extra
 // parameters, a time that is not RFC 3339 and a link outside CarePath.
-func (a *Messaging) checkSMS(in SendSMSInput) (smsTemplate, smsParams, error) {
+func (a *Messaging) checkSMS(in contract.SendSMSInput) (smsTemplate, smsParams, error) {
 	t, ok := smsTemplates[in.TemplateID]
 	if !ok {
-		return t, smsParams{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf("send sms: unknown template %q", in.TemplateID), ErrTypeUnknownTemplate, nil)
+		return t, smsParams{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf("send sms: unknown template %q", in.TemplateID), contract.ErrTypeUnknownTemplate, nil)
 	}
 	bad := func(format string, args ...any) error {
-		return temporal.NewNonRetryableApplicationError("send sms: "+fmt.Sprintf(format, args...), ErrTypeInvalidInput, nil)
+		return temporal.NewNonRetryableApplicationError("send sms: "+fmt.Sprintf(format, args...), contract.ErrTypeInvalidInput, nil)
 	}
 	for name := range in.Params {
 		if !slices.Contains(t.params, name) {
@@ -256,7 +175,7 @@ func (a *Messaging) shortLink(ctx context.Context, scope, journeyID, step, link 
 	}
 	l, err := a.Store.CreateShortLink(ctx, scope, journeyID+"/"+step, target, ttl)
 	if errors.Is(err, store.ErrInvalid) {
-		return "", temporal.NewNonRetryableApplicationError("short link: "+err.Error(), ErrTypeInvalidInput, err)
+		return "", temporal.NewNonRetryableApplicationError("short link: "+err.Error(), contract.ErrTypeInvalidInput, err)
 	}
 	if err != nil {
 		return "", err
@@ -284,7 +203,7 @@ func (t smsTemplate) render(p smsParams, loc *time.Location, kind string) string
 		"{time}", local.Format("15:04 MST"),
 		"{link}", p.link,
 	).Replace(t.text)
-	if kind != SMSKindEssential {
+	if kind != contract.SMSKindEssential {
 		body += stopFooter
 	}
 	return body
@@ -295,43 +214,43 @@ func (t smsTemplate) render(p smsParams, loc *time.Location, kind string) string
 // patient who opted out is skipped; a non-essential message inside the
 // patient's quiet hours (in their time zone) is deferred with the time they
 // end; otherwise the message is sent through Twilio and recorded with its SID.
-func (a *Messaging) SendSMS(ctx context.Context, in SendSMSInput) (SendSMSResult, error) {
+func (a *Messaging) SendSMS(ctx context.Context, in contract.SendSMSInput) (contract.SendSMSResult, error) {
 	const op = "send sms"
 	if a.Twilio == nil || a.Store == nil {
 		// Retryable on purpose: a correctly configured worker can pick it up.
-		return SendSMSResult{}, errors.New("send sms: this worker has no Twilio client or store (workers.Deps)")
+		return contract.SendSMSResult{}, errors.New("send sms: this worker has no Twilio client or store (workers.Deps)")
 	}
 	if in.JourneyID == "" || in.Step == "" || in.PatientID == "" {
-		return SendSMSResult{}, temporal.NewNonRetryableApplicationError(op+": journey, step and patient are required", ErrTypeInvalidInput, nil)
+		return contract.SendSMSResult{}, temporal.NewNonRetryableApplicationError(op+": journey, step and patient are required", contract.ErrTypeInvalidInput, nil)
 	}
-	if in.Kind != SMSKindReminder && in.Kind != SMSKindNotification && in.Kind != SMSKindEssential {
-		return SendSMSResult{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf("%s: unknown kind %q", op, in.Kind), ErrTypeInvalidInput, nil)
+	if in.Kind != contract.SMSKindReminder && in.Kind != contract.SMSKindNotification && in.Kind != contract.SMSKindEssential {
+		return contract.SendSMSResult{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf("%s: unknown kind %q", op, in.Kind), contract.ErrTypeInvalidInput, nil)
 	}
 	tmpl, params, err := a.checkSMS(in)
 	if err != nil {
-		return SendSMSResult{}, err
+		return contract.SendSMSResult{}, err
 	}
 	prev, err := a.Store.CommunicationByStep(ctx, in.JourneyID, in.Step)
 	switch {
 	case err == nil && prev.Final():
 		return smsResult(prev), nil
 	case err != nil && !errors.Is(err, store.ErrNotFound):
-		return SendSMSResult{}, fmt.Errorf("%s: %w", op, err)
+		return contract.SendSMSResult{}, fmt.Errorf("%s: %w", op, err)
 	}
 
 	rcpt, err := a.Store.SMSRecipient(ctx, in.PatientID)
 	if errors.Is(err, store.ErrPatientNotFound) {
-		return SendSMSResult{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf("%s: patient %s does not exist", op, in.PatientID), ErrTypePatientNotFound, err)
+		return contract.SendSMSResult{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf("%s: patient %s does not exist", op, in.PatientID), contract.ErrTypePatientNotFound, err)
 	}
 	if err != nil {
-		return SendSMSResult{}, fmt.Errorf("%s: %w", op, err)
+		return contract.SendSMSResult{}, fmt.Errorf("%s: %w", op, err)
 	}
 	record := store.Communication{JourneyID: in.JourneyID, Step: in.Step, PatientID: in.PatientID,
 		Kind: in.Kind, TemplateID: in.TemplateID}
-	save := func(c store.Communication) (SendSMSResult, error) {
+	save := func(c store.Communication) (contract.SendSMSResult, error) {
 		saved, err := a.Store.SaveCommunication(ctx, c)
 		if err != nil {
-			return SendSMSResult{}, fmt.Errorf("%s: %w", op, err)
+			return contract.SendSMSResult{}, fmt.Errorf("%s: %w", op, err)
 		}
 		// Never the number or the body: the template, the kind and the outcome say enough.
 		if activity.IsActivity(ctx) {
@@ -342,39 +261,39 @@ func (a *Messaging) SendSMS(ctx context.Context, in SendSMSInput) (SendSMSResult
 
 	loc, err := time.LoadLocation(rcpt.Timezone)
 	if err != nil {
-		return SendSMSResult{}, temporal.NewNonRetryableApplicationError(
-			fmt.Sprintf("%s: patient %s has time zone %q: %v", op, in.PatientID, rcpt.Timezone, err), ErrTypeInvalidInput, err)
+		return contract.SendSMSResult{}, temporal.NewNonRetryableApplicationError(
+			fmt.Sprintf("%s: patient %s has time zone %q: %v", op, in.PatientID, rcpt.Timezone, err), contract.ErrTypeInvalidInput, err)
 	}
-	essential := in.Kind == SMSKindEssential
+	essential := in.Kind == contract.SMSKindEssential
 	switch {
 	case rcpt.OptOut && !essential:
-		record.Status, record.SkipReason = store.CommunicationSkipped, SkipOptedOut
+		record.Status, record.SkipReason = care.CommunicationSkipped, contract.SkipOptedOut
 		return save(record)
 	case rcpt.Phone == "":
-		record.Status, record.SkipReason = store.CommunicationSkipped, SkipNoValidNumber
+		record.Status, record.SkipReason = care.CommunicationSkipped, contract.SkipNoValidNumber
 		return save(record)
 	}
 	if !essential && rcpt.QuietStart != "" {
 		until, err := quietUntil(a.now(), loc, rcpt.QuietStart, rcpt.QuietEnd)
 		if err != nil {
-			return SendSMSResult{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf("%s: patient %s: %v", op, in.PatientID, err), ErrTypeInvalidInput, err)
+			return contract.SendSMSResult{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf("%s: patient %s: %v", op, in.PatientID, err), contract.ErrTypeInvalidInput, err)
 		}
 		if !until.IsZero() {
-			record.Status, record.NextAllowedAt = store.CommunicationDeferred, &until
+			record.Status, record.NextAllowedAt = care.CommunicationDeferred, &until
 			return save(record)
 		}
 	}
 
 	if params.link != "" {
 		if params.link, err = a.shortLink(ctx, linkScopeSMS, in.JourneyID, in.Step, params.link); err != nil {
-			return SendSMSResult{}, fmt.Errorf("%s: %w", op, err)
+			return contract.SendSMSResult{}, fmt.Errorf("%s: %w", op, err)
 		}
 	}
 	body := tmpl.render(params, loc, in.Kind)
-	record.Status, record.Body = store.CommunicationSending, body
+	record.Status, record.Body = care.CommunicationSending, body
 	claimed, err := a.Store.SaveCommunication(ctx, record)
 	if err != nil {
-		return SendSMSResult{}, fmt.Errorf("%s: %w", op, err)
+		return contract.SendSMSResult{}, fmt.Errorf("%s: %w", op, err)
 	}
 	if claimed.Final() {
 		return smsResult(claimed), nil // a concurrent attempt finished first
@@ -389,17 +308,17 @@ func (a *Messaging) SendSMS(ctx context.Context, in SendSMSInput) (SendSMSResult
 		var te *twclient.TwilioRestError
 		switch {
 		case errors.As(err, &te) && te.Code == 21610:
-			record.Status, record.SkipReason, record.Body = store.CommunicationSkipped, SkipUnsubscribedAtCarrier, ""
+			record.Status, record.SkipReason, record.Body = care.CommunicationSkipped, contract.SkipUnsubscribedAtCarrier, ""
 			return save(record)
 		case errors.As(err, &te) && te.Status >= 400 && te.Status < 500 && te.Status != 429:
-			return SendSMSResult{}, temporal.NewNonRetryableApplicationError(
-				fmt.Sprintf("%s: twilio refused: error %d (HTTP %d)", op, te.Code, te.Status), ErrTypeSMSRejected, err)
+			return contract.SendSMSResult{}, temporal.NewNonRetryableApplicationError(
+				fmt.Sprintf("%s: twilio refused: error %d (HTTP %d)", op, te.Code, te.Status), contract.ErrTypeSMSRejected, err)
 		case errors.As(err, &te):
-			return SendSMSResult{}, fmt.Errorf("%s: twilio error %d (HTTP %d)", op, te.Code, te.Status)
+			return contract.SendSMSResult{}, fmt.Errorf("%s: twilio error %d (HTTP %d)", op, te.Code, te.Status)
 		}
-		return SendSMSResult{}, fmt.Errorf("%s: twilio: %w", op, err)
+		return contract.SendSMSResult{}, fmt.Errorf("%s: twilio: %w", op, err)
 	}
-	record.Status = store.CommunicationSent
+	record.Status = care.CommunicationSent
 	if msg.Sid != nil {
 		record.ProviderMessageID = *msg.Sid
 	}
@@ -416,15 +335,15 @@ func (a *Messaging) now() time.Time {
 	return time.Now()
 }
 
-func smsResult(c store.Communication) SendSMSResult {
-	r := SendSMSResult{MessageSID: c.ProviderMessageID, SkipReason: c.SkipReason}
+func smsResult(c store.Communication) contract.SendSMSResult {
+	r := contract.SendSMSResult{MessageSID: c.ProviderMessageID, SkipReason: c.SkipReason}
 	switch c.Status {
-	case store.CommunicationSent:
-		r.Status = SMSSent
-	case store.CommunicationSkipped:
-		r.Status = SMSSkipped
+	case care.CommunicationSent:
+		r.Status = contract.SMSSent
+	case care.CommunicationSkipped:
+		r.Status = contract.SMSSkipped
 	default:
-		r.Status = SMSDeferred
+		r.Status = contract.SMSDeferred
 		if c.NextAllowedAt != nil {
 			r.NextAllowedAt = *c.NextAllowedAt
 		}

@@ -14,6 +14,8 @@ import (
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/carepath/carepath/activities"
+	"github.com/carepath/carepath/activities/contract"
+	"github.com/carepath/carepath/care"
 	"github.com/carepath/carepath/config"
 	"github.com/carepath/carepath/internal/testenv"
 	"github.com/carepath/carepath/internal/twiliofake"
@@ -65,20 +67,20 @@ func newSMSHarness(t *testing.T, patient int) *smsHarness {
 
 func phoneOf(patient int) string { return fmt.Sprintf("+9190000000%02d", patient) }
 
-func (h *smsHarness) reminder(t *testing.T, patient int, kind string) activities.SendSMSInput {
-	return activities.SendSMSInput{JourneyID: journeyID(t), Step: "remind:24h", PatientID: store.SeedPatientID(patient), Kind: kind,
+func (h *smsHarness) reminder(t *testing.T, patient int, kind string) contract.SendSMSInput {
+	return contract.SendSMSInput{JourneyID: journeyID(t), Step: "remind:24h", PatientID: store.SeedPatientID(patient), Kind: kind,
 		TemplateID: "appointment_reminder",
 		Params:     map[string]string{"at": "2026-12-01T05:00:00Z", "link": h.cfg.PublicBaseURL + "/a/7f3c"}}
 }
 
 func TestSendSMSSendsOnceInTwiliosFormat(t *testing.T) {
 	h := newSMSHarness(t, 15)
-	in := h.reminder(t, 15, activities.SMSKindReminder)
+	in := h.reminder(t, 15, contract.SMSKindReminder)
 	got, err := h.m.SendSMS(h.ctx, in)
 	if err != nil {
 		t.Fatalf("send: %v", err)
 	}
-	if got.Status != activities.SMSSent || len(got.MessageSID) != 34 || got.MessageSID[:2] != "SM" {
+	if got.Status != contract.SMSSent || len(got.MessageSID) != 34 || got.MessageSID[:2] != "SM" {
 		t.Errorf("result = %+v", got)
 	}
 	msgs := h.fake.Messages()
@@ -101,7 +103,7 @@ func TestSendSMSSendsOnceInTwiliosFormat(t *testing.T) {
 		t.Errorf("Twilio got %d requests, want 1: a retry must not send again", n)
 	}
 	c, err := h.store.CommunicationByStep(h.ctx, in.JourneyID, in.Step)
-	if err != nil || c.Status != store.CommunicationSent || c.ProviderMessageID != got.MessageSID || c.ProviderStatus != "queued" {
+	if err != nil || c.Status != care.CommunicationSent || c.ProviderMessageID != got.MessageSID || c.ProviderStatus != "queued" {
 		t.Errorf("record = %+v (%v)", c, err)
 	}
 }
@@ -118,8 +120,8 @@ func TestSendSMSWithWrongCredentialsIsRefused(t *testing.T) {
 	}
 	m := *h.m
 	m.Twilio = tw
-	_, err = m.SendSMS(h.ctx, h.reminder(t, 15, activities.SMSKindReminder))
-	wantAppError(t, "wrong auth token", err, activities.ErrTypeSMSRejected)
+	_, err = m.SendSMS(h.ctx, h.reminder(t, 15, contract.SMSKindReminder))
+	wantAppError(t, "wrong auth token", err, contract.ErrTypeSMSRejected)
 	if len(h.fake.Messages()) != 0 {
 		t.Error("a message was accepted with the wrong token")
 	}
@@ -130,22 +132,22 @@ func TestSendSMSHonoursOptOutForAllButEssentialMessages(t *testing.T) {
 	if n, err := h.store.SetSMSOptOut(h.ctx, phoneOf(16), true, "SMstop"); err != nil || n != 1 {
 		t.Fatalf("opt out: %d, %v", n, err)
 	}
-	for _, kind := range []string{activities.SMSKindReminder, activities.SMSKindNotification} {
+	for _, kind := range []string{contract.SMSKindReminder, contract.SMSKindNotification} {
 		got, err := h.m.SendSMS(h.ctx, h.reminder(t, 16, kind))
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got.Status != activities.SMSSkipped || got.SkipReason != activities.SkipOptedOut {
+		if got.Status != contract.SMSSkipped || got.SkipReason != contract.SkipOptedOut {
 			t.Errorf("%s to an opted-out patient = %+v, want skipped (opted-out)", kind, got)
 		}
 	}
 	if n := h.fake.Requests(); n != 0 {
 		t.Fatalf("Twilio got %d requests for an opted-out patient", n)
 	}
-	essential := h.reminder(t, 16, activities.SMSKindEssential)
+	essential := h.reminder(t, 16, contract.SMSKindEssential)
 	essential.TemplateID = "appointment_cancelled"
 	got, err := h.m.SendSMS(h.ctx, essential)
-	if err != nil || got.Status != activities.SMSSent {
+	if err != nil || got.Status != contract.SMSSent {
 		t.Fatalf("essential = %+v, %v; want sent", got, err)
 	}
 	if body := h.fake.Messages()[0].Body; body[len(body)-len("opt out."):] == "opt out." {
@@ -157,28 +159,28 @@ func TestSendSMSDefersUntilQuietHoursEnd(t *testing.T) {
 	h := newSMSHarness(t, 15)
 	kolkata, _ := time.LoadLocation("Asia/Kolkata")
 	h.clock = time.Date(2026, 11, 24, 23, 30, 0, 0, kolkata)
-	in := h.reminder(t, 15, activities.SMSKindReminder)
+	in := h.reminder(t, 15, contract.SMSKindReminder)
 	got, err := h.m.SendSMS(h.ctx, in)
 	if err != nil {
 		t.Fatal(err)
 	}
 	wantAt := time.Date(2026, 11, 25, 7, 0, 0, 0, kolkata)
-	if got.Status != activities.SMSDeferred || !got.NextAllowedAt.Equal(wantAt) {
+	if got.Status != contract.SMSDeferred || !got.NextAllowedAt.Equal(wantAt) {
 		t.Errorf("at 23:30 = %+v, want deferred to %v", got, wantAt)
 	}
 	if n := h.fake.Requests(); n != 0 {
 		t.Fatalf("Twilio got %d requests in quiet hours", n)
 	}
 	// An essential message does not wait.
-	essential := h.reminder(t, 15, activities.SMSKindEssential)
+	essential := h.reminder(t, 15, contract.SMSKindEssential)
 	essential.TemplateID = "appointment_rescheduled"
-	if got, err := h.m.SendSMS(h.ctx, essential); err != nil || got.Status != activities.SMSSent {
+	if got, err := h.m.SendSMS(h.ctx, essential); err != nil || got.Status != contract.SMSSent {
 		t.Errorf("essential at 23:30 = %+v, %v; want sent", got, err)
 	}
 	// The journey sleeps until 07:00 and calls again with the same step.
 	h.clock = wantAt.Add(5 * time.Minute)
 	got, err = h.m.SendSMS(h.ctx, in)
-	if err != nil || got.Status != activities.SMSSent {
+	if err != nil || got.Status != contract.SMSSent {
 		t.Errorf("at 07:05 = %+v, %v; want sent", got, err)
 	}
 	if len(h.fake.Messages()) != 2 {
@@ -189,13 +191,13 @@ func TestSendSMSDefersUntilQuietHoursEnd(t *testing.T) {
 func TestSendSMSRetriesAnOutageWithoutSendingTwice(t *testing.T) {
 	h := newSMSHarness(t, 15)
 	h.fake.FailNext(http.StatusServiceUnavailable)
-	in := h.reminder(t, 15, activities.SMSKindReminder)
+	in := h.reminder(t, 15, contract.SMSKindReminder)
 	_, err := h.m.SendSMS(h.ctx, in)
 	if err == nil || isNonRetryable(err) {
 		t.Fatalf("during the outage: err = %v, want a retryable error", err)
 	}
 	got, err := h.m.SendSMS(h.ctx, in)
-	if err != nil || got.Status != activities.SMSSent {
+	if err != nil || got.Status != contract.SMSSent {
 		t.Fatalf("retry = %+v, %v", got, err)
 	}
 	if len(h.fake.Messages()) != 1 {
@@ -210,11 +212,11 @@ func TestSendSMSRetriesAnOutageWithoutSendingTwice(t *testing.T) {
 func TestSendSMSToANumberUnsubscribedAtTheCarrierIsSkipped(t *testing.T) {
 	h := newSMSHarness(t, 16)
 	h.fake.Block(phoneOf(16))
-	got, err := h.m.SendSMS(h.ctx, h.reminder(t, 16, activities.SMSKindEssential))
+	got, err := h.m.SendSMS(h.ctx, h.reminder(t, 16, contract.SMSKindEssential))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.Status != activities.SMSSkipped || got.SkipReason != activities.SkipUnsubscribedAtCarrier {
+	if got.Status != contract.SMSSkipped || got.SkipReason != contract.SkipUnsubscribedAtCarrier {
 		t.Errorf("result = %+v, want skipped (unsubscribed-at-carrier)", got)
 	}
 }
@@ -224,24 +226,24 @@ func TestSendSMSRefusesAnythingButItsTemplates(t *testing.T) {
 	base := h.cfg.PublicBaseURL
 	cases := []struct {
 		name   string
-		mutate func(*activities.SendSMSInput)
+		mutate func(*contract.SendSMSInput)
 		typ    string
 	}{
-		{"unknown template", func(in *activities.SendSMSInput) { in.TemplateID = "free_text" }, activities.ErrTypeUnknownTemplate},
-		{"unknown kind", func(in *activities.SendSMSInput) { in.Kind = "marketing" }, activities.ErrTypeInvalidInput},
-		{"missing link", func(in *activities.SendSMSInput) { delete(in.Params, "link") }, activities.ErrTypeInvalidInput},
-		{"extra parameter", func(in *activities.SendSMSInput) { in.Params["diagnosis"] = "type 2 diabetes" }, activities.ErrTypeInvalidInput},
-		{"time not RFC 3339", func(in *activities.SendSMSInput) { in.Params["at"] = "tomorrow, bring your HbA1c report" }, activities.ErrTypeInvalidInput},
-		{"link elsewhere", func(in *activities.SendSMSInput) { in.Params["link"] = "https://example.com/a/1" }, activities.ErrTypeInvalidInput},
-		{"prose in a link", func(in *activities.SendSMSInput) { in.Params["link"] = base + "/your HbA1c is high" }, activities.ErrTypeInvalidInput},
-		{"prose in a path", func(in *activities.SendSMSInput) { in.Params["link"] = "/your HbA1c is high" }, activities.ErrTypeInvalidInput},
-		{"date and time as text", func(in *activities.SendSMSInput) {
+		{"unknown template", func(in *contract.SendSMSInput) { in.TemplateID = "free_text" }, contract.ErrTypeUnknownTemplate},
+		{"unknown kind", func(in *contract.SendSMSInput) { in.Kind = "marketing" }, contract.ErrTypeInvalidInput},
+		{"missing link", func(in *contract.SendSMSInput) { delete(in.Params, "link") }, contract.ErrTypeInvalidInput},
+		{"extra parameter", func(in *contract.SendSMSInput) { in.Params["diagnosis"] = "type 2 diabetes" }, contract.ErrTypeInvalidInput},
+		{"time not RFC 3339", func(in *contract.SendSMSInput) { in.Params["at"] = "tomorrow, bring your HbA1c report" }, contract.ErrTypeInvalidInput},
+		{"link elsewhere", func(in *contract.SendSMSInput) { in.Params["link"] = "https://example.com/a/1" }, contract.ErrTypeInvalidInput},
+		{"prose in a link", func(in *contract.SendSMSInput) { in.Params["link"] = base + "/your HbA1c is high" }, contract.ErrTypeInvalidInput},
+		{"prose in a path", func(in *contract.SendSMSInput) { in.Params["link"] = "/your HbA1c is high" }, contract.ErrTypeInvalidInput},
+		{"date and time as text", func(in *contract.SendSMSInput) {
 			in.Params = map[string]string{"date": "Mon 1 Dec", "time": "10:30", "link": "/j"}
-		}, activities.ErrTypeInvalidInput},
-		{"unknown patient", func(in *activities.SendSMSInput) { in.PatientID = "00000000-0000-0000-0000-000000000009" }, activities.ErrTypePatientNotFound},
+		}, contract.ErrTypeInvalidInput},
+		{"unknown patient", func(in *contract.SendSMSInput) { in.PatientID = "00000000-0000-0000-0000-000000000009" }, contract.ErrTypePatientNotFound},
 	}
 	for _, c := range cases {
-		in := h.reminder(t, 15, activities.SMSKindReminder)
+		in := h.reminder(t, 15, contract.SMSKindReminder)
 		c.mutate(&in)
 		_, err := h.m.SendSMS(h.ctx, in)
 		wantAppError(t, c.name, err, c.typ)
@@ -256,7 +258,7 @@ func TestSendSMSThroughTheSDK(t *testing.T) {
 	var suite testsuite.WorkflowTestSuite
 	env := suite.NewTestActivityEnvironment()
 	env.RegisterActivity(h.m)
-	in := h.reminder(t, 16, activities.SMSKindReminder)
+	in := h.reminder(t, 16, contract.SMSKindReminder)
 	in.Params["link"] = "/j/abc" // a path: sent under PUBLIC_BASE_URL
 	val, err := env.ExecuteActivity(h.m.SendSMS, in)
 	if err != nil {
@@ -267,8 +269,8 @@ func TestSendSMSThroughTheSDK(t *testing.T) {
 		t.Fatalf("messages = %+v, want one", msgs)
 	}
 	h.linkTarget(t, msgs[0].Body, "/j/abc")
-	var got activities.SendSMSResult
-	if err := val.Get(&got); err != nil || got.Status != activities.SMSSent || !got.NextAllowedAt.IsZero() {
+	var got contract.SendSMSResult
+	if err := val.Get(&got); err != nil || got.Status != contract.SMSSent || !got.NextAllowedAt.IsZero() {
 		t.Errorf("result = %+v (%v)", got, err)
 	}
 }
@@ -301,7 +303,7 @@ func TestSendSMSLinksCarryNoIdentifier(t *testing.T) {
 	patient := store.SeedPatientID(15)
 	journey := fmt.Sprintf("journey:%s:type-2-diabetes:%d", patient, time.Now().UnixNano()%1_000_000+1)
 	for i, link := range []string{"/journeys/" + journey, "/adherence/adherence:" + patient + ":" + uuid.NewString() + ":0"} {
-		in := activities.SendSMSInput{JourneyID: journey, Step: fmt.Sprintf("dose-%d", i), PatientID: patient, Kind: activities.SMSKindEssential,
+		in := contract.SendSMSInput{JourneyID: journey, Step: fmt.Sprintf("dose-%d", i), PatientID: patient, Kind: contract.SMSKindEssential,
 			TemplateID: "medication_reminder", Params: map[string]string{"at": "2026-12-01T05:00:00Z", "link": link}}
 		if _, err := h.m.SendSMS(h.ctx, in); err != nil {
 			t.Fatal(err)

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/carepath/carepath/activities"
+	"github.com/carepath/carepath/activities/contract"
 	"github.com/carepath/carepath/config"
 	"github.com/carepath/carepath/internal/testenv"
 	"github.com/carepath/carepath/platform"
@@ -80,7 +81,7 @@ func paymentsAgainstStripeMock(t *testing.T) (context.Context, *store.Store, *ac
 func TestCreatePaymentIntentOncePerStep(t *testing.T) {
 	ctx, s, p, rec := paymentsAgainstStripeMock(t)
 	j := journeyID(t)
-	in := activities.CreatePaymentIntentInput{JourneyID: j, Step: "pay:1", AmountMinor: 60000, Currency: "inr"}
+	in := contract.CreatePaymentIntentInput{JourneyID: j, Step: "pay:1", AmountMinor: 60000, Currency: "inr"}
 	first, err := p.CreatePaymentIntent(ctx, in)
 	if err != nil {
 		t.Fatalf("create: %v", err)
@@ -112,7 +113,7 @@ func TestCreatePaymentIntentOncePerStep(t *testing.T) {
 	// Another amount under the same step is a workflow bug.
 	in.AmountMinor = 1
 	_, err = p.CreatePaymentIntent(ctx, in)
-	wantAppError(t, "same step, other amount", err, activities.ErrTypeStepReused)
+	wantAppError(t, "same step, other amount", err, contract.ErrTypeStepReused)
 }
 
 // A worker that died after reserving the row and before recording Stripe's
@@ -125,7 +126,7 @@ func TestCreatePaymentIntentAfterAWorkerCrash(t *testing.T) {
 		IdempotencyKey: activities.PaymentIdempotencyKey(j, "pay")}); err != nil {
 		t.Fatal(err)
 	}
-	got, err := p.CreatePaymentIntent(ctx, activities.CreatePaymentIntentInput{JourneyID: j, Step: "pay", AmountMinor: 50000, Currency: "INR"})
+	got, err := p.CreatePaymentIntent(ctx, contract.CreatePaymentIntentInput{JourneyID: j, Step: "pay", AmountMinor: 50000, Currency: "INR"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -148,11 +149,11 @@ func TestCreatePaymentIntentAfterAWorkerCrash(t *testing.T) {
 func TestPaymentsAreKeyedByJourneyNotByProviderID(t *testing.T) {
 	ctx, s, p, _ := paymentsAgainstStripeMock(t)
 	a, b := journeyID(t), journeyID(t)
-	pa, err := p.CreatePaymentIntent(ctx, activities.CreatePaymentIntentInput{JourneyID: a, Step: "pay", AmountMinor: 50000, Currency: "INR"})
+	pa, err := p.CreatePaymentIntent(ctx, contract.CreatePaymentIntentInput{JourneyID: a, Step: "pay", AmountMinor: 50000, Currency: "INR"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	pb, err := p.CreatePaymentIntent(ctx, activities.CreatePaymentIntentInput{JourneyID: b, Step: "pay", AmountMinor: 70000, Currency: "INR"})
+	pb, err := p.CreatePaymentIntent(ctx, contract.CreatePaymentIntentInput{JourneyID: b, Step: "pay", AmountMinor: 70000, Currency: "INR"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -178,9 +179,9 @@ func TestPaymentsAreKeyedByJourneyNotByProviderID(t *testing.T) {
 func TestGetPaymentIntentStatusPollsStripe(t *testing.T) {
 	ctx, s, p, rec := paymentsAgainstStripeMock(t)
 	j := journeyID(t)
-	_, err := p.GetPaymentIntentStatus(ctx, activities.PaymentStatusInput{JourneyID: j, Step: "pay"})
-	wantAppError(t, "poll before create", err, activities.ErrTypePaymentNotFound)
-	created, err := p.CreatePaymentIntent(ctx, activities.CreatePaymentIntentInput{JourneyID: j, Step: "pay", AmountMinor: 50000, Currency: "INR"})
+	_, err := p.GetPaymentIntentStatus(ctx, contract.PaymentStatusInput{JourneyID: j, Step: "pay"})
+	wantAppError(t, "poll before create", err, contract.ErrTypePaymentNotFound)
+	created, err := p.CreatePaymentIntent(ctx, contract.CreatePaymentIntentInput{JourneyID: j, Step: "pay", AmountMinor: 50000, Currency: "INR"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -188,7 +189,7 @@ func TestGetPaymentIntentStatusPollsStripe(t *testing.T) {
 	if _, err := s.SetPaymentStatus(ctx, j, created.PaymentIntentID, "stale"); err != nil {
 		t.Fatal(err)
 	}
-	got, err := p.GetPaymentIntentStatus(ctx, activities.PaymentStatusInput{JourneyID: j, Step: "pay"})
+	got, err := p.GetPaymentIntentStatus(ctx, contract.PaymentStatusInput{JourneyID: j, Step: "pay"})
 	if err != nil {
 		t.Fatalf("poll: %v", err)
 	}
@@ -207,11 +208,11 @@ func TestGetPaymentIntentStatusPollsStripe(t *testing.T) {
 func TestRefundOncePerStepAndNeverMoreThanPaid(t *testing.T) {
 	ctx, _, p, rec := paymentsAgainstStripeMock(t)
 	j := journeyID(t)
-	paid, err := p.CreatePaymentIntent(ctx, activities.CreatePaymentIntentInput{JourneyID: j, Step: "pay", AmountMinor: 80000, Currency: "INR"})
+	paid, err := p.CreatePaymentIntent(ctx, contract.CreatePaymentIntentInput{JourneyID: j, Step: "pay", AmountMinor: 80000, Currency: "INR"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	in := activities.RefundInput{JourneyID: j, Step: "refund:late-cancel", PaymentIntentID: paid.PaymentIntentID, AmountMinor: 40000, Reason: "late_cancellation"}
+	in := contract.RefundInput{JourneyID: j, Step: "refund:late-cancel", PaymentIntentID: paid.PaymentIntentID, AmountMinor: 40000, Reason: "late_cancellation"}
 	first, err := p.Refund(ctx, in)
 	if err != nil {
 		t.Fatalf("refund: %v", err)
@@ -228,14 +229,14 @@ func TestRefundOncePerStepAndNeverMoreThanPaid(t *testing.T) {
 		t.Errorf("refund = %+v", first)
 	}
 	// The rest by payment step, then nothing is left.
-	rest, err := p.Refund(ctx, activities.RefundInput{JourneyID: j, Step: "refund:doctor-declined", PaymentStep: "pay", Reason: "doctor_declined"})
+	rest, err := p.Refund(ctx, contract.RefundInput{JourneyID: j, Step: "refund:doctor-declined", PaymentStep: "pay", Reason: "doctor_declined"})
 	if err != nil || rest.AmountMinor != 40000 {
 		t.Errorf("refund the rest = %+v, %v; want 40000", rest, err)
 	}
-	_, err = p.Refund(ctx, activities.RefundInput{JourneyID: j, Step: "refund:more", PaymentStep: "pay", AmountMinor: 1, Reason: "test"})
-	wantAppError(t, "refund beyond the payment", err, activities.ErrTypeRefundExceedsPayment)
-	_, err = p.Refund(ctx, activities.RefundInput{JourneyID: journeyID(t), Step: "refund", PaymentIntentID: paid.PaymentIntentID, Reason: "test"})
-	wantAppError(t, "refund another journey's payment", err, activities.ErrTypePaymentNotFound)
+	_, err = p.Refund(ctx, contract.RefundInput{JourneyID: j, Step: "refund:more", PaymentStep: "pay", AmountMinor: 1, Reason: "test"})
+	wantAppError(t, "refund beyond the payment", err, contract.ErrTypeRefundExceedsPayment)
+	_, err = p.Refund(ctx, contract.RefundInput{JourneyID: journeyID(t), Step: "refund", PaymentIntentID: paid.PaymentIntentID, Reason: "test"})
+	wantAppError(t, "refund another journey's payment", err, contract.ErrTypePaymentNotFound)
 }
 
 // How Stripe's refusals are classified. stripe-mock accepts any valid
@@ -259,15 +260,15 @@ func TestStripeErrorsRetryOnlyWhatCanSucceed(t *testing.T) {
 		retryable bool
 		typ       string
 	}{
-		{400, `{"error":{"type":"invalid_request_error","code":"amount_too_small","message":"Amount must be at least 50"}}`, false, activities.ErrTypePaymentRejected},
-		{402, `{"error":{"type":"card_error","code":"card_declined","message":"Your card was declined."}}`, false, activities.ErrTypePaymentRejected},
-		{400, `{"error":{"type":"idempotency_error","message":"Keys for idempotent requests can only be used with the same parameters"}}`, false, activities.ErrTypeStepReused},
+		{400, `{"error":{"type":"invalid_request_error","code":"amount_too_small","message":"Amount must be at least 50"}}`, false, contract.ErrTypePaymentRejected},
+		{402, `{"error":{"type":"card_error","code":"card_declined","message":"Your card was declined."}}`, false, contract.ErrTypePaymentRejected},
+		{400, `{"error":{"type":"idempotency_error","message":"Keys for idempotent requests can only be used with the same parameters"}}`, false, contract.ErrTypeStepReused},
 		{429, `{"error":{"type":"invalid_request_error","code":"rate_limit","message":"Too many requests"}}`, true, ""},
 		{500, `{"error":{"type":"api_error","message":"Something went wrong"}}`, true, ""},
 	}
 	for i, c := range cases {
 		status, body = c.status, c.body
-		_, err := p.CreatePaymentIntent(ctx, activities.CreatePaymentIntentInput{JourneyID: journeyID(t), Step: "pay", AmountMinor: 100, Currency: "INR"})
+		_, err := p.CreatePaymentIntent(ctx, contract.CreatePaymentIntentInput{JourneyID: journeyID(t), Step: "pay", AmountMinor: 100, Currency: "INR"})
 		if err == nil {
 			t.Fatalf("case %d: no error", i)
 		}
@@ -297,12 +298,12 @@ func TestStripeLearnsNothingClinical(t *testing.T) {
 		t.Fatal(err)
 	}
 	const step = "titration_review_pay"
-	paid, err := p.CreatePaymentIntent(ctx, activities.CreatePaymentIntentInput{JourneyID: j, Step: step, AppointmentID: appt.ID,
+	paid, err := p.CreatePaymentIntent(ctx, contract.CreatePaymentIntentInput{JourneyID: j, Step: step, AppointmentID: appt.ID,
 		AmountMinor: 50000, Currency: "INR"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := p.Refund(ctx, activities.RefundInput{JourneyID: j, Step: "titration_review_refund", PaymentStep: step,
+	if _, err := p.Refund(ctx, contract.RefundInput{JourneyID: j, Step: "titration_review_refund", PaymentStep: step,
 		Reason: "doctor_declined"}); err != nil {
 		t.Fatal(err)
 	}

@@ -13,17 +13,9 @@ import (
 
 	"go.temporal.io/sdk/temporal"
 
-	"github.com/carepath/carepath/knowledge"
+	"github.com/carepath/carepath/activities/contract"
+	"github.com/carepath/carepath/care"
 	"github.com/carepath/carepath/store"
-)
-
-// Application error types of the prescription activities.
-const (
-	// ErrTypeNothingToPrescribe: the consult ordered a prescription but
-	// listed no medicine. Asking again will not change it.
-	ErrTypeNothingToPrescribe = "NothingToPrescribe"
-	// ErrTypePrescriptionNotFound: no such prescription.
-	ErrTypePrescriptionNotFound = "PrescriptionNotFound"
 )
 
 // Prescriptions drafts, records the checks of and signs prescriptions in
@@ -54,53 +46,31 @@ func NewPrescriptionSigner(seed []byte) (*PrescriptionSigner, error) {
 // PublicKey is the key that verifies signatures.
 func (s *PrescriptionSigner) PublicKey() ed25519.PublicKey { return s.key.Public().(ed25519.PublicKey) }
 
-// DraftPrescriptionInput drafts version Version of a journey step's
-// prescription. Items empty means: take them from the journey's consult.
-type DraftPrescriptionInput struct {
-	JourneyID      string                 `json:"journey_id"`
-	Step           string                 `json:"step"`
-	Version        int                    `json:"version"`
-	PatientID      string                 `json:"patient_id"`
-	PractitionerID string                 `json:"practitioner_id"`
-	Items          []store.MedicationItem `json:"items,omitempty"`
-}
-
-// DraftPrescriptionResult is the stored draft and what the knowledge check
-// needs: every drug (the new ones and those the patient already takes) and
-// the patient's profile.
-type DraftPrescriptionResult struct {
-	PrescriptionID string                 `json:"prescription_id"`
-	Version        int                    `json:"version"`
-	Items          []store.MedicationItem `json:"items"`
-	CheckDrugs     []string               `json:"check_drugs"`
-	Profile        knowledge.Profile      `json:"profile"`
-}
-
 // DraftPrescription stores the draft and reads the patient's profile.
-func (a *Prescriptions) DraftPrescription(ctx context.Context, in DraftPrescriptionInput) (DraftPrescriptionResult, error) {
+func (a *Prescriptions) DraftPrescription(ctx context.Context, in contract.DraftPrescriptionInput) (contract.DraftPrescriptionResult, error) {
 	items := in.Items
 	if len(items) == 0 {
 		var err error
 		if items, err = a.Store.ConsultPrescriptionItems(ctx, in.JourneyID); err != nil {
-			return DraftPrescriptionResult{}, prescriptionError("draft prescription", err)
+			return contract.DraftPrescriptionResult{}, prescriptionError("draft prescription", err)
 		}
 	}
 	if len(items) == 0 {
-		return DraftPrescriptionResult{}, temporal.NewNonRetryableApplicationError(
-			"draft prescription: the consult listed no medicine", ErrTypeNothingToPrescribe, nil)
+		return contract.DraftPrescriptionResult{}, temporal.NewNonRetryableApplicationError(
+			"draft prescription: the consult listed no medicine", contract.ErrTypeNothingToPrescribe, nil)
 	}
 	p, err := a.Store.CreatePrescription(ctx, store.NewPrescription{JourneyID: in.JourneyID, Step: in.Step, Version: in.Version,
 		PatientID: in.PatientID, PractitionerID: in.PractitionerID, Items: items})
 	if err != nil {
-		return DraftPrescriptionResult{}, prescriptionError("draft prescription", err)
+		return contract.DraftPrescriptionResult{}, prescriptionError("draft prescription", err)
 	}
 	prof, err := a.Store.PatientClinicalProfile(ctx, in.PatientID, p.CreatedAt)
 	if err != nil {
-		return DraftPrescriptionResult{}, prescriptionError("draft prescription", err)
+		return contract.DraftPrescriptionResult{}, prescriptionError("draft prescription", err)
 	}
 	age := prof.AgeYears
-	out := DraftPrescriptionResult{PrescriptionID: p.ID, Version: p.Version, Items: p.Items,
-		Profile: knowledge.Profile{Conditions: prof.Conditions, Allergies: prof.Allergies, Age: &age, EGFR: prof.EGFR}}
+	out := contract.DraftPrescriptionResult{PrescriptionID: p.ID, Version: p.Version, Items: p.Items,
+		Profile: care.Profile{Conditions: prof.Conditions, Allergies: prof.Allergies, Age: &age, EGFR: prof.EGFR}}
 	for _, it := range p.Items {
 		out.CheckDrugs = append(out.CheckDrugs, it.Drug)
 	}
@@ -108,19 +78,10 @@ func (a *Prescriptions) DraftPrescription(ctx context.Context, in DraftPrescript
 	return out, nil
 }
 
-// RecordCheckInput is the knowledge graph's answer for a draft.
-type RecordCheckInput struct {
-	PrescriptionID string                    `json:"prescription_id"`
-	Complete       bool                      `json:"complete"`
-	Highest        knowledge.Severity        `json:"highest,omitempty"`
-	Findings       []knowledge.Finding       `json:"findings"`
-	DetectedIssues []knowledge.DetectedIssue `json:"detected_issues"`
-}
-
 // RecordCheck stores the findings, as FHIR DetectedIssue, with the draft.
-func (a *Prescriptions) RecordCheck(ctx context.Context, in RecordCheckInput) error {
+func (a *Prescriptions) RecordCheck(ctx context.Context, in contract.RecordCheckInput) error {
 	if len(in.Findings) != len(in.DetectedIssues) {
-		return temporal.NewNonRetryableApplicationError("record check: findings and detected issues differ in number", ErrTypeInvalidInput, nil)
+		return temporal.NewNonRetryableApplicationError("record check: findings and detected issues differ in number", contract.ErrTypeInvalidInput, nil)
 	}
 	issues := make([]store.IssueRecord, len(in.Findings))
 	for i, f := range in.Findings {
@@ -133,49 +94,33 @@ func (a *Prescriptions) RecordCheck(ctx context.Context, in RecordCheckInput) er
 	return prescriptionError("record check", a.Store.RecordCheck(ctx, in.PrescriptionID, in.Complete, string(in.Highest), issues))
 }
 
-// SignPrescriptionInput is the doctor's approval to sign.
-type SignPrescriptionInput struct {
-	PrescriptionID string    `json:"prescription_id"`
-	ActorID        string    `json:"actor_id"`
-	Action         string    `json:"action"` // approve or override
-	Reason         string    `json:"reason,omitempty"`
-	ReviewedAt     time.Time `json:"reviewed_at"`
-}
-
-// SignPrescriptionResult names the signed record.
-type SignPrescriptionResult struct {
-	PrescriptionID string `json:"prescription_id"`
-	SHA256         string `json:"sha256"`
-	KeyID          string `json:"key_id"`
-}
-
 // SignPrescription records the review and signs the prescription's
 // canonical JSON. Signing again returns the first signature.
-func (a *Prescriptions) SignPrescription(ctx context.Context, in SignPrescriptionInput) (SignPrescriptionResult, error) {
+func (a *Prescriptions) SignPrescription(ctx context.Context, in contract.SignPrescriptionInput) (contract.SignPrescriptionResult, error) {
 	if a.Signer == nil {
-		return SignPrescriptionResult{}, errors.New("sign prescription: no signing key configured")
+		return contract.SignPrescriptionResult{}, errors.New("sign prescription: no signing key configured")
 	}
 	if in.Action != "approve" && in.Action != "override" {
-		return SignPrescriptionResult{}, temporal.NewNonRetryableApplicationError("sign prescription: action must be approve or override", ErrTypeInvalidInput, nil)
+		return contract.SignPrescriptionResult{}, temporal.NewNonRetryableApplicationError("sign prescription: action must be approve or override", contract.ErrTypeInvalidInput, nil)
 	}
 	if existing, err := a.Store.GetSignature(ctx, in.PrescriptionID); err == nil {
-		return SignPrescriptionResult{PrescriptionID: existing.PrescriptionID, SHA256: existing.SHA256, KeyID: existing.KeyID}, nil
+		return contract.SignPrescriptionResult{PrescriptionID: existing.PrescriptionID, SHA256: existing.SHA256, KeyID: existing.KeyID}, nil
 	} else if !errors.Is(err, store.ErrNotFound) {
-		return SignPrescriptionResult{}, prescriptionError("sign prescription", err)
+		return contract.SignPrescriptionResult{}, prescriptionError("sign prescription", err)
 	}
 	// PostgreSQL keeps microseconds: sign the time as it will be read back.
 	review := store.Review{ActorID: in.ActorID, Action: in.Action, Reason: in.Reason, ReviewedAt: in.ReviewedAt.UTC().Truncate(time.Microsecond)}
 	canonical, err := a.canonical(ctx, in.PrescriptionID, review)
 	if err != nil {
-		return SignPrescriptionResult{}, prescriptionError("sign prescription", err)
+		return contract.SignPrescriptionResult{}, prescriptionError("sign prescription", err)
 	}
 	sum := sha256.Sum256(canonical)
 	sig, err := a.Store.SignPrescription(ctx, in.PrescriptionID, review, store.Signature{
 		Canonical: string(canonical), SHA256: hex.EncodeToString(sum[:]), Signature: ed25519.Sign(a.Signer.key, sum[:]), KeyID: a.Signer.KeyID})
 	if err != nil {
-		return SignPrescriptionResult{}, prescriptionError("sign prescription", err)
+		return contract.SignPrescriptionResult{}, prescriptionError("sign prescription", err)
 	}
-	return SignPrescriptionResult{PrescriptionID: sig.PrescriptionID, SHA256: sig.SHA256, KeyID: sig.KeyID}, nil
+	return contract.SignPrescriptionResult{PrescriptionID: sig.PrescriptionID, SHA256: sig.SHA256, KeyID: sig.KeyID}, nil
 }
 
 // ErrPrescriptionAltered is returned by VerifyPrescription when the stored
@@ -211,15 +156,15 @@ func (a *Prescriptions) VerifyPrescription(ctx context.Context, prescriptionID s
 // declaration order and there are no maps, so the same rows always give
 // the same bytes.
 type canonicalPrescription struct {
-	ResourceType   string                 `json:"resource_type"`
-	PrescriptionID string                 `json:"prescription_id"`
-	JourneyID      string                 `json:"journey_id"`
-	Version        int                    `json:"version"`
-	PatientID      string                 `json:"patient_id"`
-	PractitionerID string                 `json:"practitioner_id"`
-	Items          []store.MedicationItem `json:"items"`
-	Findings       []canonicalFinding     `json:"findings"`
-	Review         canonicalReview        `json:"review"`
+	ResourceType   string                `json:"resource_type"`
+	PrescriptionID string                `json:"prescription_id"`
+	JourneyID      string                `json:"journey_id"`
+	Version        int                   `json:"version"`
+	PatientID      string                `json:"patient_id"`
+	PractitionerID string                `json:"practitioner_id"`
+	Items          []care.MedicationItem `json:"items"`
+	Findings       []canonicalFinding    `json:"findings"`
+	Review         canonicalReview       `json:"review"`
 }
 
 type canonicalFinding struct {
@@ -265,9 +210,9 @@ func prescriptionError(op string, err error) error {
 	case err == nil:
 		return nil
 	case errors.Is(err, store.ErrInvalid):
-		return temporal.NewNonRetryableApplicationError(op+": the prescription is incomplete", ErrTypeInvalidInput, nil)
+		return temporal.NewNonRetryableApplicationError(op+": the prescription is incomplete", contract.ErrTypeInvalidInput, nil)
 	case errors.Is(err, store.ErrNotFound):
-		return temporal.NewNonRetryableApplicationError(op+": not found", ErrTypePrescriptionNotFound, nil)
+		return temporal.NewNonRetryableApplicationError(op+": not found", contract.ErrTypePrescriptionNotFound, nil)
 	default:
 		return fmt.Errorf("%s: %w", op, err)
 	}

@@ -18,16 +18,18 @@ import (
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/carepath/carepath/activities"
+	"github.com/carepath/carepath/activities/contract"
+	"github.com/carepath/carepath/care"
 	"github.com/carepath/carepath/internal/pharmacysim"
 	"github.com/carepath/carepath/internal/testenv"
-	"github.com/carepath/carepath/knowledge"
+	"github.com/carepath/carepath/pharmacy"
 	"github.com/carepath/carepath/store"
 )
 
 // The prescription and pharmacy tests use demo patients 13 and 19 only:
 // their clinical facts and pharmacy preference are set here.
 
-var rxMetformin = store.MedicationItem{Drug: "metformin", Dose: "500 mg", Route: "oral", Frequency: "twice daily", DurationDays: 30, Quantity: 60, Refills: 1}
+var rxMetformin = care.MedicationItem{Drug: "metformin", Dose: "500 mg", Route: "oral", Frequency: "twice daily", DurationDays: 30, Quantity: 60, Refills: 1}
 
 func anyPractitioner(ctx context.Context, t *testing.T, s *store.Store) string {
 	t.Helper()
@@ -84,43 +86,43 @@ func TestPrescriptionIsDraftedCheckedSignedAndTamperEvident(t *testing.T) {
 	env := activityEnv(rx, kn)
 
 	jid := journeyID(t)
-	draft := run[activities.DraftPrescriptionResult](t, env, rx.DraftPrescription, activities.DraftPrescriptionInput{
-		JourneyID: jid, Step: "prescribe", Version: 1, PatientID: patientID, PractitionerID: doctorID, Items: []store.MedicationItem{rxMetformin}})
+	draft := run[contract.DraftPrescriptionResult](t, env, rx.DraftPrescription, contract.DraftPrescriptionInput{
+		JourneyID: jid, Step: "prescribe", Version: 1, PatientID: patientID, PractitionerID: doctorID, Items: []care.MedicationItem{rxMetformin}})
 	if draft.Profile.EGFR == nil || *draft.Profile.EGFR != 28 || draft.Profile.Age == nil || !slices.Contains(draft.Profile.Conditions, "E11") {
 		t.Fatalf("profile = %+v", draft.Profile)
 	}
 	if !slices.Contains(draft.CheckDrugs, "metformin") || !slices.Contains(draft.CheckDrugs, "Zestril") || !slices.Contains(draft.CheckDrugs, "Aldactone") {
 		t.Fatalf("check drugs = %v", draft.CheckDrugs)
 	}
-	again := run[activities.DraftPrescriptionResult](t, env, rx.DraftPrescription, activities.DraftPrescriptionInput{
-		JourneyID: jid, Step: "prescribe", Version: 1, PatientID: patientID, PractitionerID: doctorID, Items: []store.MedicationItem{rxMetformin}})
+	again := run[contract.DraftPrescriptionResult](t, env, rx.DraftPrescription, contract.DraftPrescriptionInput{
+		JourneyID: jid, Step: "prescribe", Version: 1, PatientID: patientID, PractitionerID: doctorID, Items: []care.MedicationItem{rxMetformin}})
 	if again.PrescriptionID != draft.PrescriptionID {
 		t.Fatalf("a retried draft made a second prescription: %s %s", again.PrescriptionID, draft.PrescriptionID)
 	}
 
-	check := run[activities.CheckPrescriptionResult](t, env, kn.CheckPrescription, activities.CheckPrescriptionInput{
+	check := run[contract.CheckPrescriptionResult](t, env, kn.CheckPrescription, contract.CheckPrescriptionInput{
 		PatientID: patientID, Drugs: draft.CheckDrugs, Profile: draft.Profile})
-	if check.Highest != knowledge.Contraindicated {
+	if check.Highest != care.Contraindicated {
 		t.Fatalf("want a contraindicated finding (metformin at eGFR 28), got %+v", check.Highest)
 	}
-	run[struct{}](t, env, rx.RecordCheck, activities.RecordCheckInput{PrescriptionID: draft.PrescriptionID, Complete: check.Complete,
+	run[struct{}](t, env, rx.RecordCheck, contract.RecordCheckInput{PrescriptionID: draft.PrescriptionID, Complete: check.Complete,
 		Highest: check.Highest, Findings: check.Findings, DetectedIssues: check.DetectedIssues})
 	issues, err := s.DetectedIssues(ctx, draft.PrescriptionID)
 	if err != nil || len(issues) != len(check.Findings) {
 		t.Fatalf("stored issues = %d, %v", len(issues), err)
 	}
-	var stored knowledge.DetectedIssue
+	var stored care.DetectedIssue
 	if err := json.Unmarshal(issues[0].Resource, &stored); err != nil || stored.ResourceType != "DetectedIssue" {
 		t.Fatalf("stored resource = %+v %v", stored, err)
 	}
 
 	reviewed := time.Now().Add(-time.Minute)
-	signed := run[activities.SignPrescriptionResult](t, env, rx.SignPrescription, activities.SignPrescriptionInput{
+	signed := run[contract.SignPrescriptionResult](t, env, rx.SignPrescription, contract.SignPrescriptionInput{
 		PrescriptionID: draft.PrescriptionID, ActorID: doctorID, Action: "override", Reason: "renal team reviewed", ReviewedAt: reviewed})
 	if len(signed.SHA256) != 64 || signed.KeyID != signer.KeyID {
 		t.Fatalf("signed = %+v", signed)
 	}
-	twice := run[activities.SignPrescriptionResult](t, env, rx.SignPrescription, activities.SignPrescriptionInput{
+	twice := run[contract.SignPrescriptionResult](t, env, rx.SignPrescription, contract.SignPrescriptionInput{
 		PrescriptionID: draft.PrescriptionID, ActorID: doctorID, Action: "override", Reason: "renal team reviewed", ReviewedAt: reviewed})
 	if twice.SHA256 != signed.SHA256 {
 		t.Error("signing again changed the signature")
@@ -157,7 +159,7 @@ func TestPrescriptionIsDraftedCheckedSignedAndTamperEvident(t *testing.T) {
 // every call and records the events.
 type hookReceiver struct {
 	mu     sync.Mutex
-	events []activities.PharmacyEvent
+	events []pharmacy.Event
 	bad    int
 }
 
@@ -165,12 +167,12 @@ func (h *hookReceiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(r.Body)
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if err := activities.VerifyPharmacyWebhook("test-secret", r.Header.Get(activities.PharmacySignatureHeader), body, time.Now(), 5*time.Minute); err != nil {
+	if err := pharmacy.VerifyWebhook("test-secret", r.Header.Get(pharmacy.SignatureHeader), body, time.Now(), 5*time.Minute); err != nil {
 		h.bad++
 		http.Error(w, "bad signature", http.StatusBadRequest)
 		return
 	}
-	var ev activities.PharmacyEvent
+	var ev pharmacy.Event
 	if err := json.Unmarshal(body, &ev); err != nil {
 		h.bad++
 		http.Error(w, "bad body", http.StatusBadRequest)
@@ -219,12 +221,12 @@ func activityEnv(acts ...any) *testsuite.TestActivityEnvironment {
 // them as the doctor approving, as the prescribe step does when nothing is
 // found.
 func signPrescription(t *testing.T, env *testsuite.TestActivityEnvironment, rx *activities.Prescriptions, journeyID, patientID, doctorID string,
-	items ...store.MedicationItem) activities.DraftPrescriptionResult {
+	items ...care.MedicationItem) contract.DraftPrescriptionResult {
 	t.Helper()
-	draft := run[activities.DraftPrescriptionResult](t, env, rx.DraftPrescription, activities.DraftPrescriptionInput{
+	draft := run[contract.DraftPrescriptionResult](t, env, rx.DraftPrescription, contract.DraftPrescriptionInput{
 		JourneyID: journeyID, Step: "prescribe", Version: 1, PatientID: patientID, PractitionerID: doctorID, Items: items})
-	run[struct{}](t, env, rx.RecordCheck, activities.RecordCheckInput{PrescriptionID: draft.PrescriptionID, Complete: true})
-	run[activities.SignPrescriptionResult](t, env, rx.SignPrescription, activities.SignPrescriptionInput{
+	run[struct{}](t, env, rx.RecordCheck, contract.RecordCheckInput{PrescriptionID: draft.PrescriptionID, Complete: true})
+	run[contract.SignPrescriptionResult](t, env, rx.SignPrescription, contract.SignPrescriptionInput{
 		PrescriptionID: draft.PrescriptionID, ActorID: doctorID, Action: "approve", ReviewedAt: time.Now()})
 	return draft
 }
@@ -255,7 +257,7 @@ func TestPharmacyFulfilmentAgainstThePartnerSimulator(t *testing.T) {
 	env := activityEnv(rx, ph)
 
 	jid := journeyID(t)
-	_, err := env.ExecuteActivity(ph.ChoosePharmacies, activities.ChoosePharmaciesInput{JourneyID: jid, PatientID: patientID})
+	_, err := env.ExecuteActivity(ph.ChoosePharmacies, contract.ChoosePharmaciesInput{JourneyID: jid, PatientID: patientID})
 	if err == nil {
 		t.Fatal("a journey without a signed prescription got pharmacies")
 	}
@@ -282,21 +284,21 @@ func TestPharmacyFulfilmentAgainstThePartnerSimulator(t *testing.T) {
 		}
 	})
 	sim.SetStock(preferred, "Metformin", 10)
-	chosen := run[activities.ChoosePharmaciesResult](t, env, ph.ChoosePharmacies, activities.ChoosePharmaciesInput{JourneyID: jid, PatientID: patientID})
+	chosen := run[contract.ChoosePharmaciesResult](t, env, ph.ChoosePharmacies, contract.ChoosePharmaciesInput{JourneyID: jid, PatientID: patientID})
 	if chosen.PrescriptionID != draft.PrescriptionID || len(chosen.Candidates) != len(all)-1 || chosen.Candidates[0].ID != nearest {
 		t.Fatalf("without stock at the preferred pharmacy, want the nearest first: %+v", chosen)
 	}
 	sim.SetStock(preferred, "metformin", 500)
-	chosen = run[activities.ChoosePharmaciesResult](t, env, ph.ChoosePharmacies, activities.ChoosePharmaciesInput{JourneyID: jid, PatientID: patientID})
+	chosen = run[contract.ChoosePharmaciesResult](t, env, ph.ChoosePharmacies, contract.ChoosePharmaciesInput{JourneyID: jid, PatientID: patientID})
 	if chosen.Candidates[0].ID != preferred || !chosen.Candidates[0].Preferred {
 		t.Fatalf("the preferred pharmacy with stock must come first: %+v", chosen.Candidates[0])
 	}
 
 	// The order reaches the partner as FHIR (the simulator validates it) and
 	// comes back as signed webhooks, in order.
-	in := activities.SendPrescriptionInput{JourneyID: jid, Step: "fulfil", Attempt: 1, PrescriptionID: draft.PrescriptionID, PharmacyID: preferred}
-	sent := run[activities.SendPrescriptionResult](t, env, ph.SendPrescription, in)
-	resent := run[activities.SendPrescriptionResult](t, env, ph.SendPrescription, in)
+	in := contract.SendPrescriptionInput{JourneyID: jid, Step: "fulfil", Attempt: 1, PrescriptionID: draft.PrescriptionID, PharmacyID: preferred}
+	sent := run[contract.SendPrescriptionResult](t, env, ph.SendPrescription, in)
+	resent := run[contract.SendPrescriptionResult](t, env, ph.SendPrescription, in)
 	if sent.OrderID == "" || resent != sent || len(sim.Orders()) != 1 {
 		t.Fatalf("a retried send ordered twice: %+v %+v, partner orders %d", sent, resent, len(sim.Orders()))
 	}
@@ -304,7 +306,7 @@ func TestPharmacyFulfilmentAgainstThePartnerSimulator(t *testing.T) {
 	if order.Reference != sent.OrderID || order.PharmacyID != preferred || order.Items[0].Quantity != 60 {
 		t.Errorf("partner order = %+v", order)
 	}
-	var bundle activities.FHIRBundle
+	var bundle pharmacy.FHIRBundle
 	if err := json.Unmarshal(order.Bundle, &bundle); err != nil {
 		t.Fatal(err)
 	}
@@ -315,7 +317,7 @@ func TestPharmacyFulfilmentAgainstThePartnerSimulator(t *testing.T) {
 	}
 	if mr.Subject.Reference != "Patient/"+patientID || mr.Requester.Reference != "Practitioner/"+doctorID ||
 		mr.DispenseRequest.NumberOfRepeatsAllowed != 1 || mr.DispenseRequest.ExpectedSupplyDuration.Value != 30 ||
-		!slices.Contains(mr.Identifier, activities.FHIRIdentifier{System: activities.SignatureSystem, Value: sig.SHA256}) {
+		!slices.Contains(mr.Identifier, pharmacy.FHIRIdentifier{System: pharmacy.SignatureSystem, Value: sig.SHA256}) {
 		t.Errorf("MedicationRequest = %+v", mr)
 	}
 	want := []string{"accepted", "ready", "dispensed", "delivered"}
@@ -325,7 +327,7 @@ func TestPharmacyFulfilmentAgainstThePartnerSimulator(t *testing.T) {
 
 	// A pharmacy without stock answers out_of_stock.
 	sim.SetStock(nearest, "metformin", 0)
-	second := run[activities.SendPrescriptionResult](t, env, ph.SendPrescription, activities.SendPrescriptionInput{
+	second := run[contract.SendPrescriptionResult](t, env, ph.SendPrescription, contract.SendPrescriptionInput{
 		JourneyID: jid, Step: "fulfil", Attempt: 2, PrescriptionID: draft.PrescriptionID, PharmacyID: nearest})
 	if got := hooks.waitFor(t, second.OrderID, 1); !slices.Equal(got, []string{"out_of_stock"}) {
 		t.Errorf("statuses = %v", got)
@@ -367,7 +369,7 @@ func TestRefillOrderCarriesTheOneItem(t *testing.T) {
 	env := activityEnv(rx, ph)
 
 	jid := journeyID(t)
-	statin := store.MedicationItem{Drug: "atorvastatin", Dose: "10 mg", Route: "oral", Frequency: "once daily", DurationDays: 30, Quantity: 30, Refills: 2}
+	statin := care.MedicationItem{Drug: "atorvastatin", Dose: "10 mg", Route: "oral", Frequency: "once daily", DurationDays: 30, Quantity: 30, Refills: 2}
 	draft := signPrescription(t, env, rx, jid, patientID, doctorID, rxMetformin, statin)
 
 	// The nearest pharmacy has no metformin: no matter for a refill of the statin.
@@ -377,43 +379,43 @@ func TestRefillOrderCarriesTheOneItem(t *testing.T) {
 	}
 	sim.SetStock(all[0].ID, "metformin", 0)
 	one := 1
-	choose := activities.ChoosePharmaciesInput{JourneyID: jid, PatientID: patientID, PrescriptionID: draft.PrescriptionID, Position: &one}
-	chosen := run[activities.ChoosePharmaciesResult](t, env, ph.ChoosePharmacies, choose)
+	choose := contract.ChoosePharmaciesInput{JourneyID: jid, PatientID: patientID, PrescriptionID: draft.PrescriptionID, Position: &one}
+	chosen := run[contract.ChoosePharmaciesResult](t, env, ph.ChoosePharmacies, choose)
 	if chosen.PrescriptionID != draft.PrescriptionID || len(chosen.Candidates) != len(all) || chosen.Candidates[0].ID != all[0].ID {
 		t.Fatalf("a refill of the statin should not need metformin in stock: %+v", chosen)
 	}
-	whole := run[activities.ChoosePharmaciesResult](t, env, ph.ChoosePharmacies, activities.ChoosePharmaciesInput{JourneyID: jid, PatientID: patientID})
+	whole := run[contract.ChoosePharmaciesResult](t, env, ph.ChoosePharmacies, contract.ChoosePharmaciesInput{JourneyID: jid, PatientID: patientID})
 	if len(whole.Candidates) != len(all)-1 {
 		t.Fatalf("the whole prescription needs metformin: %d candidates of %d", len(whole.Candidates), len(all))
 	}
 	// Another patient, or an item the prescription does not have: refused.
 	two := 2
-	for _, bad := range []activities.ChoosePharmaciesInput{
+	for _, bad := range []contract.ChoosePharmaciesInput{
 		{JourneyID: jid, PatientID: store.SeedPatientID(3), PrescriptionID: draft.PrescriptionID, Position: &one},
 		{JourneyID: jid, PatientID: patientID, PrescriptionID: draft.PrescriptionID, Position: &two},
 	} {
 		_, err := env.ExecuteActivity(ph.ChoosePharmacies, bad)
 		var appErr *temporal.ApplicationError
-		if !errors.As(err, &appErr) || appErr.Type() != activities.ErrTypeNoSignedPrescription {
-			t.Errorf("refill %+v: %v, want %s", bad, err, activities.ErrTypeNoSignedPrescription)
+		if !errors.As(err, &appErr) || appErr.Type() != contract.ErrTypeNoSignedPrescription {
+			t.Errorf("refill %+v: %v, want %s", bad, err, contract.ErrTypeNoSignedPrescription)
 		}
 	}
 
 	refillWorkflow := "adherence:test:refill-1"
-	sent := run[activities.SendPrescriptionResult](t, env, ph.SendPrescription, activities.SendPrescriptionInput{
+	sent := run[contract.SendPrescriptionResult](t, env, ph.SendPrescription, contract.SendPrescriptionInput{
 		JourneyID: jid, Step: "refill-1-1", Attempt: 1, PrescriptionID: draft.PrescriptionID, PharmacyID: all[0].ID,
 		Position: &one, WorkflowID: refillWorkflow})
 	orders := sim.Orders()
 	if len(orders) != 1 || orders[0].Reference != sent.OrderID || len(orders[0].Items) != 1 || orders[0].Items[0].Quantity != 30 {
 		t.Fatalf("partner orders = %+v, want one of the statin's 30 units", orders)
 	}
-	var bundle activities.FHIRBundle
+	var bundle pharmacy.FHIRBundle
 	if err := json.Unmarshal(orders[0].Bundle, &bundle); err != nil {
 		t.Fatal(err)
 	}
 	mr := bundle.Entry[0].Resource
 	if len(bundle.Entry) != 1 || mr.MedicationCodeableConcept.Text != "atorvastatin" ||
-		!slices.Contains(mr.Identifier, activities.FHIRIdentifier{System: activities.PrescriptionIDSystem, Value: draft.PrescriptionID + "/1"}) {
+		!slices.Contains(mr.Identifier, pharmacy.FHIRIdentifier{System: pharmacy.PrescriptionIDSystem, Value: draft.PrescriptionID + "/1"}) {
 		t.Errorf("refill bundle = %+v, want the statin alone, as item 1", bundle)
 	}
 	if got := hooks.waitFor(t, sent.OrderID, 4); !slices.Equal(got, []string{"accepted", "ready", "dispensed", "delivered"}) {

@@ -13,6 +13,7 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/carepath/carepath/activities"
+	"github.com/carepath/carepath/activities/contract"
 	"github.com/carepath/carepath/internal/testenv"
 	"github.com/carepath/carepath/store"
 	"github.com/carepath/carepath/workflows"
@@ -160,7 +161,7 @@ func signedPrescription(t *testing.T, h *harness, patient string) string {
 		t.Fatal(err)
 	}
 	acts := &activities.Prescriptions{Store: h.store, Signer: signer}
-	if _, err := acts.SignPrescription(ctx, activities.SignPrescriptionInput{PrescriptionID: rx.ID, ActorID: practitioner,
+	if _, err := acts.SignPrescription(ctx, contract.SignPrescriptionInput{PrescriptionID: rx.ID, ActorID: practitioner,
 		Action: "approve", ReviewedAt: time.Now()}); err != nil {
 		t.Fatal(err)
 	}

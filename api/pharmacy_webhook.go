@@ -11,7 +11,7 @@ import (
 	"github.com/google/uuid"
 	"go.temporal.io/api/serviceerror"
 
-	"github.com/carepath/carepath/activities"
+	"github.com/carepath/carepath/pharmacy"
 	"github.com/carepath/carepath/store"
 	"github.com/carepath/carepath/workflows"
 )
@@ -47,12 +47,12 @@ func (s *Server) pharmacyWebhook(c *gin.Context) {
 		s.writeError(c, &malformedError{detail: "the request body cannot be read"})
 		return
 	}
-	if err := activities.VerifyPharmacyWebhook(s.webhooks.PharmacySecret, c.GetHeader(activities.PharmacySignatureHeader), payload, time.Now(), pharmacyWebhookTolerance); err != nil {
-		s.writeError(c, &signatureError{detail: activities.PharmacySignatureHeader + " does not verify for this payload: " + err.Error()})
+	if err := pharmacy.VerifyWebhook(s.webhooks.PharmacySecret, c.GetHeader(pharmacy.SignatureHeader), payload, time.Now(), pharmacyWebhookTolerance); err != nil {
+		s.writeError(c, &signatureError{detail: pharmacy.SignatureHeader + " does not verify for this payload: " + err.Error()})
 		return
 	}
-	var ev activities.PharmacyEvent
-	if err := json.Unmarshal(payload, &ev); err != nil || ev.EventID == "" || ev.Sequence < 1 || activities.PharmacyStatusRank(ev.Status) == 0 {
+	var ev pharmacy.Event
+	if err := json.Unmarshal(payload, &ev); err != nil || ev.EventID == "" || ev.Sequence < 1 || pharmacy.StatusRank(ev.Status) == 0 {
 		s.writeError(c, &malformedError{detail: "the body is not a pharmacy event (event_id, order_id, status, sequence)"})
 		return
 	}

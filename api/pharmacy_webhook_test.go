@@ -16,9 +16,9 @@ import (
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
-	"github.com/carepath/carepath/activities"
 	"github.com/carepath/carepath/api"
 	"github.com/carepath/carepath/internal/testenv"
+	"github.com/carepath/carepath/pharmacy"
 	"github.com/carepath/carepath/platform"
 	"github.com/carepath/carepath/store"
 	"github.com/carepath/carepath/workflows"
@@ -95,12 +95,12 @@ func TestPharmacyWebhookVerifiesSignalsOnceAndRecords(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	post := func(ev activities.PharmacyEvent, secret string) (int, map[string]any) {
+	post := func(ev pharmacy.Event, secret string) (int, map[string]any) {
 		t.Helper()
 		body, _ := json.Marshal(ev)
 		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, srv.URL+"/api/v1/webhooks/pharmacy", strings.NewReader(string(body)))
 		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set(activities.PharmacySignatureHeader, activities.SignPharmacyWebhook(secret, body, time.Now()))
+		req.Header.Set(pharmacy.SignatureHeader, pharmacy.SignWebhook(secret, body, time.Now()))
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
@@ -113,7 +113,7 @@ func TestPharmacyWebhookVerifiesSignalsOnceAndRecords(t *testing.T) {
 		}
 		return resp.StatusCode, out
 	}
-	ready := activities.PharmacyEvent{EventID: "evt_" + uuid.NewString(), OrderID: order.ID, Status: "ready", Sequence: 2}
+	ready := pharmacy.Event{EventID: "evt_" + uuid.NewString(), OrderID: order.ID, Status: "ready", Sequence: 2}
 	if code, body := post(ready, "wrong-secret"); code != http.StatusBadRequest {
 		t.Errorf("a forged call got %d %v", code, body)
 	}
@@ -123,10 +123,10 @@ func TestPharmacyWebhookVerifiesSignalsOnceAndRecords(t *testing.T) {
 	if code, body := post(ready, testPharmacySecret); code != http.StatusOK || body["duplicate"] != true {
 		t.Errorf("redelivery: %d %v", code, body)
 	}
-	if code, body := post(activities.PharmacyEvent{EventID: "evt_" + uuid.NewString(), OrderID: uuid.NewString(), Status: "ready", Sequence: 1}, testPharmacySecret); code != http.StatusOK || body["outcome"] != "no-journey" {
+	if code, body := post(pharmacy.Event{EventID: "evt_" + uuid.NewString(), OrderID: uuid.NewString(), Status: "ready", Sequence: 1}, testPharmacySecret); code != http.StatusOK || body["outcome"] != "no-journey" {
 		t.Errorf("unknown order: %d %v", code, body)
 	}
-	if code, _ := post(activities.PharmacyEvent{EventID: "evt_x", OrderID: order.ID, Status: "lost", Sequence: 1}, testPharmacySecret); code != http.StatusBadRequest {
+	if code, _ := post(pharmacy.Event{EventID: "evt_x", OrderID: order.ID, Status: "lost", Sequence: 1}, testPharmacySecret); code != http.StatusBadRequest {
 		t.Errorf("an unknown status got %d", code)
 	}
 	// A refill's order is followed by the refill's own workflow: its events
@@ -142,7 +142,7 @@ func TestPharmacyWebhookVerifiesSignalsOnceAndRecords(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	accepted := activities.PharmacyEvent{EventID: "evt_" + uuid.NewString(), OrderID: refillOrder.ID, Status: "accepted", Sequence: 1}
+	accepted := pharmacy.Event{EventID: "evt_" + uuid.NewString(), OrderID: refillOrder.ID, Status: "accepted", Sequence: 1}
 	if code, body := post(accepted, testPharmacySecret); code != http.StatusOK || body["outcome"] != "signalled" {
 		t.Fatalf("refill delivery: %d %v", code, body)
 	}

@@ -9,7 +9,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/carepath/carepath/activities"
+	"github.com/carepath/carepath/activities/contract"
 	"github.com/carepath/carepath/auth"
 	"github.com/carepath/carepath/workflows"
 	"go.temporal.io/sdk/temporal"
@@ -92,10 +92,10 @@ var journeyErrorStatus = map[string]int{
 	workflows.ErrTypeJourneyNotActive: http.StatusConflict,
 	workflows.ErrTypeInvalidMessage:   http.StatusUnprocessableEntity,
 	// Raised by the activities an update runs.
-	activities.ErrTypeSlotUnavailable:            http.StatusConflict,
-	activities.ErrTypeSlotNotFound:               http.StatusUnprocessableEntity,
-	activities.ErrTypeRescheduleOutOfPolicy:      http.StatusUnprocessableEntity,
-	activities.ErrTypeNotAppointmentPractitioner: http.StatusForbidden,
+	contract.ErrTypeSlotUnavailable:            http.StatusConflict,
+	contract.ErrTypeSlotNotFound:               http.StatusUnprocessableEntity,
+	contract.ErrTypeRescheduleOutOfPolicy:      http.StatusUnprocessableEntity,
+	contract.ErrTypeNotAppointmentPractitioner: http.StatusForbidden,
 }
 
 // writeError is the one place where an error becomes an HTTP status.

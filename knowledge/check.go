@@ -7,87 +7,16 @@ import (
 	"strings"
 )
 
-// Profile is what the checks know about the patient. Conditions are our
-// ids, ICD-10 codes or SNOMED CT codes; allergies are allergy classes
-// ("penicillin", "sulfa") or drug names.
-type Profile struct {
-	Conditions []string `json:"conditions,omitempty"`
-	Allergies  []string `json:"allergies,omitempty"`
-	Age        *int     `json:"age,omitempty"`
-	EGFR       *float64 `json:"egfr,omitempty"` // mL/min/1.73m2
-	Pregnant   bool     `json:"pregnant,omitempty"`
-}
-
-// Finding kinds.
-const (
-	KindInteraction      = "drug-interaction"
-	KindDuplicate        = "duplicate-therapy"
-	KindContraindication = "contraindication"
-	KindAllergy          = "allergy"
-)
-
-// Coding is a FHIR Coding.
-type Coding struct {
-	System  string `json:"system"`
-	Code    string `json:"code"`
-	Display string `json:"display"`
-}
-
 const actCode = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
 
 var (
-	codeDrug      = Coding{actCode, "DRG", "Drug Interaction Alert"}
-	codeDuplicate = Coding{actCode, "DUPTHPY", "Duplicate Therapy Alert"}
-	codeAllergy   = Coding{actCode, "ALGY", "Allergy Alert"}
-	codeCondition = Coding{actCode, "COND", "Condition Alert"}
-	codePregnancy = Coding{actCode, "PREG", "Pregnancy Alert"}
-	codeAge       = Coding{actCode, "AGE", "Age Alert"}
+	codeDrug      = Coding{System: actCode, Code: "DRG", Display: "Drug Interaction Alert"}
+	codeDuplicate = Coding{System: actCode, Code: "DUPTHPY", Display: "Duplicate Therapy Alert"}
+	codeAllergy   = Coding{System: actCode, Code: "ALGY", Display: "Allergy Alert"}
+	codeCondition = Coding{System: actCode, Code: "COND", Display: "Condition Alert"}
+	codePregnancy = Coding{System: actCode, Code: "PREG", Display: "Pregnancy Alert"}
+	codeAge       = Coding{System: actCode, Code: "AGE", Display: "Age Alert"}
 )
-
-// Evidence names a source and the section cited.
-type Evidence struct {
-	Source    string `json:"source"`
-	Title     string `json:"title"`
-	URL       string `json:"url,omitempty"`
-	Reference string `json:"reference"`
-}
-
-// ConditionRef names a condition in a finding.
-type ConditionRef struct {
-	ID     string `json:"id"`
-	Name   string `json:"name"`
-	ICD10  string `json:"icd10,omitempty"`
-	SNOMED string `json:"snomed,omitempty"`
-}
-
-// AllergyRef names an allergy class in a finding.
-type AllergyRef struct {
-	ID       string `json:"id"`
-	Name     string `json:"name"`
-	Relation string `json:"relation"` // member, cross-reactive or recorded-drug
-}
-
-// Finding is one problem with a regimen, shaped to become a FHIR
-// DetectedIssue (see DetectedIssue).
-type Finding struct {
-	Kind                  string        `json:"kind"`
-	Severity              Severity      `json:"severity"`
-	DetectedIssueSeverity string        `json:"detected_issue_severity"`
-	Code                  Coding        `json:"code"`
-	Drugs                 []DrugRef     `json:"drugs"`
-	Condition             *ConditionRef `json:"condition,omitempty"`
-	Allergy               *AllergyRef   `json:"allergy,omitempty"`
-	RuleID                string        `json:"rule_id"`
-	// RuleLevel is drug (both sides named), drug-class or class: how
-	// specific the rule that applied is.
-	RuleLevel  string     `json:"rule_level"`
-	Via        []string   `json:"via,omitempty"` // the classes a class rule matched through
-	Summary    string     `json:"summary"`
-	Mechanism  string     `json:"mechanism,omitempty"`
-	Effect     string     `json:"effect,omitempty"`
-	Management string     `json:"management,omitempty"`
-	Evidence   []Evidence `json:"evidence"`
-}
 
 // ConditionMatch says which stored condition a patient's entry matched.
 type ConditionMatch struct {
@@ -325,8 +254,8 @@ func sortFindings(fs []Finding) {
 	kindOrder := map[string]int{KindAllergy: 0, KindContraindication: 1, KindInteraction: 2, KindDuplicate: 3}
 	sort.SliceStable(fs, func(i, j int) bool {
 		a, b := fs[i], fs[j]
-		if a.Severity.rank() != b.Severity.rank() {
-			return a.Severity.rank() < b.Severity.rank()
+		if a.Severity.Rank() != b.Severity.Rank() {
+			return a.Severity.Rank() < b.Severity.Rank()
 		}
 		if kindOrder[a.Kind] != kindOrder[b.Kind] {
 			return kindOrder[a.Kind] < kindOrder[b.Kind]
@@ -560,8 +489,8 @@ func better(aLevel int, a map[string]any, bLevel int, b map[string]any) bool {
 		return aLevel < bLevel
 	}
 	as, bs := Severity(str(a["severity"])), Severity(str(b["severity"]))
-	if as.rank() != bs.rank() {
-		return as.rank() < bs.rank()
+	if as.Rank() != bs.Rank() {
+		return as.Rank() < bs.Rank()
 	}
 	return str(a["id"]) < str(b["id"])
 }

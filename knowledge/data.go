@@ -24,47 +24,6 @@ import (
 //go:embed data/*.csv data/*.yaml data/VERSION
 var embedded embed.FS
 
-// Severity grades a rule. The order is that of the constants: the first is
-// the most severe.
-type Severity string
-
-// Severities, most severe first.
-const (
-	Contraindicated Severity = "contraindicated"
-	Major           Severity = "major"
-	Moderate        Severity = "moderate"
-	Minor           Severity = "minor"
-)
-
-// rank orders severities, most severe first; unknown values sort last.
-func (s Severity) rank() int {
-	switch s {
-	case Contraindicated:
-		return 0
-	case Major:
-		return 1
-	case Moderate:
-		return 2
-	case Minor:
-		return 3
-	}
-	return 4
-}
-
-func (s Severity) valid() bool { return s.rank() < 4 }
-
-// DetectedIssueSeverity maps a severity to FHIR DetectedIssue.severity.
-func (s Severity) DetectedIssueSeverity() string {
-	switch s {
-	case Contraindicated, Major:
-		return "high"
-	case Moderate:
-		return "moderate"
-	default:
-		return "low"
-	}
-}
-
 // Source is a publication the data cites.
 type Source struct {
 	ID, Title, Publisher, URL, Licence string
@@ -562,7 +521,7 @@ func (d *Dataset) Validate() error {
 		}
 	}
 	severity := func(where string, s Severity) {
-		if !s.valid() {
+		if !s.Valid() {
 			bad("%s: severity %q is not one of contraindicated, major, moderate, minor", where, s)
 		}
 	}

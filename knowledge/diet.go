@@ -31,8 +31,8 @@ type DietItem struct {
 }
 
 var (
-	codeFood = Coding{actCode, "FOOD", "Food Interaction Alert"}
-	codeHerb = Coding{actCode, "NHP", "Natural Health Product Alert"}
+	codeFood = Coding{System: actCode, Code: "FOOD", Display: "Food Interaction Alert"}
+	codeHerb = Coding{System: actCode, Code: "NHP", Display: "Natural Health Product Alert"}
 )
 
 var adviceOrder = map[string]int{"avoid": 0, "limit": 1, "keep-steady": 2, "separate": 3, "monitor": 4}
@@ -86,7 +86,7 @@ func (e *evaluator) diet() []DietAdvice {
 			}
 			sev := Severity(str(r["severity"]))
 			adv := str(r["advice"])
-			if sev.rank() < da.Severity.rank() {
+			if sev.Rank() < da.Severity.Rank() {
 				da.Severity = sev
 			}
 			if adviceOrder[adv] < adviceOrder[da.Advice] {
@@ -102,8 +102,8 @@ func (e *evaluator) diet() []DietAdvice {
 		out = append(out, *da)
 	}
 	sort.Slice(out, func(i, j int) bool {
-		if out[i].Severity.rank() != out[j].Severity.rank() {
-			return out[i].Severity.rank() < out[j].Severity.rank()
+		if out[i].Severity.Rank() != out[j].Severity.Rank() {
+			return out[i].Severity.Rank() < out[j].Severity.Rank()
 		}
 		return strings.ToLower(out[i].Name) < strings.ToLower(out[j].Name)
 	})

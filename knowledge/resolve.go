@@ -24,27 +24,6 @@ const (
 	MatchPartial     = "partial"
 )
 
-// DrugRef identifies a drug in answers.
-type DrugRef struct {
-	ID      string   `json:"id"`
-	Name    string   `json:"name"`
-	RxCUI   string   `json:"rxcui,omitempty"`
-	ATC     string   `json:"atc,omitempty"`
-	Classes []string `json:"classes,omitempty"`
-	Brands  []string `json:"brands,omitempty"`
-}
-
-// NameResolution says what one input name was taken to mean.
-type NameResolution struct {
-	Input      string    `json:"input"`
-	Status     string    `json:"status"`
-	Match      string    `json:"match,omitempty"`
-	MatchedAs  string    `json:"matched_as,omitempty"` // the stored name, when not an exact match
-	Drugs      []DrugRef `json:"drugs,omitempty"`
-	Candidates []DrugRef `json:"candidates,omitempty"`
-	Message    string    `json:"message"`
-}
-
 // ResolveName resolves one name; see ResolveNames.
 func (g *Graph) ResolveName(ctx context.Context, name string) (NameResolution, error) {
 	out, err := g.ResolveNames(ctx, []string{name})

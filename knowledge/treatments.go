@@ -152,7 +152,7 @@ func (g *Graph) Treatments(ctx context.Context, condition string, p Profile, cur
 			}
 			var blocking, cautions []Finding
 			for _, f := range concerns[id] {
-				if f.Severity.rank() <= Major.rank() {
+				if f.Severity.Rank() <= Major.Rank() {
 					blocking = append(blocking, f)
 				} else {
 					cautions = append(cautions, f)

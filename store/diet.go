@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
 	"time"
 
 	"github.com/google/uuid"
@@ -147,17 +146,6 @@ func (s *Store) PatientDietProfile(ctx context.Context, patientID string) (DietP
 	}
 	return p, nil
 }
-
-// Diet plan statuses and triggers.
-const (
-	DietAwaitingReview = "awaiting_review"
-	DietInfeasible     = "infeasible"
-	DietApproved       = "approved"
-	DietSuperseded     = "superseded"
-
-	DietTriggerInitial   = "initial"
-	DietTriggerAmendment = "amendment"
-)
 
 // DietPlan is one revision of a journey step's diet plan.
 type DietPlan struct {
@@ -310,12 +298,6 @@ func (s *Store) ReviewDietPlan(ctx context.Context, r DietReview) (DietPlan, err
 // MealSlots are the slots a meal is logged in.
 var MealSlots = []string{"breakfast", "lunch", "snack", "dinner"}
 
-// MealItem is an amount of one IFCT food.
-type MealItem struct {
-	Code  string  `json:"code"`
-	Grams float64 `json:"grams"`
-}
-
 // MealLog is a meal the patient logged.
 type MealLog struct {
 	ID        string         `json:"id"`
@@ -378,15 +360,6 @@ func (s *Store) RecordMeal(ctx context.Context, m MealLog) (MealLog, error) {
 	return out, json.Unmarshal(items, &out.Items)
 }
 
-// IntakeLine is one nutrient's intake against its daily target.
-type IntakeLine struct {
-	Nutrient string     `json:"nutrient"`
-	Unit     string     `json:"unit"`
-	Intake   float64    `json:"intake"`
-	Target   diet.Range `json:"target"`
-	Status   string     `json:"status"` // below, within, above
-}
-
 // Intake is a day's logged meals against the plan in force.
 type Intake struct {
 	JourneyID    string       `json:"journey_id"`
@@ -429,27 +402,8 @@ func (s *Store) DailyIntake(ctx context.Context, journeyID, date string) (Intake
 	if err != nil {
 		return Intake{}, fmt.Errorf("store: daily intake: %w", err)
 	}
-	in.Lines = IntakeLines(n, plan.Targets)
+	in.Lines = diet.IntakeLines(n, plan.Targets)
 	return in, nil
-}
-
-// IntakeLines compares intake with targets, nutrient by nutrient.
-func IntakeLines(n diet.Nutrients, t diet.Targets) []IntakeLine {
-	line := func(name string, v float64, tg diet.Target) IntakeLine {
-		status := "within"
-		switch {
-		case v < tg.Min:
-			status = "below"
-		case tg.Max > 0 && v > tg.Max:
-			status = "above"
-		}
-		return IntakeLine{Nutrient: name, Unit: tg.Unit, Intake: math.Round(v*10) / 10, Target: tg.Range, Status: status}
-	}
-	return []IntakeLine{
-		line("energy", n.EnergyKcal, t.Energy), line("carbohydrate", n.CarbohydrateG, t.Carbohydrate),
-		line("protein", n.ProteinG, t.Protein), line("fat", n.FatG, t.Fat),
-		line("fibre", n.FibreG, t.Fibre), line("sodium", n.SodiumMg, t.Sodium),
-	}
 }
 
 // KnownFoodCodes says which of codes are foods of the composition table.

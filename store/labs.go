@@ -16,35 +16,11 @@ import (
 // Lab orders and results: a lab_order row per booked test, a
 // lab_observation row per result (migration 0005).
 
-// Lab order statuses and origins.
-const (
-	LabOrderScheduled = "scheduled"
-	LabOrderResulted  = "resulted"
-	LabOriginJourney  = "journey"
-	LabOriginLink     = "healthlink"
-)
-
 // ErrUnknownLabTest: no test in the catalogue has this code or name.
 var ErrUnknownLabTest = errors.New("unknown lab test")
 
 // ErrKeyReused: an idempotency key already booked a different request.
 var ErrKeyReused = errors.New("idempotency key reused for another request")
-
-// LabOrder is one booked test.
-type LabOrder struct {
-	ID             string `json:"id"`
-	Origin         string `json:"origin"`
-	JourneyID      string `json:"journey_id,omitempty"`
-	PatientID      string `json:"patient_id"`
-	PractitionerID string `json:"practitioner_id,omitempty"`
-	LOINC          string `json:"loinc_code"`
-	TestName       string `json:"test_name"`
-	ScheduledFor   string `json:"scheduled_for"` // a date, 2006-01-02
-	Status         string `json:"status"`
-	// LabClientID is the lab partner (OAuth client) the order was sent to;
-	// only it may report the result. Empty: no partner lab.
-	LabClientID string `json:"lab_client_id,omitempty"`
-}
 
 // BookLabTestsRequest books tests for a patient. Each test's row is keyed
 // KeyPrefix + ":" + LOINC, so a retry books nothing twice.
@@ -294,17 +270,6 @@ func (s *Store) PractitionerPhone(ctx context.Context, practitionerID string) (s
 		return "", fmt.Errorf("store: practitioner phone: %w", err)
 	}
 	return NormalizePhone(*phone), nil
-}
-
-// StaffNotification is a message to a practitioner about a journey step.
-type StaffNotification struct {
-	JourneyID         string `json:"journey_id"`
-	Step              string `json:"step"`
-	PractitionerID    string `json:"practitioner_id"`
-	TemplateID        string `json:"template_id"`
-	Status            string `json:"status"` // sending, sent, skipped
-	SkipReason        string `json:"skip_reason,omitempty"`
-	ProviderMessageID string `json:"provider_message_id,omitempty"`
 }
 
 // SaveStaffNotification records the step's message; a final one (sent or

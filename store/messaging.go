@@ -26,14 +26,6 @@ const (
 	DefaultQuietHoursEnd   = "07:00"
 )
 
-// Communication statuses.
-const (
-	CommunicationSending  = "sending"
-	CommunicationSent     = "sent"
-	CommunicationSkipped  = "skipped"
-	CommunicationDeferred = "deferred"
-)
-
 // SMSRecipient is what sending an SMS needs to know about a patient.
 type SMSRecipient struct {
 	PatientID string

@@ -14,31 +14,6 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// MedicationItem is one medicine of a prescription, shaped after FHIR
-// MedicationRequest's dosage and dispense request.
-type MedicationItem struct {
-	Drug         string `json:"drug"`
-	Dose         string `json:"dose"`      // e.g. "500 mg"
-	Route        string `json:"route"`     // e.g. "oral"
-	Frequency    string `json:"frequency"` // e.g. "twice daily"
-	DurationDays int    `json:"duration_days"`
-	Quantity     int    `json:"quantity"`
-	Refills      int    `json:"refills"`
-}
-
-// Validate reports what is missing from an item, naming fields, never the
-// drug (a drug name is health data).
-func (m MedicationItem) Validate() error {
-	var errs []error
-	if m.Drug == "" || m.Dose == "" || m.Route == "" || m.Frequency == "" {
-		errs = append(errs, errors.New("drug, dose, route and frequency are required"))
-	}
-	if m.DurationDays <= 0 || m.Quantity <= 0 || m.Refills < 0 {
-		errs = append(errs, errors.New("duration_days and quantity must be positive and refills not negative"))
-	}
-	return errors.Join(errs...)
-}
-
 // ItemsFromOrders turns a consult's prescription orders back into items.
 func ItemsFromOrders(orders []EncounterOrder) ([]MedicationItem, error) {
 	var out []MedicationItem
@@ -55,14 +30,6 @@ func ItemsFromOrders(orders []EncounterOrder) ([]MedicationItem, error) {
 		out = append(out, it)
 	}
 	return out, nil
-}
-
-// OrderFromItem is the encounter order that carries an item from the
-// consult to the prescription step.
-func OrderFromItem(m MedicationItem) EncounterOrder {
-	return EncounterOrder{Kind: OrderPrescription, Display: m.Drug, Detail: map[string]string{
-		"dose": m.Dose, "route": m.Route, "frequency": m.Frequency, "duration_days": strconv.Itoa(m.DurationDays),
-		"quantity": strconv.Itoa(m.Quantity), "refills": strconv.Itoa(m.Refills)}}
 }
 
 // ClinicalProfile is what the prescription check knows of a patient.
@@ -353,15 +320,6 @@ func (s *Store) GetReview(ctx context.Context, prescriptionID string) (Review, e
 		return Review{}, fmt.Errorf("store: review of %s: %w", prescriptionID, err)
 	}
 	return r, nil
-}
-
-// Pharmacy is a partner pharmacy, with its distance from the patient.
-type Pharmacy struct {
-	ID         string  `json:"id"`
-	Name       string  `json:"name"`
-	City       string  `json:"city"`
-	Preferred  bool    `json:"preferred"`
-	DistanceKm float64 `json:"distance_km"`
 }
 
 // PharmaciesFor lists the active pharmacies for a patient: the preferred

@@ -10,7 +10,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
-	"github.com/carepath/carepath/activities"
+	"github.com/carepath/carepath/activities/contract"
 	"github.com/carepath/carepath/pathways"
 )
 
@@ -48,12 +48,12 @@ func (j *journey) runAdhere(ctx workflow.Context, step pathways.PlanStep) (stepR
 	if err != nil {
 		return stepResult{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf("step %s: %v", step.ID, err), ErrTypeInvalidInput, err)
 	}
-	var plan activities.AdherencePlanResult
-	err = workflow.ExecuteActivity(dbOptions(ctx), adherenceActs.AdherencePlan, activities.AdherencePlanInput{
+	var plan contract.AdherencePlanResult
+	err = workflow.ExecuteActivity(dbOptions(ctx), contract.AdherencePlan, contract.AdherencePlanInput{
 		JourneyID: j.state.JourneyID, PatientID: j.state.PatientID,
 	}).Get(ctx, &plan)
 	var appErr *temporal.ApplicationError
-	if errors.As(err, &appErr) && appErr.Type() == activities.ErrTypeNoSignedPrescription {
+	if errors.As(err, &appErr) && appErr.Type() == contract.ErrTypeNoSignedPrescription {
 		return stepResult{result: "no_prescription"}, j.setAttention(ctx, true, fmt.Sprintf("step %s: there is no signed prescription to follow", step.ID))
 	}
 	if err != nil {
@@ -82,7 +82,7 @@ func (j *journey) runAdhere(ctx workflow.Context, step pathways.PlanStep) (stepR
 
 // startAdherence starts one child and counts its end in info. It reports
 // false when the request has no schedule or its course was already started.
-func (j *journey) startAdherence(ctx workflow.Context, plan activities.AdherencePlanResult, item activities.AdherenceItem,
+func (j *journey) startAdherence(ctx workflow.Context, plan contract.AdherencePlanResult, item contract.AdherenceItem,
 	settings AdherenceSettings, info *AdherenceInfo) (bool, error) {
 	if _, err := DosesPerDay(item.Frequency); err != nil {
 		info.Unscheduled = append(info.Unscheduled, item.Position)

@@ -6,11 +6,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/carepath/carepath/activities/contract"
 	"go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
-
-	"github.com/carepath/carepath/activities"
 )
 
 // The Adherence workflow follows one medication request of a signed
@@ -184,8 +183,6 @@ type AdherenceState struct {
 	RefillOrders []string  `json:"refill_orders,omitempty"`
 	SupplyEndsAt time.Time `json:"supply_ends_at,omitzero"`
 }
-
-var adherenceActs *activities.Adherence
 
 // Adherence runs one medication request's reminders; see the file comment.
 func Adherence(ctx workflow.Context, in AdherenceInput) (AdherenceState, error) {
@@ -465,7 +462,7 @@ func (a *adherence) updateSupply() {
 
 // reminderOptions: a dose reminder more than 15 minutes late is not worth sending.
 func reminderOptions(ctx workflow.Context) workflow.Context {
-	o := activities.SMSActivityOptions()
+	o := contract.SMSActivityOptions()
 	o.ScheduleToCloseTimeout = 15 * time.Minute
 	return workflow.WithActivityOptions(ctx, o)
 }
@@ -500,15 +497,15 @@ func (a *adherence) supplyEnd() time.Time {
 // reminder that is held by quiet hours, skipped or failed is not retried:
 // the next dose has its own.
 func (a *adherence) sendReminder(ctx workflow.Context, key, template string, at time.Time) bool {
-	var res activities.SendSMSResult
-	err := workflow.ExecuteActivity(reminderOptions(ctx), messageActs.SendSMS, activities.SendSMSInput{
-		JourneyID: a.in.JourneyID, Step: a.st.ID + ":" + key, PatientID: a.st.PatientID, Kind: activities.SMSKindReminder,
+	var res contract.SendSMSResult
+	err := workflow.ExecuteActivity(reminderOptions(ctx), contract.SendSMS, contract.SendSMSInput{
+		JourneyID: a.in.JourneyID, Step: a.st.ID + ":" + key, PatientID: a.st.PatientID, Kind: contract.SMSKindReminder,
 		TemplateID: template, Params: map[string]string{"at": at.Format(time.RFC3339), "link": "/adherence/" + a.st.ID},
 	}).Get(ctx, &res)
 	if err != nil {
 		a.logger.Warn("Reminder not sent", "Key", key, "Error", err)
 	}
-	return err == nil && res.Status == activities.SMSSent
+	return err == nil && res.Status == contract.SMSSent
 }
 
 func (a *adherence) validateRefill(req RefillRequest) error {
@@ -534,7 +531,7 @@ func (a *adherence) requestRefill(ctx workflow.Context, req RefillRequest) (Adhe
 	at := workflow.Now(ctx)
 	a.st.RefillRequests = append(a.st.RefillRequests, RefillRecord{Number: number, RequestedBy: req.Actor.ID, Role: req.Actor.Role, At: at})
 	a.st.TotalDoses += a.dosesPerFill()
-	err := workflow.ExecuteActivity(dbOptions(ctx), adherenceActs.RecordRefillRequest, activities.RecordRefillInput{
+	err := workflow.ExecuteActivity(dbOptions(ctx), contract.RecordRefillRequest, contract.RecordRefillInput{
 		PrescriptionID: a.st.PrescriptionID, Position: a.st.Position, Number: number, PatientID: a.st.PatientID,
 		ActorID: req.Actor.ID, ActorRole: req.Actor.Role, RequestedAt: at,
 	}).Get(ctx, nil)

@@ -15,6 +15,8 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/carepath/carepath/activities"
+	"github.com/carepath/carepath/activities/contract"
+	"github.com/carepath/carepath/pharmacy"
 	"github.com/carepath/carepath/workflows"
 )
 
@@ -37,7 +39,7 @@ type adhWorld struct {
 
 	mu      sync.Mutex
 	sms     []sentSMS
-	refills []activities.RecordRefillInput
+	refills []contract.RecordRefillInput
 	alerts  []workflows.AdherenceAlert
 	// orders are the RefillOrder children started (mocked: refill_test.go
 	// runs the real one).
@@ -45,7 +47,7 @@ type adhWorld struct {
 }
 
 type sentSMS struct {
-	in activities.SendSMSInput
+	in contract.SendSMSInput
 	at time.Time // when the activity ran (simulated time)
 }
 
@@ -67,17 +69,17 @@ func newAdhWorld(t *testing.T, in workflows.AdherenceInput, start time.Time) *ad
 		w.mu.Lock()
 		defer w.mu.Unlock()
 		w.orders = append(w.orders, in)
-		return workflows.FulfilmentInfo{Status: activities.PharmacyDelivered}, nil
+		return workflows.FulfilmentInfo{Status: pharmacy.Delivered}, nil
 	})
 	env.RegisterActivity(&activities.Messaging{})
 	env.RegisterActivity(&activities.Adherence{})
-	env.OnActivity(messagingActs.SendSMS, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.SendSMSInput) (activities.SendSMSResult, error) {
+	env.OnActivity(messagingActs.SendSMS, mock.Anything, mock.Anything).Return(func(_ context.Context, in contract.SendSMSInput) (contract.SendSMSResult, error) {
 		w.mu.Lock()
 		defer w.mu.Unlock()
 		w.sms = append(w.sms, sentSMS{in: in, at: env.Now()})
-		return activities.SendSMSResult{Status: activities.SMSSent, MessageSID: "SM1"}, nil
+		return contract.SendSMSResult{Status: contract.SMSSent, MessageSID: "SM1"}, nil
 	})
-	env.OnActivity(adherenceActs.RecordRefillRequest, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.RecordRefillInput) error {
+	env.OnActivity(adherenceActs.RecordRefillRequest, mock.Anything, mock.Anything).Return(func(_ context.Context, in contract.RecordRefillInput) error {
 		w.mu.Lock()
 		defer w.mu.Unlock()
 		w.refills = append(w.refills, in)
@@ -309,7 +311,7 @@ func TestAdherenceRemindersAtEightLocal(t *testing.T) {
 				if local.Hour() != 8 || local.Minute() != 0 {
 					t.Errorf("reminder %d sent at %s, want 08:00 local", i+1, local)
 				}
-				if s.in.Params["at"] != s.at.Format(time.RFC3339) || s.in.Kind != activities.SMSKindReminder {
+				if s.in.Params["at"] != s.at.Format(time.RFC3339) || s.in.Kind != contract.SMSKindReminder {
 					t.Errorf("reminder %d: at %s kind %s", i+1, s.in.Params["at"], s.in.Kind)
 				}
 			}
@@ -446,7 +448,7 @@ func TestAdherenceWorkflowIDRoundTrips(t *testing.T) {
 // adhereJourney is a journey of one adhere step (its fields after the
 // type, as pathway YAML), whose prescription has these items, with real
 // Adherence children and the plan activity mocked.
-func adhereJourney(t *testing.T, stepFields string, items ...activities.AdherenceItem) (*testsuite.TestWorkflowEnvironment, workflows.JourneyInput) {
+func adhereJourney(t *testing.T, stepFields string, items ...contract.AdherenceItem) (*testsuite.TestWorkflowEnvironment, workflows.JourneyInput) {
 	t.Helper()
 	plan := mustPlan(t, `id: adhere-test
 version: 1
@@ -459,7 +461,7 @@ steps:
 	env.RegisterWorkflowWithOptions(workflows.Adherence, workflow.RegisterOptions{Name: workflows.AdherenceWorkflowName})
 	env.RegisterActivity(&activities.Adherence{})
 	env.RegisterActivity(&activities.Messaging{})
-	env.OnActivity(adherenceActs.AdherencePlan, mock.Anything, mock.Anything).Return(activities.AdherencePlanResult{
+	env.OnActivity(adherenceActs.AdherencePlan, mock.Anything, mock.Anything).Return(contract.AdherencePlanResult{
 		PrescriptionID: rxID, TimeZone: kolkata, Items: items}, nil)
 	return env, in
 }
@@ -485,15 +487,15 @@ func journeyAttention(t *testing.T, env *testsuite.TestWorkflowEnvironment) (boo
 // (NeedsAttention); the step ends when the courses end.
 func TestAdhereStepStartsOneCoursePerScheduledRequest(t *testing.T) {
 	env, in := adhereJourney(t, "time_limit: 30d, on_timeout: continue, with: {missed_in_a_row: 2}",
-		activities.AdherenceItem{Position: 0, Frequency: "twice daily", DurationDays: 3, Quantity: 6},
-		activities.AdherenceItem{Position: 1, Frequency: "as needed", DurationDays: 30, Quantity: 10})
+		contract.AdherenceItem{Position: 0, Frequency: "twice daily", DurationDays: 3, Quantity: 6},
+		contract.AdherenceItem{Position: 1, Frequency: "as needed", DurationDays: 30, Quantity: 10})
 	var mu sync.Mutex
 	var steps []string
-	env.OnActivity(messagingActs.SendSMS, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.SendSMSInput) (activities.SendSMSResult, error) {
+	env.OnActivity(messagingActs.SendSMS, mock.Anything, mock.Anything).Return(func(_ context.Context, in contract.SendSMSInput) (contract.SendSMSResult, error) {
 		mu.Lock()
 		defer mu.Unlock()
 		steps = append(steps, in.Step)
-		return activities.SendSMSResult{Status: activities.SMSSent}, nil
+		return contract.SendSMSResult{Status: contract.SMSSent}, nil
 	})
 	var attention bool
 	var reason string
@@ -523,8 +525,8 @@ func TestAdhereStepStartsOneCoursePerScheduledRequest(t *testing.T) {
 // journey moves on; the course is not waited for.
 func TestAdhereStepTimeLimitLeavesTheCourseRunning(t *testing.T) {
 	env, in := adhereJourney(t, "time_limit: 1d, on_timeout: continue",
-		activities.AdherenceItem{Position: 0, Frequency: "once daily", DurationDays: 30, Quantity: 30})
-	env.OnActivity(messagingActs.SendSMS, mock.Anything, mock.Anything).Return(activities.SendSMSResult{Status: activities.SMSSent}, nil)
+		contract.AdherenceItem{Position: 0, Frequency: "once daily", DurationDays: 30, Quantity: 30})
+	env.OnActivity(messagingActs.SendSMS, mock.Anything, mock.Anything).Return(contract.SendSMSResult{Status: contract.SMSSent}, nil)
 	env.ExecuteWorkflow(workflows.Journey, in)
 	if err := env.GetWorkflowError(); err != nil {
 		t.Fatalf("journey failed: %v", err)
@@ -544,8 +546,8 @@ func TestAdhereStepTimeLimitLeavesTheCourseRunning(t *testing.T) {
 // journey's adherence attention even while a refill has alerted before.
 func TestRefillAlertsDoNotHoldTheCoursesAttention(t *testing.T) {
 	env, in := adhereJourney(t, "time_limit: 30d, on_timeout: continue, with: {missed_in_a_row: 100}",
-		activities.AdherenceItem{Position: 0, Frequency: "twice daily", DurationDays: 3, Quantity: 6})
-	env.OnActivity(messagingActs.SendSMS, mock.Anything, mock.Anything).Return(activities.SendSMSResult{Status: activities.SMSSent}, nil)
+		contract.AdherenceItem{Position: 0, Frequency: "twice daily", DurationDays: 3, Quantity: 6})
+	env.OnActivity(messagingActs.SendSMS, mock.Anything, mock.Anything).Return(contract.SendSMSResult{Status: contract.SMSSent}, nil)
 	course := workflows.AdherenceWorkflowID(patient, rxID, 0)
 	type seen struct {
 		attention bool

@@ -10,10 +10,10 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
-	"github.com/carepath/carepath/activities"
+	"github.com/carepath/carepath/activities/contract"
+	"github.com/carepath/carepath/care"
 	"github.com/carepath/carepath/diet"
 	"github.com/carepath/carepath/pathways"
-	"github.com/carepath/carepath/store"
 )
 
 // The diet step: a plan is generated from the patient's conditions,
@@ -71,10 +71,10 @@ const mgdlPerMmol = 18.016
 
 // MealLog is the payload of SignalLogMeal. ClientID makes a retry harmless.
 type MealLog struct {
-	ClientID string           `json:"client_id"`
-	EatenAt  time.Time        `json:"eaten_at"`
-	Slot     string           `json:"slot"`
-	Items    []store.MealItem `json:"items"`
+	ClientID string          `json:"client_id"`
+	EatenAt  time.Time       `json:"eaten_at"`
+	Slot     string          `json:"slot"`
+	Items    []care.MealItem `json:"items"`
 }
 
 // DietRevision is one revision as the journey shows it.
@@ -88,9 +88,9 @@ type DietRevision struct {
 
 // DayIntake is a day's logged meals against the plan in force.
 type DayIntake struct {
-	Date  string             `json:"date"` // the meals' own local date
-	Meals int                `json:"meals"`
-	Lines []store.IntakeLine `json:"lines"`
+	Date  string            `json:"date"` // the meals' own local date
+	Meals int               `json:"meals"`
+	Lines []diet.IntakeLine `json:"lines"`
 	total diet.Nutrients
 	ids   []string
 }
@@ -117,8 +117,6 @@ type DietPlanInfo struct {
 	Intake           []DayIntake    `json:"intake"` // the last 14 days with meals, oldest first
 	NextReview       *time.Time     `json:"next_review,omitempty"`
 }
-
-var dietActs *activities.Diet
 
 // dietSettings are the step's with: values.
 type dietSettings struct {
@@ -250,7 +248,7 @@ func (j *journey) runDiet(ctx workflow.Context, step pathways.PlanStep) (stepRes
 
 	end := workflow.Now(ctx).Add(step.TimeLimit)
 	dr.end = end
-	if res, done, err := j.reviseDiet(ctx, step, dr, store.DietTriggerInitial); done || err != nil {
+	if res, done, err := j.reviseDiet(ctx, step, dr, care.DietTriggerInitial); done || err != nil {
 		return res, err
 	}
 	for {
@@ -289,7 +287,7 @@ func (j *journey) reviseDiet(ctx workflow.Context, step pathways.PlanStep, dr *d
 			return stepResult{}, true, err
 		}
 		dr.handled = true // an amendment's update may answer now
-		dr.awaiting, dr.review, dr.info.Status = true, nil, store.DietAwaitingReview
+		dr.awaiting, dr.review, dr.info.Status = true, nil, care.DietAwaitingReview
 		limit, onTimeout := step.TimeLimit, step.OnTimeout
 		if a := step.Approval; a != nil {
 			limit, onTimeout = a.TimeLimit, a.OnTimeout
@@ -312,8 +310,8 @@ func (j *journey) reviseDiet(ctx workflow.Context, step pathways.PlanStep, dr *d
 		if req.Action == DietAmend {
 			dr.adj = dr.nextAdjustment(req)
 			dr.excluded = append(dr.excluded, req.ExcludeFoods...)
-			j.markRevision(dr, store.DietSuperseded)
-			trigger = store.DietTriggerAmendment
+			j.markRevision(dr, care.DietSuperseded)
+			trigger = care.DietTriggerAmendment
 			// An amended plan is in force once it has a plan; the update
 			// answers after the new revision is generated.
 			if err := j.generateDiet(ctx, step, dr, trigger); err != nil {
@@ -321,12 +319,12 @@ func (j *journey) reviseDiet(ctx workflow.Context, step pathways.PlanStep, dr *d
 			}
 			if dr.info.Infeasible != "" {
 				dr.handled = true
-				dr.awaiting, dr.review, dr.info.Status = true, nil, store.DietAwaitingReview
+				dr.awaiting, dr.review, dr.info.Status = true, nil, care.DietAwaitingReview
 				trigger = ""
 				continue
 			}
 		}
-		if err := workflow.ExecuteActivity(dbOptions(ctx), dietActs.ReviewDietPlan, activities.ReviewDietPlanInput{
+		if err := workflow.ExecuteActivity(dbOptions(ctx), contract.ReviewDietPlan, contract.ReviewDietPlanInput{
 			PlanID: dr.info.PlanID, ActorID: req.Actor.ID,
 			Action: req.Action, Reason: req.Reason, ReviewedAt: dr.at,
 		}).Get(ctx, nil); err != nil {
@@ -349,7 +347,7 @@ func (j *journey) generateDiet(ctx workflow.Context, step pathways.PlanStep, dr 
 	planCtx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		StartToCloseTimeout: 2 * time.Minute,
 		RetryPolicy: &temporal.RetryPolicy{InitialInterval: time.Second, MaximumInterval: time.Minute,
-			NonRetryableErrorTypes: []string{activities.ErrTypeInvalidInput, activities.ErrTypeInvalidRegimen}},
+			NonRetryableErrorTypes: []string{contract.ErrTypeInvalidInput, contract.ErrTypeInvalidRegimen}},
 	})
 	// The dietitian stays assigned while the stage runs, and while this
 	// revision's review may still be waited for.
@@ -357,8 +355,8 @@ func (j *journey) generateDiet(ctx workflow.Context, step pathways.PlanStep, dr 
 	if dr.end.After(assignUntil) {
 		assignUntil = dr.end
 	}
-	var sum activities.DietPlanSummary
-	if err := workflow.ExecuteActivity(planCtx, dietActs.GenerateDietPlan, activities.GenerateDietPlanInput{
+	var sum contract.DietPlanSummary
+	if err := workflow.ExecuteActivity(planCtx, contract.GenerateDietPlan, contract.GenerateDietPlanInput{
 		JourneyID: j.state.JourneyID, Step: step.ID, Revision: rev, PatientID: j.state.PatientID, Trigger: trigger,
 		Adjustment: dr.adj, ExcludeFoods: dr.excluded, AssignUntil: assignUntil,
 	}).Get(ctx, &sum); err != nil {
@@ -401,7 +399,7 @@ func (j *journey) endDietAssignment(ctx workflow.Context, step pathways.PlanStep
 	}
 	dctx, cancel := workflow.NewDisconnectedContext(ctx)
 	defer cancel()
-	if err := workflow.ExecuteActivity(dbOptions(dctx), dietActs.EndDietAssignment, activities.EndDietAssignmentInput{
+	if err := workflow.ExecuteActivity(dbOptions(dctx), contract.EndDietAssignment, contract.EndDietAssignmentInput{
 		JourneyID: j.state.JourneyID, Step: step.ID, EndedAt: workflow.Now(dctx),
 	}).Get(dctx, nil); err != nil {
 		j.logger.Error("Dietitian assignment not ended; it lapses at its horizon", "Step", step.ID, "Error", err)
@@ -427,12 +425,12 @@ func (j *journey) markRevision(dr *dietRun, status string) {
 // the trend windows from it.
 func (dr *dietRun) putInForce(ctx workflow.Context, req ReviewDietPlanRequest) {
 	for i := range dr.info.Revisions {
-		if dr.info.Revisions[i].Status == store.DietApproved {
-			dr.info.Revisions[i].Status = store.DietSuperseded
+		if dr.info.Revisions[i].Status == care.DietApproved {
+			dr.info.Revisions[i].Status = care.DietSuperseded
 		}
 	}
 	if n := len(dr.info.Revisions); n > 0 {
-		dr.info.Revisions[n-1].Status = store.DietApproved
+		dr.info.Revisions[n-1].Status = care.DietApproved
 	}
 	dr.info.InForce, dr.info.ReviewedBy, dr.info.ReviewAction = dr.info.Revision, req.Actor.ID, req.Action
 	dr.info.Status, dr.handled = "in_force", true
@@ -444,7 +442,7 @@ func (dr *dietRun) putInForce(ctx workflow.Context, req ReviewDietPlanRequest) {
 		dr.info.BaselineWeightKg = &b
 	}
 	for i := range dr.info.Intake {
-		dr.info.Intake[i].Lines = store.IntakeLines(dr.info.Intake[i].total, dr.info.Targets)
+		dr.info.Intake[i].Lines = diet.IntakeLines(dr.info.Intake[i].total, dr.info.Targets)
 	}
 }
 
@@ -571,7 +569,7 @@ func (j *journey) logMeal(ctx workflow.Context, dr *dietRun, m MealLog) {
 		}
 	}
 	var n diet.Nutrients
-	if err := workflow.ExecuteActivity(dbOptions(ctx), dietActs.RecordMeal, activities.RecordMealInput{
+	if err := workflow.ExecuteActivity(dbOptions(ctx), contract.RecordMeal, contract.RecordMealInput{
 		JourneyID: j.state.JourneyID, PatientID: j.state.PatientID, ClientID: m.ClientID, EatenAt: m.EatenAt, Slot: m.Slot, Items: m.Items,
 	}).Get(ctx, &n); err != nil {
 		j.logger.Warn("A logged meal could not be recorded", "ClientID", m.ClientID, "Error", err)
@@ -593,5 +591,5 @@ func (j *journey) logMeal(ctx workflow.Context, dr *dietRun, m MealLog) {
 	d.total = d.total.Add(n, 100)
 	d.ids = append(d.ids, m.ClientID)
 	d.Meals++
-	d.Lines = store.IntakeLines(d.total, dr.info.Targets)
+	d.Lines = diet.IntakeLines(d.total, dr.info.Targets)
 }

@@ -12,8 +12,9 @@ import (
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/carepath/carepath/activities"
+	"github.com/carepath/carepath/activities/contract"
+	"github.com/carepath/carepath/care"
 	"github.com/carepath/carepath/diet"
-	"github.com/carepath/carepath/store"
 	"github.com/carepath/carepath/workflows"
 )
 
@@ -48,10 +49,10 @@ type dietWorld struct {
 	env       *testsuite.TestWorkflowEnvironment
 	in        workflows.JourneyInput
 	mu        sync.Mutex
-	generated []activities.GenerateDietPlanInput
-	reviewed  []activities.ReviewDietPlanInput
-	meals     []activities.RecordMealInput
-	ended     []activities.EndDietAssignmentInput
+	generated []contract.GenerateDietPlanInput
+	reviewed  []contract.ReviewDietPlanInput
+	meals     []contract.RecordMealInput
+	ended     []contract.EndDietAssignmentInput
 	// infeasible makes these revisions infeasible.
 	infeasible map[int]bool
 }
@@ -66,7 +67,7 @@ func newDietWorldOn(t *testing.T, src string) *dietWorld {
 	env, in := newJourneyEnv(t, mustPlan(t, src))
 	w := &dietWorld{env: env, in: in, infeasible: map[int]bool{}}
 	env.RegisterActivity(&activities.Diet{})
-	env.OnActivity(dietActs.GenerateDietPlan, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.GenerateDietPlanInput) (activities.DietPlanSummary, error) {
+	env.OnActivity(dietActs.GenerateDietPlan, mock.Anything, mock.Anything).Return(func(_ context.Context, in contract.GenerateDietPlanInput) (contract.DietPlanSummary, error) {
 		w.mu.Lock()
 		defer w.mu.Unlock()
 		w.generated = append(w.generated, in)
@@ -74,30 +75,30 @@ func newDietWorldOn(t *testing.T, src string) *dietWorld {
 		if in.Trigger == diet.TriggerGlucose {
 			adj.CarbohydrateSteps++
 		}
-		sum := activities.DietPlanSummary{PlanID: fmt.Sprintf("plan-%d", in.Revision), Revision: in.Revision, Status: store.DietAwaitingReview,
+		sum := contract.DietPlanSummary{PlanID: fmt.Sprintf("plan-%d", in.Revision), Revision: in.Revision, Status: care.DietAwaitingReview,
 			Trigger: in.Trigger, Adjustment: adj, Complete: true, Restricted: []string{"grapefruit"}, DietitianID: dietitianID,
 			Targets: diet.Targets{EnergyKcal: 1660, Energy: diet.Target{Range: diet.Range{Min: 1577, Max: 1743}, Unit: "kcal"},
 				Carbohydrate: diet.Target{Range: diet.Range{Min: 187, Max: 228}, Unit: "g"}, Protein: diet.Target{Range: diet.Range{Min: 62, Max: 83}, Unit: "g"},
 				Fat: diet.Target{Range: diet.Range{Min: 37, Max: 55}, Unit: "g"}, Fibre: diet.Target{Range: diet.Range{Min: 23}, Unit: "g"},
 				Sodium: diet.Target{Range: diet.Range{Max: 2000}, Unit: "mg"}}}
 		if w.infeasible[in.Revision] {
-			sum.Status, sum.Infeasible = store.DietInfeasible, "no choice of the foods meets every target"
+			sum.Status, sum.Infeasible = care.DietInfeasible, "no choice of the foods meets every target"
 		}
 		return sum, nil
 	})
-	env.OnActivity(dietActs.ReviewDietPlan, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.ReviewDietPlanInput) error {
+	env.OnActivity(dietActs.ReviewDietPlan, mock.Anything, mock.Anything).Return(func(_ context.Context, in contract.ReviewDietPlanInput) error {
 		w.mu.Lock()
 		defer w.mu.Unlock()
 		w.reviewed = append(w.reviewed, in)
 		return nil
 	})
-	env.OnActivity(dietActs.EndDietAssignment, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.EndDietAssignmentInput) error {
+	env.OnActivity(dietActs.EndDietAssignment, mock.Anything, mock.Anything).Return(func(_ context.Context, in contract.EndDietAssignmentInput) error {
 		w.mu.Lock()
 		defer w.mu.Unlock()
 		w.ended = append(w.ended, in)
 		return nil
 	})
-	env.OnActivity(dietActs.RecordMeal, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.RecordMealInput) (diet.Nutrients, error) {
+	env.OnActivity(dietActs.RecordMeal, mock.Anything, mock.Anything).Return(func(_ context.Context, in contract.RecordMealInput) (diet.Nutrients, error) {
 		w.mu.Lock()
 		defer w.mu.Unlock()
 		w.meals = append(w.meals, in)
@@ -177,7 +178,7 @@ func TestDietRevisionTriggeredByGlucose(t *testing.T) {
 		t.Errorf("after two readings: %+v", before)
 	}
 	if after.InForce != 2 || after.Trigger != diet.TriggerGlucose || after.Status != "in_force" || after.GlucoseMean7d != nil ||
-		len(after.Revisions) != 2 || after.Revisions[0].Status != store.DietSuperseded || after.Revisions[1].Status != store.DietApproved {
+		len(after.Revisions) != 2 || after.Revisions[0].Status != care.DietSuperseded || after.Revisions[1].Status != care.DietApproved {
 		t.Errorf("after the revision: %+v", after)
 	}
 	if got := stepIDs(st); got != "diet=timed_out" || st.Status != workflows.StatusCompleted {
@@ -286,7 +287,7 @@ func TestDietMealLogAndIntake(t *testing.T) {
 	w := newDietWorld(t)
 	w.review(time.Hour, approve("plan-1"))
 	meal := workflows.MealLog{ClientID: "m-1", EatenAt: time.Date(2030, 1, 1, 8, 0, 0, 0, time.FixedZone("IST", 19800)), Slot: "breakfast",
-		Items: []store.MealItem{{Code: "A010", Grams: 80}}}
+		Items: []care.MealItem{{Code: "A010", Grams: 80}}}
 	for i, d := range []time.Duration{2 * time.Hour, 2*time.Hour + time.Minute} { // the second is a retry
 		w.env.RegisterDelayedCallback(func() { w.env.SignalWorkflow(workflows.SignalLogMeal, meal) }, d+time.Duration(i))
 	}
@@ -300,7 +301,7 @@ func TestDietMealLogAndIntake(t *testing.T) {
 	if len(info.Intake) != 1 || info.Intake[0].Date != "2030-01-01" || info.Intake[0].Meals != 1 {
 		t.Fatalf("intake %+v", info.Intake)
 	}
-	lines := map[string]store.IntakeLine{}
+	lines := map[string]diet.IntakeLine{}
 	for _, l := range info.Intake[0].Lines {
 		lines[l.Nutrient] = l
 	}
@@ -322,7 +323,7 @@ func TestDietReviewIntervalRevisesAndNeedsApprovalAgain(t *testing.T) {
 	if len(w.generated) < 2 || w.generated[1].Trigger != "review_interval" {
 		t.Fatalf("generated %+v", w.generated)
 	}
-	if pending.Status != store.DietAwaitingReview || pending.Revision != 2 || pending.InForce != 1 {
+	if pending.Status != care.DietAwaitingReview || pending.Revision != 2 || pending.InForce != 1 {
 		t.Errorf("at the review: %+v", pending)
 	}
 	if len(w.reviewed) != 1 || stepIDs(st) != "diet=timed_out" || st.NeedsAttention {

@@ -9,7 +9,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
-	"github.com/carepath/carepath/activities"
+	"github.com/carepath/carepath/activities/contract"
 	"github.com/carepath/carepath/pathways"
 )
 
@@ -118,8 +118,8 @@ func formatDays(d time.Duration) string {
 // findFollowUpSlot is the appointment doctor's first free slot from the due
 // date to the end of the step's time limit, or "" when there is none.
 func (j *journey) findFollowUpSlot(ctx workflow.Context, step pathways.PlanStep, due time.Time) (string, error) {
-	var found activities.FindSlotResult
-	err := workflow.ExecuteActivity(dbOptions(ctx), bookingActs.FindFreeSlot, activities.FindSlotInput{
+	var found contract.FindSlotResult
+	err := workflow.ExecuteActivity(dbOptions(ctx), contract.FindFreeSlot, contract.FindSlotInput{
 		PractitionerID: j.state.Appointment.PractitionerID, From: due, Until: due.Add(step.TimeLimit),
 	}).Get(ctx, &found)
 	if err != nil || !found.Found {
@@ -172,9 +172,8 @@ func (j *journey) nextEpisodeID(ctx workflow.Context, next JourneyInput) (string
 	if workflow.GetVersion(ctx, "opaque-journey-id", workflow.DefaultVersion, 1) == workflow.DefaultVersion {
 		return LegacyJourneyWorkflowID(next.PatientID, next.PathwayID, next.Episode), nil
 	}
-	var journeys *activities.Journeys
-	var ref activities.ReserveJourneyResult
-	err := workflow.ExecuteActivity(dbOptions(ctx), journeys.ReserveJourney, activities.ReserveJourneyInput{
+	var ref contract.ReserveJourneyResult
+	err := workflow.ExecuteActivity(dbOptions(ctx), contract.ReserveJourney, contract.ReserveJourneyInput{
 		PatientID: next.PatientID, PathwayID: next.PathwayID, Episode: next.Episode,
 	}).Get(ctx, &ref)
 	if err != nil {

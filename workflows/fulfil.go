@@ -9,8 +9,9 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
-	"github.com/carepath/carepath/activities"
+	"github.com/carepath/carepath/activities/contract"
 	"github.com/carepath/carepath/pathways"
+	"github.com/carepath/carepath/pharmacy"
 )
 
 // The fulfil step: the signed prescription goes to a partner pharmacy (the
@@ -46,8 +47,6 @@ type FulfilmentInfo struct {
 	Tried          []string `json:"tried"`  // the orders sent, one per pharmacy tried, in order
 }
 
-var pharmacyActs *activities.Pharmacy
-
 // fulfilRun is one run of a fulfil step; the signal goroutine feeds it.
 type fulfilRun struct {
 	info    FulfilmentInfo
@@ -73,7 +72,7 @@ func (f *fulfilRun) receive(ev PharmacyStatusEvent) {
 		return
 	}
 	f.seen[ev.EventID] = true
-	r := activities.PharmacyStatusRank(ev.Status)
+	r := pharmacy.StatusRank(ev.Status)
 	if r == 0 || r <= f.rank {
 		return // unknown, or out of order: the order is already further on
 	}
@@ -132,12 +131,12 @@ func (j *journey) runFulfil(ctx workflow.Context, step pathways.PlanStep) (stepR
 	}
 	defer stopSignals()
 
-	var chosen activities.ChoosePharmaciesResult
-	err = workflow.ExecuteActivity(pharmacyOptions(ctx), pharmacyActs.ChoosePharmacies, activities.ChoosePharmaciesInput{
+	var chosen contract.ChoosePharmaciesResult
+	err = workflow.ExecuteActivity(pharmacyOptions(ctx), contract.ChoosePharmacies, contract.ChoosePharmaciesInput{
 		JourneyID: j.state.JourneyID, PatientID: j.state.PatientID,
 	}).Get(ctx, &chosen)
 	var appErr *temporal.ApplicationError
-	if errors.As(err, &appErr) && appErr.Type() == activities.ErrTypeNoSignedPrescription {
+	if errors.As(err, &appErr) && appErr.Type() == contract.ErrTypeNoSignedPrescription {
 		return stepResult{result: "no_prescription"}, j.setAttention(ctx, true, fmt.Sprintf("step %s: there is no signed prescription to send", step.ID))
 	}
 	if err != nil {
@@ -146,11 +145,11 @@ func (j *journey) runFulfil(ctx workflow.Context, step pathways.PlanStep) (stepR
 	f.info.PrescriptionID = chosen.PrescriptionID
 	deadline := workflow.Now(ctx).Add(step.TimeLimit)
 	for i, ph := range chosen.Candidates {
-		var sent activities.SendPrescriptionResult
-		err := workflow.ExecuteActivity(pharmacyOptions(ctx), pharmacyActs.SendPrescription, activities.SendPrescriptionInput{
+		var sent contract.SendPrescriptionResult
+		err := workflow.ExecuteActivity(pharmacyOptions(ctx), contract.SendPrescription, contract.SendPrescriptionInput{
 			JourneyID: j.state.JourneyID, Step: step.ID, Attempt: i + 1, PrescriptionID: chosen.PrescriptionID, PharmacyID: ph.ID,
 		}).Get(ctx, &sent)
-		if errors.As(err, &appErr) && appErr.Type() == activities.ErrTypePharmacyRejected {
+		if errors.As(err, &appErr) && appErr.Type() == contract.ErrTypePharmacyRejected {
 			j.logger.Warn("Pharmacy refused the order; trying the next", "Pharmacy", ph.ID)
 			continue
 		}
@@ -175,24 +174,24 @@ func (j *journey) runFulfil(ctx workflow.Context, step pathways.PlanStep) (stepR
 // stock, or the step's time limit runs out (then on_timeout applies).
 func (j *journey) followOrder(ctx workflow.Context, step pathways.PlanStep, f *fulfilRun, deadline time.Time, more bool) (stepResult, bool, error) {
 	delivered := func() bool {
-		return f.rank >= activities.PharmacyStatusRank(activities.PharmacyDelivered) && f.info.Status == activities.PharmacyDelivered
+		return f.rank >= pharmacy.StatusRank(pharmacy.Delivered) && f.info.Status == pharmacy.Delivered
 	}
 	for {
 		for len(f.changes) > 0 {
 			status := f.changes[0]
 			f.changes = f.changes[1:]
 			key := fmt.Sprintf("%s-%s-%s", step.ID, f.info.OrderID, status)
-			if status == activities.PharmacyOutOfStock && !more {
+			if status == pharmacy.OutOfStock && !more {
 				return stepResult{}, true, nil // the caller alerts the coordinator and tells the patient
 			}
 			if template := statusTemplate(status); template != "" {
 				j.texter().pharmacySMS(ctx, f, key, template)
 			}
 			switch status {
-			case activities.PharmacyOutOfStock:
+			case pharmacy.OutOfStock:
 				j.logger.Info("Pharmacy out of stock; trying the next", "Order", f.info.OrderID)
 				return stepResult{}, true, nil
-			case activities.PharmacyDelivered:
+			case pharmacy.Delivered:
 				return stepResult{result: resultDone}, false, nil
 			}
 		}
@@ -212,13 +211,13 @@ func (j *journey) followOrder(ctx workflow.Context, step pathways.PlanStep, f *f
 // "rerouted": the caller tells a last pharmacy's out of stock as delayed.
 func statusTemplate(status string) string {
 	switch status {
-	case activities.PharmacyAccepted:
+	case pharmacy.Accepted:
 		return "prescription_accepted"
-	case activities.PharmacyReady:
+	case pharmacy.Ready:
 		return "prescription_ready"
-	case activities.PharmacyDelivered:
+	case pharmacy.Delivered:
 		return "prescription_delivered"
-	case activities.PharmacyOutOfStock:
+	case pharmacy.OutOfStock:
 		return "prescription_rerouted"
 	}
 	return ""
@@ -277,16 +276,16 @@ func (t texter) pharmacySMS(ctx workflow.Context, f *fulfilRun, key, template st
 
 // trySMS sends once; it reports when quiet hours end if the message was deferred.
 func (t texter) trySMS(ctx workflow.Context, key, template string) (time.Time, bool) {
-	var res activities.SendSMSResult
-	err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, activities.SMSActivityOptions()), messageActs.SendSMS, activities.SendSMSInput{
-		JourneyID: t.journeyID, Step: key, PatientID: t.patientID, Kind: activities.SMSKindNotification, TemplateID: template,
+	var res contract.SendSMSResult
+	err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, contract.SMSActivityOptions()), contract.SendSMS, contract.SendSMSInput{
+		JourneyID: t.journeyID, Step: key, PatientID: t.patientID, Kind: contract.SMSKindNotification, TemplateID: template,
 		Params: map[string]string{"at": workflow.Now(ctx).Format(time.RFC3339), "link": "/journeys/" + t.journeyID},
 	}).Get(ctx, &res)
 	if err != nil {
 		t.logger.Warn("SMS not sent", "Step", key, "Error", err)
 		return time.Time{}, false
 	}
-	if res.Status != activities.SMSDeferred || !res.NextAllowedAt.After(workflow.Now(ctx)) {
+	if res.Status != contract.SMSDeferred || !res.NextAllowedAt.After(workflow.Now(ctx)) {
 		return time.Time{}, false
 	}
 	return res.NextAllowedAt, true
@@ -296,6 +295,6 @@ func pharmacyOptions(ctx workflow.Context) workflow.Context {
 	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		StartToCloseTimeout: 30 * time.Second,
 		RetryPolicy: &temporal.RetryPolicy{InitialInterval: time.Second, MaximumInterval: time.Minute,
-			NonRetryableErrorTypes: []string{activities.ErrTypePharmacyRejected, activities.ErrTypeNoSignedPrescription, activities.ErrTypeInvalidInput}},
+			NonRetryableErrorTypes: []string{contract.ErrTypePharmacyRejected, contract.ErrTypeNoSignedPrescription, contract.ErrTypeInvalidInput}},
 	})
 }

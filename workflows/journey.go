@@ -12,8 +12,8 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
-	"github.com/carepath/carepath/activities"
-	"github.com/carepath/carepath/inference"
+	"github.com/carepath/carepath/activities/contract"
+	"github.com/carepath/carepath/care"
 	"github.com/carepath/carepath/pathways"
 )
 
@@ -123,12 +123,12 @@ type journey struct {
 	reschedules        int    // counts reschedules, for their idempotency keys
 	refundShare        int    // percent of the payment to refund if the journey is cancelled
 	refundReason       string
-	measurements       map[string]inference.Quantity // from the consult, until the risk model has them
-	consultLabTests    []string                      // LOINC codes the consult ordered
-	followUpDays       int                           // the consult's follow-up interval, if the doctor gave one
-	labAlert           string                        // why a critical lab result raised NeedsAttention
-	adherenceAlerts    []string                      // courses alerting now; nil until an adhere step listens
-	adherenceStep      *AdherenceInfo                // the latest adhere step's state
+	measurements       map[string]care.Quantity // from the consult, until the risk model has them
+	consultLabTests    []string                 // LOINC codes the consult ordered
+	followUpDays       int                      // the consult's follow-up interval, if the doctor gave one
+	labAlert           string                   // why a critical lab result raised NeedsAttention
+	adherenceAlerts    []string                 // courses alerting now; nil until an adhere step listens
+	adherenceStep      *AdherenceInfo           // the latest adhere step's state
 }
 
 func newJourney(ctx workflow.Context, in JourneyInput) (*journey, error) {
@@ -438,11 +438,10 @@ func (j *journey) record(ctx workflow.Context) error {
 		RetryPolicy: &temporal.RetryPolicy{
 			InitialInterval:        time.Second,
 			MaximumInterval:        30 * time.Second,
-			NonRetryableErrorTypes: []string{activities.ErrTypePatientNotFound},
+			NonRetryableErrorTypes: []string{contract.ErrTypePatientNotFound},
 		},
 	})
-	var journeys *activities.Journeys
-	err := workflow.ExecuteActivity(actCtx, journeys.RecordJourney, activities.RecordJourneyInput{
+	err := workflow.ExecuteActivity(actCtx, contract.RecordJourney, contract.RecordJourneyInput{
 		JourneyID: j.state.JourneyID, PatientID: j.state.PatientID, PathwayID: j.state.PathwayID, Status: j.state.Status,
 	}).Get(ctx, nil)
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/carepath/carepath/activities"
+	"github.com/carepath/carepath/activities/contract"
 	"github.com/carepath/carepath/workflows"
 )
 
@@ -35,7 +36,7 @@ func TestJourneyRecordsItsStatusInThePlaceOfRecord(t *testing.T) {
 	env.RegisterActivity(&activities.Journeys{})
 	var statuses []string
 	env.OnActivity(journeyActs.RecordJourney, mock.Anything, mock.Anything).
-		Return(func(_ context.Context, in activities.RecordJourneyInput) error {
+		Return(func(_ context.Context, in contract.RecordJourneyInput) error {
 			statuses = append(statuses, in.Status)
 			if in.JourneyID != workflows.LegacyJourneyWorkflowID(patient, "short", 1) || in.PatientID != patient || in.PathwayID != "short" {
 				t.Errorf("activity got %+v", in)
@@ -59,7 +60,7 @@ func TestJourneyRetriesTransientFailures(t *testing.T) {
 	env.RegisterActivity(&activities.Journeys{})
 	calls := 0
 	env.OnActivity(journeyActs.RecordJourney, mock.Anything, mock.Anything).
-		Return(func(context.Context, activities.RecordJourneyInput) error {
+		Return(func(context.Context, contract.RecordJourneyInput) error {
 			calls++
 			if calls < 3 {
 				return errors.New("connection reset")
@@ -82,14 +83,14 @@ func TestJourneyStopsWhenPatientIsUnknown(t *testing.T) {
 	env.RegisterActivity(&activities.Journeys{})
 	calls := 0
 	env.OnActivity(journeyActs.RecordJourney, mock.Anything, mock.Anything).
-		Return(func(context.Context, activities.RecordJourneyInput) error {
+		Return(func(context.Context, contract.RecordJourneyInput) error {
 			calls++
-			return temporal.NewNonRetryableApplicationError("no patient", activities.ErrTypePatientNotFound, nil)
+			return temporal.NewNonRetryableApplicationError("no patient", contract.ErrTypePatientNotFound, nil)
 		})
 	env.ExecuteWorkflow(workflows.Journey, workflows.JourneyInput{PatientID: patient, PathwayID: "short", Episode: 1, Plan: mustPlan(t, shortPathway)})
 	var appErr *temporal.ApplicationError
-	if err := env.GetWorkflowError(); !errors.As(err, &appErr) || appErr.Type() != activities.ErrTypePatientNotFound {
-		t.Fatalf("want a %s error, got %v", activities.ErrTypePatientNotFound, err)
+	if err := env.GetWorkflowError(); !errors.As(err, &appErr) || appErr.Type() != contract.ErrTypePatientNotFound {
+		t.Fatalf("want a %s error, got %v", contract.ErrTypePatientNotFound, err)
 	}
 	if calls != 1 {
 		t.Errorf("a non-retryable error was retried: %d calls", calls)

@@ -10,9 +10,9 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
-	"github.com/carepath/carepath/activities"
+	"github.com/carepath/carepath/activities/contract"
+	"github.com/carepath/carepath/care"
 	"github.com/carepath/carepath/pathways"
-	"github.com/carepath/carepath/store"
 )
 
 // The lab_order step: the pathway's tests (with.tests) and the consult's
@@ -54,7 +54,6 @@ type LabOrderInfo struct {
 var labReporters = []string{"doctor", "coordinator", "admin", "integrator"}
 
 var (
-	labActs   *activities.Labs
 	loincCode = regexp.MustCompile(`^[0-9]{1,7}-[0-9]$`)
 )
 
@@ -67,15 +66,15 @@ func (j *journey) runLabOrder(ctx workflow.Context, step pathways.PlanStep) (ste
 	if len(tests) == 0 {
 		return stepResult{result: "nothing_ordered"}, nil
 	}
-	in := activities.BookLabTestsInput{
-		KeyPrefix: j.state.JourneyID + ":" + step.ID, Origin: store.LabOriginJourney, JourneyID: j.state.JourneyID,
+	in := contract.BookLabTestsInput{
+		KeyPrefix: j.state.JourneyID + ":" + step.ID, Origin: care.LabOriginJourney, JourneyID: j.state.JourneyID,
 		PatientID: j.state.PatientID, Tests: tests, ScheduledFor: workflow.Now(ctx),
 	}
 	if j.state.Appointment != nil {
 		in.PractitionerID = j.state.Appointment.PractitionerID
 	}
-	var orders []store.LabOrder
-	if err := workflow.ExecuteActivity(dbOptions(ctx), labActs.BookLabTests, in).Get(ctx, &orders); err != nil {
+	var orders []care.LabOrder
+	if err := workflow.ExecuteActivity(dbOptions(ctx), contract.BookLabTests, in).Get(ctx, &orders); err != nil {
 		return stepResult{}, err
 	}
 	for _, o := range orders {
@@ -84,7 +83,7 @@ func (j *journey) runLabOrder(ctx workflow.Context, step pathways.PlanStep) (ste
 	}
 	allIn := func() bool {
 		for _, o := range j.state.Labs {
-			if o.Step == step.ID && o.Status != store.LabOrderResulted {
+			if o.Step == step.ID && o.Status != care.LabOrderResulted {
 				return false
 			}
 		}
@@ -129,7 +128,7 @@ func (j *journey) labTestsFor(step pathways.PlanStep) ([]string, error) {
 // openLabOrder is the journey's unresulted order for the test, if any.
 func (j *journey) openLabOrder(loinc string) int {
 	return slices.IndexFunc(j.state.Labs, func(o LabOrderInfo) bool {
-		return o.LOINC == loinc && o.Status != store.LabOrderResulted
+		return o.LOINC == loinc && o.Status != care.LabOrderResulted
 	})
 }
 
@@ -165,7 +164,7 @@ func (j *journey) recordLabResult(ctx workflow.Context, req RecordLabResultReque
 	}
 	interp := req.Result.Interpretation()
 	order := j.state.Labs[i]
-	if err := workflow.ExecuteActivity(dbOptions(ctx), labActs.RecordLabResult, activities.RecordLabResultInput{
+	if err := workflow.ExecuteActivity(dbOptions(ctx), contract.RecordLabResult, contract.RecordLabResultInput{
 		LabOrderID: order.OrderID, Result: req.Result, Interpretation: interp, ReportedBy: req.Actor.ID,
 	}).Get(ctx, nil); err != nil {
 		return j.state, err
@@ -173,7 +172,7 @@ func (j *journey) recordLabResult(ctx workflow.Context, req RecordLabResultReque
 	i = slices.IndexFunc(j.state.Labs, func(o LabOrderInfo) bool { return o.OrderID == order.OrderID })
 	value := req.Result.Value
 	o := &j.state.Labs[i]
-	o.Status, o.Value, o.Unit, o.Interpretation, o.ResultedAt = store.LabOrderResulted, &value, req.Result.Unit, interp, workflow.Now(ctx)
+	o.Status, o.Value, o.Unit, o.Interpretation, o.ResultedAt = care.LabOrderResulted, &value, req.Result.Unit, interp, workflow.Now(ctx)
 	if j.vars.Labs == nil {
 		j.vars.Labs = map[string]float64{}
 	}
@@ -191,7 +190,7 @@ func (j *journey) recordLabResult(ctx workflow.Context, req RecordLabResultReque
 // waits for its update's answer, and a doctor who cannot be texted is the
 // care team's to reach (NeedsAttention), not a reason to hold the result.
 var doctorAlertOptions = workflow.ActivityOptions{
-	StartToCloseTimeout:    activities.SMSStartToClose,
+	StartToCloseTimeout:    contract.SMSStartToClose,
 	ScheduleToCloseTimeout: 2 * time.Minute,
 	RetryPolicy:            &temporal.RetryPolicy{InitialInterval: 5 * time.Second, BackoffCoefficient: 2, MaximumAttempts: 4},
 }
@@ -208,15 +207,15 @@ func (j *journey) alertAbnormalLab(ctx workflow.Context, i int) error {
 	}
 	reached := false
 	if j.state.Appointment != nil {
-		var sent store.StaffNotification
-		err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, doctorAlertOptions), messageActs.NotifyPractitioner,
-			activities.NotifyPractitionerInput{JourneyID: j.state.JourneyID, Step: "lab-result-" + o.OrderID,
+		var sent care.StaffNotification
+		err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, doctorAlertOptions), contract.NotifyPractitioner,
+			contract.NotifyPractitionerInput{JourneyID: j.state.JourneyID, Step: "lab-result-" + o.OrderID,
 				PractitionerID: j.state.Appointment.PractitionerID, TemplateID: template, Link: "/journeys/" + j.state.JourneyID},
 		).Get(ctx, &sent)
 		if err != nil {
 			j.logger.Warn("Doctor not notified of an abnormal lab result", "Order", o.OrderID, "Error", err)
 		}
-		reached = err == nil && sent.Status == store.CommunicationSent
+		reached = err == nil && sent.Status == care.CommunicationSent
 	}
 	j.state.Labs[i].DoctorNotified = reached
 	switch {
@@ -247,10 +246,10 @@ func labAndFollowUpProblems(req CloseConsultRequest) []string {
 }
 
 // labOrders are the encounter's lab_test orders, one per LOINC code.
-func labOrders(codes []string) []store.EncounterOrder {
-	out := make([]store.EncounterOrder, 0, len(codes))
+func labOrders(codes []string) []care.EncounterOrder {
+	out := make([]care.EncounterOrder, 0, len(codes))
 	for _, c := range codes {
-		out = append(out, store.EncounterOrder{Kind: store.OrderLabTest, Code: c})
+		out = append(out, care.EncounterOrder{Kind: care.OrderLabTest, Code: c})
 	}
 	return out
 }

@@ -14,9 +14,9 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/carepath/carepath/activities"
-	"github.com/carepath/carepath/inference"
+	"github.com/carepath/carepath/activities/contract"
+	"github.com/carepath/carepath/care"
 	"github.com/carepath/carepath/pathways"
-	"github.com/carepath/carepath/store"
 	"github.com/carepath/carepath/workflows"
 )
 
@@ -67,15 +67,15 @@ type labWorld struct {
 	env       *testsuite.TestWorkflowEnvironment
 	in        workflows.JourneyInput
 	mu        sync.Mutex
-	booked    activities.BookLabTestsInput
-	recorded  []activities.RecordLabResultInput
-	notified  []activities.NotifyPractitionerInput
-	slotAsked []activities.FindSlotInput
+	booked    contract.BookLabTestsInput
+	recorded  []contract.RecordLabResultInput
+	notified  []contract.NotifyPractitionerInput
+	slotAsked []contract.FindSlotInput
 	slotFree  bool
 	noNumber  bool // the doctor has no number: NotifyPractitioner skips
 	child     *workflows.JourneyInput
 	childID   string // the follow-up episode's workflow ID
-	reserved  []activities.ReserveJourneyInput
+	reserved  []contract.ReserveJourneyInput
 	risk      string
 }
 
@@ -88,7 +88,7 @@ func newLabWorld(t *testing.T, risk string) *labWorld {
 func defaultClose() workflows.CloseConsultRequest {
 	return workflows.CloseConsultRequest{
 		Actor: workflows.Actor{ID: doctorID, Role: "doctor"}, Diagnoses: []string{"E11.9"}, Orders: []string{"lab_tests"},
-		LabTests: []string{"2160-0"}, Measurements: map[string]inference.Quantity{"age": {Value: 52}}}
+		LabTests: []string{"2160-0"}, Measurements: map[string]care.Quantity{"age": {Value: 52}}}
 }
 
 func newLabWorldFrom(t *testing.T, risk string, close workflows.CloseConsultRequest) *labWorld {
@@ -103,60 +103,60 @@ func newLabWorldFrom(t *testing.T, risk string, close workflows.CloseConsultRequ
 	env.RegisterActivity(&activities.Inference{})
 	env.RegisterWorkflowWithOptions(workflows.Journey, workflow.RegisterOptions{Name: workflows.JourneyWorkflowName})
 	start := env.Now().Add(time.Minute)
-	env.OnActivity(bookingActs.HoldSlot, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.HoldSlotInput) (store.Appointment, error) {
+	env.OnActivity(bookingActs.HoldSlot, mock.Anything, mock.Anything).Return(func(_ context.Context, in contract.HoldSlotInput) (care.Appointment, error) {
 		if in.SlotID != slotID { // the follow-up episode: end it quickly, its start is what the test checks
-			return store.Appointment{}, temporal.NewNonRetryableApplicationError("taken", activities.ErrTypeSlotUnavailable, nil)
+			return care.Appointment{}, temporal.NewNonRetryableApplicationError("taken", contract.ErrTypeSlotUnavailable, nil)
 		}
-		return store.Appointment{ID: "appt-1", PatientID: patient, PractitionerID: doctorID, SlotID: slotID, Start: start,
-			Status: store.AppointmentBooked, FeeMinor: feeMinor, Currency: "INR"}, nil
+		return care.Appointment{ID: "appt-1", PatientID: patient, PractitionerID: doctorID, SlotID: slotID, Start: start,
+			Status: care.AppointmentBooked, FeeMinor: feeMinor, Currency: "INR"}, nil
 	})
-	env.OnActivity(bookingActs.CloseEncounter, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.CloseEncounterInput) (store.Encounter, error) {
-		return store.Encounter{ID: "enc-1", Diagnoses: in.Diagnoses, Orders: in.Orders}, nil
+	env.OnActivity(bookingActs.CloseEncounter, mock.Anything, mock.Anything).Return(func(_ context.Context, in contract.CloseEncounterInput) (care.Encounter, error) {
+		return care.Encounter{ID: "enc-1", Diagnoses: in.Diagnoses, Orders: in.Orders}, nil
 	})
-	env.OnActivity(riskActs.ScoreRisk, mock.Anything, mock.Anything).Return(func(context.Context, activities.ScoreRiskInput) (activities.ScoreRiskResult, error) {
-		return activities.ScoreRiskResult{Level: w.risk, Probability: 0.5, Model: "m", ModelVersion: "1"}, nil
+	env.OnActivity(riskActs.ScoreRisk, mock.Anything, mock.Anything).Return(func(context.Context, contract.ScoreRiskInput) (contract.ScoreRiskResult, error) {
+		return contract.ScoreRiskResult{Level: w.risk, Probability: 0.5, Model: "m", ModelVersion: "1"}, nil
 	})
-	env.OnActivity(labActs.BookLabTests, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.BookLabTestsInput) ([]store.LabOrder, error) {
+	env.OnActivity(labActs.BookLabTests, mock.Anything, mock.Anything).Return(func(_ context.Context, in contract.BookLabTestsInput) ([]care.LabOrder, error) {
 		w.mu.Lock()
 		w.booked = in
 		w.mu.Unlock()
-		var out []store.LabOrder
+		var out []care.LabOrder
 		for _, code := range in.Tests {
-			out = append(out, store.LabOrder{ID: "order-" + code, LOINC: code, TestName: "test " + code, Status: store.LabOrderScheduled})
+			out = append(out, care.LabOrder{ID: "order-" + code, LOINC: code, TestName: "test " + code, Status: care.LabOrderScheduled})
 		}
 		return out, nil
 	})
-	env.OnActivity(labActs.RecordLabResult, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.RecordLabResultInput) (store.LabObservation, error) {
+	env.OnActivity(labActs.RecordLabResult, mock.Anything, mock.Anything).Return(func(_ context.Context, in contract.RecordLabResultInput) (contract.LabObservation, error) {
 		w.mu.Lock()
 		w.recorded = append(w.recorded, in)
 		w.mu.Unlock()
-		return store.LabObservation{LabOrderID: in.LabOrderID, Result: in.Result, Interpretation: in.Interpretation}, nil
+		return contract.LabObservation{LabOrderID: in.LabOrderID, Result: in.Result, Interpretation: in.Interpretation}, nil
 	})
-	env.OnActivity(messagingActs.NotifyPractitioner, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.NotifyPractitionerInput) (store.StaffNotification, error) {
+	env.OnActivity(messagingActs.NotifyPractitioner, mock.Anything, mock.Anything).Return(func(_ context.Context, in contract.NotifyPractitionerInput) (care.StaffNotification, error) {
 		w.mu.Lock()
 		w.notified = append(w.notified, in)
 		w.mu.Unlock()
 		if w.noNumber {
-			return store.StaffNotification{Status: store.CommunicationSkipped, SkipReason: activities.SkipNoPractitionerNumber}, nil
+			return care.StaffNotification{Status: care.CommunicationSkipped, SkipReason: contract.SkipNoPractitionerNumber}, nil
 		}
-		return store.StaffNotification{Status: store.CommunicationSent}, nil
+		return care.StaffNotification{Status: care.CommunicationSent}, nil
 	})
-	env.OnActivity(bookingActs.FindFreeSlot, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.FindSlotInput) (activities.FindSlotResult, error) {
+	env.OnActivity(bookingActs.FindFreeSlot, mock.Anything, mock.Anything).Return(func(_ context.Context, in contract.FindSlotInput) (contract.FindSlotResult, error) {
 		w.mu.Lock()
 		w.slotAsked = append(w.slotAsked, in)
 		w.mu.Unlock()
 		if !w.slotFree {
-			return activities.FindSlotResult{}, nil
+			return contract.FindSlotResult{}, nil
 		}
-		return activities.FindSlotResult{Found: true, Slot: store.Slot{ID: nextSlotID, PractitionerID: doctorID, Start: in.From.Add(time.Hour)}}, nil
+		return contract.FindSlotResult{Found: true, Slot: care.Slot{ID: nextSlotID, PractitionerID: doctorID, Start: in.From.Add(time.Hour)}}, nil
 	})
 	// The follow-up episode's ID is drawn and recorded by an activity.
 	nextID := workflows.NewJourneyWorkflowID(patient)
-	env.OnActivity(journeyActs.ReserveJourney, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.ReserveJourneyInput) (activities.ReserveJourneyResult, error) {
+	env.OnActivity(journeyActs.ReserveJourney, mock.Anything, mock.Anything).Return(func(_ context.Context, in contract.ReserveJourneyInput) (contract.ReserveJourneyResult, error) {
 		w.mu.Lock()
 		w.reserved = append(w.reserved, in)
 		w.mu.Unlock()
-		return activities.ReserveJourneyResult{WorkflowID: nextID, Created: true}, nil
+		return contract.ReserveJourneyResult{WorkflowID: nextID, Created: true}, nil
 	})
 	env.SetOnChildWorkflowStartedListener(func(info *workflow.Info, _ workflow.Context, args converter.EncodedValues) {
 		w.childID = info.WorkflowExecution.ID
@@ -245,7 +245,7 @@ func TestLabOrderNormalResultsAreStoredAndTheJourneyMovesOn(t *testing.T) {
 	if len(w.notified) != 0 || st.NeedsAttention {
 		t.Errorf("normal results alerted someone: %+v attention=%v", w.notified, st.NeedsAttention)
 	}
-	if len(st.Labs) != 2 || st.Labs[0].Status != store.LabOrderResulted || *st.Labs[0].Value != 5.2 || st.Labs[0].Name != "hba1c" {
+	if len(st.Labs) != 2 || st.Labs[0].Status != care.LabOrderResulted || *st.Labs[0].Value != 5.2 || st.Labs[0].Name != "hba1c" {
 		t.Errorf("labs = %+v", st.Labs)
 	}
 	if w.child != nil {
@@ -321,7 +321,7 @@ func TestFollowUpIntervalFollowsTheRiskAndReentersBooking(t *testing.T) {
 			// The next episode's ID is the opaque one journey_ref recorded
 			// for episode 2, and it names no pathway.
 			next := st.FollowUp.NextJourneyID
-			if len(w.reserved) != 1 || w.reserved[0] != (activities.ReserveJourneyInput{PatientID: patient, PathwayID: "labs-check", Episode: 2}) ||
+			if len(w.reserved) != 1 || w.reserved[0] != (contract.ReserveJourneyInput{PatientID: patient, PathwayID: "labs-check", Episode: 2}) ||
 				w.childID != next || strings.Contains(next, "labs-check") || workflows.IsLegacyJourneyWorkflowID(next) {
 				t.Fatalf("next episode ID %q (reserved %+v, child started as %q)", next, w.reserved, w.childID)
 			}
@@ -356,7 +356,7 @@ func TestLabTimeLimitEscalatesThenContinues(t *testing.T) {
 	if got := stepIDs(st); got != "book=done consult=done labs=timed_out" || st.NeedsAttention {
 		t.Errorf("steps = %s attention=%v", got, st.NeedsAttention)
 	}
-	if st.Labs[1].Status != store.LabOrderScheduled {
+	if st.Labs[1].Status != care.LabOrderScheduled {
 		t.Errorf("the missing result shows as %+v", st.Labs[1])
 	}
 }

@@ -3,7 +3,7 @@ package workflows
 import (
 	"time"
 
-	"github.com/carepath/carepath/inference"
+	"github.com/carepath/carepath/care"
 )
 
 // Signals, updates and queries the journey answers, with their payloads.
@@ -81,7 +81,7 @@ type CloseConsultRequest struct {
 	Outcome   string   `json:"outcome"`
 	// Measurements taken at the consult (age, bmi, bp, lipids, glucose, with
 	// units), from which the risk model scores the patient.
-	Measurements map[string]inference.Quantity `json:"measurements,omitempty"`
+	Measurements map[string]care.Quantity `json:"measurements,omitempty"`
 	// Prescriptions are the medicines of a "prescription" order, which the
 	// prescribe step drafts, checks and has the doctor review.
 	Prescriptions []PrescriptionItem `json:"prescriptions,omitempty"`

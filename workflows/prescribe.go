@@ -10,10 +10,9 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
-	"github.com/carepath/carepath/activities"
-	"github.com/carepath/carepath/knowledge"
+	"github.com/carepath/carepath/activities/contract"
+	"github.com/carepath/carepath/care"
 	"github.com/carepath/carepath/pathways"
-	"github.com/carepath/carepath/store"
 )
 
 // The prescribe step: the consult's medicines become a draft prescription,
@@ -39,7 +38,7 @@ const (
 
 // PrescriptionItem is one medicine: drug, dose, route, frequency, duration,
 // quantity and refills.
-type PrescriptionItem = store.MedicationItem
+type PrescriptionItem = care.MedicationItem
 
 // ReviewPrescriptionRequest is the payload of UpdateReviewPrescription.
 // Items are the amended medicines (amend only); Reason is required to
@@ -77,11 +76,6 @@ type PrescriptionInfo struct {
 	SHA256         string                `json:"sha256,omitempty"`
 	KeyID          string                `json:"key_id,omitempty"`
 }
-
-var (
-	prescriptionActs *activities.Prescriptions
-	knowledgeActs    *activities.Knowledge
-)
 
 // prescribeRun is one run of a prescribe step; the update handler and the
 // query read it.
@@ -184,8 +178,8 @@ func (j *journey) runPrescribe(ctx workflow.Context, step pathways.PlanStep) (st
 			continue // the update answers once the amendment is checked
 		}
 		rx.info.Status = "signing"
-		var signed activities.SignPrescriptionResult
-		if err := workflow.ExecuteActivity(dbOptions(ctx), prescriptionActs.SignPrescription, activities.SignPrescriptionInput{
+		var signed contract.SignPrescriptionResult
+		if err := workflow.ExecuteActivity(dbOptions(ctx), contract.SignPrescription, contract.SignPrescriptionInput{
 			PrescriptionID: rx.info.ID, ActorID: req.Actor.ID, Action: req.Action, Reason: req.Reason, ReviewedAt: rx.at,
 		}).Get(ctx, &signed); err != nil {
 			return stepResult{}, err
@@ -204,13 +198,13 @@ func (j *journey) runPrescribe(ctx workflow.Context, step pathways.PlanStep) (st
 // draftAndCheck stores version of the draft, checks it through the
 // knowledge graph and stores the findings with it.
 func (j *journey) draftAndCheck(ctx workflow.Context, step pathways.PlanStep, rx *prescribeRun, version int, items []PrescriptionItem) error {
-	var draft activities.DraftPrescriptionResult
-	err := workflow.ExecuteActivity(dbOptions(ctx), prescriptionActs.DraftPrescription, activities.DraftPrescriptionInput{
+	var draft contract.DraftPrescriptionResult
+	err := workflow.ExecuteActivity(dbOptions(ctx), contract.DraftPrescription, contract.DraftPrescriptionInput{
 		JourneyID: j.state.JourneyID, Step: step.ID, Version: version, PatientID: j.state.PatientID,
 		PractitionerID: rx.info.PrescriberID, Items: items,
 	}).Get(ctx, &draft)
 	var appErr *temporal.ApplicationError
-	if errors.As(err, &appErr) && appErr.Type() == activities.ErrTypeNothingToPrescribe {
+	if errors.As(err, &appErr) && appErr.Type() == contract.ErrTypeNothingToPrescribe {
 		return temporal.NewNonRetryableApplicationError(fmt.Sprintf("step %q: the consult ordered a prescription but listed no medicine", step.ID), ErrTypeInvalidInput, err)
 	}
 	if err != nil {
@@ -220,10 +214,10 @@ func (j *journey) draftAndCheck(ctx workflow.Context, step pathways.PlanStep, rx
 	checkCtx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		StartToCloseTimeout: 30 * time.Second,
 		RetryPolicy: &temporal.RetryPolicy{InitialInterval: time.Second, MaximumInterval: time.Minute, MaximumAttempts: 10,
-			NonRetryableErrorTypes: []string{activities.ErrTypeInvalidRegimen}},
+			NonRetryableErrorTypes: []string{contract.ErrTypeInvalidRegimen}},
 	})
-	var check activities.CheckPrescriptionResult
-	if err := workflow.ExecuteActivity(checkCtx, knowledgeActs.CheckPrescription, activities.CheckPrescriptionInput{
+	var check contract.CheckPrescriptionResult
+	if err := workflow.ExecuteActivity(checkCtx, contract.CheckPrescription, contract.CheckPrescriptionInput{
 		PatientID: j.state.PatientID, Drugs: draft.CheckDrugs, Profile: draft.Profile,
 	}).Get(ctx, &check); err != nil {
 		// A prescription that was not checked must not reach the doctor as if it had been.
@@ -232,7 +226,7 @@ func (j *journey) draftAndCheck(ctx workflow.Context, step pathways.PlanStep, rx
 		}
 		return err
 	}
-	if err := workflow.ExecuteActivity(dbOptions(ctx), prescriptionActs.RecordCheck, activities.RecordCheckInput{
+	if err := workflow.ExecuteActivity(dbOptions(ctx), contract.RecordCheck, contract.RecordCheckInput{
 		PrescriptionID: draft.PrescriptionID, Complete: check.Complete, Highest: check.Highest,
 		Findings: check.Findings, DetectedIssues: check.DetectedIssues,
 	}).Get(ctx, nil); err != nil {
@@ -243,7 +237,7 @@ func (j *journey) draftAndCheck(ctx workflow.Context, step pathways.PlanStep, rx
 	for i, f := range check.Findings {
 		rx.info.Findings[i] = PrescriptionFinding{Kind: f.Kind, Severity: string(f.Severity), RuleID: f.RuleID}
 	}
-	rx.info.NeedsOverride = !check.Complete || check.Highest == knowledge.Major || check.Highest == knowledge.Contraindicated
+	rx.info.NeedsOverride = !check.Complete || check.Highest == care.Major || check.Highest == care.Contraindicated
 	return nil
 }
 
@@ -265,12 +259,12 @@ func prescriptionProblems(req CloseConsultRequest) []string {
 
 // consultOrders are the encounter's orders: the prescription order becomes
 // one order per medicine, which the prescribe step reads back as its draft.
-func consultOrders(req CloseConsultRequest) []store.EncounterOrder {
-	orders := make([]store.EncounterOrder, 0, len(req.Orders)+len(req.Prescriptions))
+func consultOrders(req CloseConsultRequest) []care.EncounterOrder {
+	orders := make([]care.EncounterOrder, 0, len(req.Orders)+len(req.Prescriptions))
 	for _, o := range req.Orders {
 		if o == "prescription" && len(req.Prescriptions) > 0 {
 			for _, it := range req.Prescriptions {
-				orders = append(orders, store.OrderFromItem(it))
+				orders = append(orders, care.OrderFromItem(it))
 			}
 			continue
 		}
@@ -279,10 +273,10 @@ func consultOrders(req CloseConsultRequest) []store.EncounterOrder {
 			orders = append(orders, labOrders(req.LabTests)...)
 		case "follow_up":
 			if req.FollowUpDays > 0 {
-				orders = append(orders, store.EncounterOrder{Kind: store.OrderFollowUp, AfterDays: req.FollowUpDays})
+				orders = append(orders, care.EncounterOrder{Kind: care.OrderFollowUp, AfterDays: req.FollowUpDays})
 			}
 		default:
-			orders = append(orders, store.EncounterOrder{Kind: o})
+			orders = append(orders, care.EncounterOrder{Kind: o})
 		}
 	}
 	return orders

@@ -10,9 +10,9 @@ import (
 	"github.com/stretchr/testify/mock"
 
 	"github.com/carepath/carepath/activities"
-	"github.com/carepath/carepath/knowledge"
+	"github.com/carepath/carepath/activities/contract"
+	"github.com/carepath/carepath/care"
 	"github.com/carepath/carepath/pathways"
-	"github.com/carepath/carepath/store"
 	"github.com/carepath/carepath/workflows"
 )
 
@@ -32,19 +32,19 @@ var (
 // The patient already takes aspirin; warfarin with it is a major finding.
 type rxWorld struct {
 	*consultWorld
-	pharmacies []store.Pharmacy
-	drafts     []activities.DraftPrescriptionInput
-	checks     []activities.CheckPrescriptionInput
-	recorded   []activities.RecordCheckInput
-	signed     []activities.SignPrescriptionInput
-	sent       []activities.SendPrescriptionInput
+	pharmacies []care.Pharmacy
+	drafts     []contract.DraftPrescriptionInput
+	checks     []contract.CheckPrescriptionInput
+	recorded   []contract.RecordCheckInput
+	signed     []contract.SignPrescriptionInput
+	sent       []contract.SendPrescriptionInput
 	closedAt   time.Duration // after the journey's start
 }
 
 func newRxWorld(t *testing.T, items ...workflows.PrescriptionItem) *rxWorld {
 	t.Helper()
 	w := &rxWorld{consultWorld: newConsultWorld(t),
-		pharmacies: []store.Pharmacy{{ID: "pharmacy-a", Preferred: true}, {ID: "pharmacy-b", DistanceKm: 3.2}}}
+		pharmacies: []care.Pharmacy{{ID: "pharmacy-a", Preferred: true}, {ID: "pharmacy-b", DistanceKm: 3.2}}}
 	fulfil := w.in.Plan.Steps["fulfil"]
 	fulfil.Next = pathways.End // the steps after it belong to part two
 	w.in.Plan.Steps["fulfil"] = fulfil
@@ -53,7 +53,7 @@ func newRxWorld(t *testing.T, items ...workflows.PrescriptionItem) *rxWorld {
 	env.RegisterActivity(&activities.Knowledge{})
 	env.RegisterActivity(&activities.Pharmacy{})
 	drafted := map[string][]workflows.PrescriptionItem{}
-	env.OnActivity(prescriptionActs.DraftPrescription, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.DraftPrescriptionInput) (activities.DraftPrescriptionResult, error) {
+	env.OnActivity(prescriptionActs.DraftPrescription, mock.Anything, mock.Anything).Return(func(_ context.Context, in contract.DraftPrescriptionInput) (contract.DraftPrescriptionResult, error) {
 		w.mu.Lock()
 		defer w.mu.Unlock()
 		w.drafts = append(w.drafts, in)
@@ -63,50 +63,50 @@ func newRxWorld(t *testing.T, items ...workflows.PrescriptionItem) *rxWorld {
 		}
 		id := fmt.Sprintf("rx-%d", in.Version)
 		drafted[id] = got
-		res := activities.DraftPrescriptionResult{PrescriptionID: id, Version: in.Version, Items: got, CheckDrugs: []string{"aspirin"}}
+		res := contract.DraftPrescriptionResult{PrescriptionID: id, Version: in.Version, Items: got, CheckDrugs: []string{"aspirin"}}
 		for _, it := range got {
 			res.CheckDrugs = append(res.CheckDrugs, it.Drug)
 		}
 		return res, nil
 	})
-	env.OnActivity(knowledgeActs.CheckPrescription, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.CheckPrescriptionInput) (activities.CheckPrescriptionResult, error) {
+	env.OnActivity(knowledgeActs.CheckPrescription, mock.Anything, mock.Anything).Return(func(_ context.Context, in contract.CheckPrescriptionInput) (contract.CheckPrescriptionResult, error) {
 		w.mu.Lock()
 		w.checks = append(w.checks, in)
 		w.mu.Unlock()
-		res := activities.CheckPrescriptionResult{Complete: true, Findings: []knowledge.Finding{}, DetectedIssues: []knowledge.DetectedIssue{}}
+		res := contract.CheckPrescriptionResult{Complete: true, Findings: []care.Finding{}, DetectedIssues: []care.DetectedIssue{}}
 		if slices.Contains(in.Drugs, "warfarin") {
-			f := knowledge.Finding{Kind: knowledge.KindInteraction, Severity: knowledge.Major, RuleID: "warfarin-aspirin", Summary: "bleeding risk"}
+			f := care.Finding{Kind: care.KindInteraction, Severity: care.Major, RuleID: "warfarin-aspirin", Summary: "bleeding risk"}
 			res.Findings = append(res.Findings, f)
 			res.DetectedIssues = append(res.DetectedIssues, f.DetectedIssue())
-			res.Highest = knowledge.Major
+			res.Highest = care.Major
 		}
 		return res, nil
 	})
-	env.OnActivity(prescriptionActs.RecordCheck, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.RecordCheckInput) error {
+	env.OnActivity(prescriptionActs.RecordCheck, mock.Anything, mock.Anything).Return(func(_ context.Context, in contract.RecordCheckInput) error {
 		w.mu.Lock()
 		w.recorded = append(w.recorded, in)
 		w.mu.Unlock()
 		return nil
 	})
-	env.OnActivity(prescriptionActs.SignPrescription, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.SignPrescriptionInput) (activities.SignPrescriptionResult, error) {
+	env.OnActivity(prescriptionActs.SignPrescription, mock.Anything, mock.Anything).Return(func(_ context.Context, in contract.SignPrescriptionInput) (contract.SignPrescriptionResult, error) {
 		w.mu.Lock()
 		w.signed = append(w.signed, in)
 		w.mu.Unlock()
-		return activities.SignPrescriptionResult{PrescriptionID: in.PrescriptionID, SHA256: "ab12", KeyID: "k1"}, nil
+		return contract.SignPrescriptionResult{PrescriptionID: in.PrescriptionID, SHA256: "ab12", KeyID: "k1"}, nil
 	})
-	env.OnActivity(pharmacyActs.ChoosePharmacies, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.ChoosePharmaciesInput) (activities.ChoosePharmaciesResult, error) {
+	env.OnActivity(pharmacyActs.ChoosePharmacies, mock.Anything, mock.Anything).Return(func(_ context.Context, in contract.ChoosePharmaciesInput) (contract.ChoosePharmaciesResult, error) {
 		w.mu.Lock()
 		defer w.mu.Unlock()
 		if len(w.signed) == 0 {
 			t.Error("ChoosePharmacies ran before the prescription was signed")
 		}
-		return activities.ChoosePharmaciesResult{PrescriptionID: w.signed[len(w.signed)-1].PrescriptionID, Candidates: w.pharmacies}, nil
+		return contract.ChoosePharmaciesResult{PrescriptionID: w.signed[len(w.signed)-1].PrescriptionID, Candidates: w.pharmacies}, nil
 	})
-	env.OnActivity(pharmacyActs.SendPrescription, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.SendPrescriptionInput) (activities.SendPrescriptionResult, error) {
+	env.OnActivity(pharmacyActs.SendPrescription, mock.Anything, mock.Anything).Return(func(_ context.Context, in contract.SendPrescriptionInput) (contract.SendPrescriptionResult, error) {
 		w.mu.Lock()
 		w.sent = append(w.sent, in)
 		w.mu.Unlock()
-		return activities.SendPrescriptionResult{OrderID: fmt.Sprintf("order-%d", in.Attempt), PartnerOrderID: fmt.Sprintf("partner-%d", in.Attempt)}, nil
+		return contract.SendPrescriptionResult{OrderID: fmt.Sprintf("order-%d", in.Attempt), PartnerOrderID: fmt.Sprintf("partner-%d", in.Attempt)}, nil
 	})
 
 	w.pay(5 * time.Minute)
@@ -171,7 +171,7 @@ func TestOverridingAMajorFindingNeedsAWrittenReason(t *testing.T) {
 	if len(w.signed) != 1 || w.signed[0].Action != "override" || w.signed[0].Reason != "INR monitored weekly" || w.signed[0].ActorID != doctorID {
 		t.Fatalf("signed = %+v", w.signed)
 	}
-	if len(w.recorded) != 1 || len(w.recorded[0].DetectedIssues) != 1 || w.recorded[0].Highest != knowledge.Major {
+	if len(w.recorded) != 1 || len(w.recorded[0].DetectedIssues) != 1 || w.recorded[0].Highest != care.Major {
 		t.Errorf("the findings were not stored with the prescription: %+v", w.recorded)
 	}
 	if !slices.Contains(w.checks[0].Drugs, "aspirin") {
@@ -277,10 +277,10 @@ func TestOutOfStockTriesTheNextPharmacy(t *testing.T) {
 func TestNoPharmacyCanFillItAlertsACoordinator(t *testing.T) {
 	for _, tc := range []struct {
 		name       string
-		pharmacies []store.Pharmacy
+		pharmacies []care.Pharmacy
 	}{
-		{"the only one is out of stock", []store.Pharmacy{{ID: "pharmacy-a"}}},
-		{"none has stock", []store.Pharmacy{}},
+		{"the only one is out of stock", []care.Pharmacy{{ID: "pharmacy-a"}}},
+		{"none has stock", []care.Pharmacy{}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			w := newRxWorld(t, metformin)
@@ -330,14 +330,14 @@ func TestQuietHoursDoNotHoldTheOrderAndTheLatestStatusIsSentAfter(t *testing.T) 
 	var quietUntil time.Time
 	w.at(w.closedAt, func() { quietUntil = w.env.Now().Add(10 * time.Hour) })
 	var sent []string
-	w.smsStatus = func(in activities.SendSMSInput) activities.SendSMSResult {
+	w.smsStatus = func(in contract.SendSMSInput) contract.SendSMSResult {
 		if len(in.TemplateID) > 13 && in.TemplateID[:13] == "prescription_" {
 			if w.env.Now().Before(quietUntil) {
-				return activities.SendSMSResult{Status: activities.SMSDeferred, NextAllowedAt: quietUntil}
+				return contract.SendSMSResult{Status: contract.SMSDeferred, NextAllowedAt: quietUntil}
 			}
 			sent = append(sent, in.TemplateID)
 		}
-		return activities.SendSMSResult{Status: activities.SMSSent}
+		return contract.SendSMSResult{Status: contract.SMSSent}
 	}
 	w.review(time.Hour, workflows.ReviewPrescriptionRequest{PrescriptionID: "rx-1", Action: workflows.ReviewApprove})
 	w.deliver(2*time.Hour, "order-1")

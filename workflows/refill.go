@@ -9,7 +9,8 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
-	"github.com/carepath/carepath/activities"
+	"github.com/carepath/carepath/activities/contract"
+	"github.com/carepath/carepath/pharmacy"
 )
 
 // A refill the patient requests on an adherence course goes to a pharmacy as
@@ -56,7 +57,7 @@ const (
 func RefillOrder(ctx workflow.Context, in RefillOrderInput) (FulfilmentInfo, error) {
 	if in.JourneyID == "" || in.PatientID == "" || in.PrescriptionID == "" || in.Position < 0 || in.Number < 1 {
 		return FulfilmentInfo{}, temporal.NewNonRetryableApplicationError("refill order: journey, patient, prescription, position and number are required",
-			activities.ErrTypeInvalidInput, nil)
+			contract.ErrTypeInvalidInput, nil)
 	}
 	limit := in.TimeLimit
 	if limit <= 0 {
@@ -78,12 +79,12 @@ func RefillOrder(ctx workflow.Context, in RefillOrderInput) (FulfilmentInfo, err
 	key := r.self
 
 	position := in.Position
-	var chosen activities.ChoosePharmaciesResult
-	err = workflow.ExecuteActivity(pharmacyOptions(ctx), pharmacyActs.ChoosePharmacies, activities.ChoosePharmaciesInput{
+	var chosen contract.ChoosePharmaciesResult
+	err = workflow.ExecuteActivity(pharmacyOptions(ctx), contract.ChoosePharmacies, contract.ChoosePharmaciesInput{
 		JourneyID: in.JourneyID, PatientID: in.PatientID, PrescriptionID: in.PrescriptionID, Position: &position,
 	}).Get(ctx, &chosen)
 	var appErr *temporal.ApplicationError
-	if errors.As(err, &appErr) && appErr.Type() == activities.ErrTypeNoSignedPrescription {
+	if errors.As(err, &appErr) && appErr.Type() == contract.ErrTypeNoSignedPrescription {
 		f.info.Status = RefillNoPharmacy
 		r.alert(ctx, fmt.Sprintf("refill %d cannot be sent: %s", in.Number, appErr.Message()))
 		return f.info, nil
@@ -94,12 +95,12 @@ func RefillOrder(ctx workflow.Context, in RefillOrderInput) (FulfilmentInfo, err
 	f.info.PrescriptionID = chosen.PrescriptionID
 	deadline := workflow.Now(ctx).Add(limit)
 	for i, ph := range chosen.Candidates {
-		var sent activities.SendPrescriptionResult
-		err := workflow.ExecuteActivity(pharmacyOptions(ctx), pharmacyActs.SendPrescription, activities.SendPrescriptionInput{
+		var sent contract.SendPrescriptionResult
+		err := workflow.ExecuteActivity(pharmacyOptions(ctx), contract.SendPrescription, contract.SendPrescriptionInput{
 			JourneyID: in.JourneyID, Step: key, Attempt: i + 1, PrescriptionID: chosen.PrescriptionID, PharmacyID: ph.ID,
 			Position: &position, WorkflowID: r.self,
 		}).Get(ctx, &sent)
-		if errors.As(err, &appErr) && appErr.Type() == activities.ErrTypePharmacyRejected {
+		if errors.As(err, &appErr) && appErr.Type() == contract.ErrTypePharmacyRejected {
 			r.logger.Warn("Pharmacy refused the refill; trying the next", "Pharmacy", ph.ID)
 			continue
 		}
@@ -112,7 +113,7 @@ func RefillOrder(ctx workflow.Context, in RefillOrderInput) (FulfilmentInfo, err
 			return f.info, err
 		}
 		switch outcome {
-		case activities.PharmacyDelivered:
+		case pharmacy.Delivered:
 			return f.info, nil
 		case RefillTimedOut:
 			f.info.Status = RefillTimedOut
@@ -143,13 +144,13 @@ func (r *refill) followOrder(ctx workflow.Context, f *fulfilRun, key string, dea
 		for len(f.changes) > 0 {
 			status := f.changes[0]
 			f.changes = f.changes[1:]
-			if status == activities.PharmacyOutOfStock && !more {
+			if status == pharmacy.OutOfStock && !more {
 				return status, nil
 			}
 			if template := statusTemplate(status); template != "" {
 				r.text.pharmacySMS(ctx, f, fmt.Sprintf("%s-%s-%s", key, f.info.OrderID, status), template)
 			}
-			if status == activities.PharmacyOutOfStock || status == activities.PharmacyDelivered {
+			if status == pharmacy.OutOfStock || status == pharmacy.Delivered {
 				return status, nil
 			}
 		}

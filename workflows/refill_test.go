@@ -16,7 +16,9 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/carepath/carepath/activities"
-	"github.com/carepath/carepath/store"
+	"github.com/carepath/carepath/activities/contract"
+	"github.com/carepath/carepath/care"
+	"github.com/carepath/carepath/pharmacy"
 	"github.com/carepath/carepath/workflows"
 )
 
@@ -26,7 +28,7 @@ type refillWorld struct {
 	t          *testing.T
 	env        *testsuite.TestWorkflowEnvironment
 	id         string
-	pharmacies []store.Pharmacy
+	pharmacies []care.Pharmacy
 	chooseErr  error
 	// quietFor holds the first delivery text back this long, as the
 	// patient's quiet hours would.
@@ -36,8 +38,8 @@ type refillWorld struct {
 	smsAt []time.Time
 
 	mu     sync.Mutex
-	chosen []activities.ChoosePharmaciesInput
-	sent   []activities.SendPrescriptionInput
+	chosen []contract.ChoosePharmaciesInput
+	sent   []contract.SendPrescriptionInput
 	sms    []string
 	alerts []workflows.AdherenceAlert
 }
@@ -48,29 +50,29 @@ func newRefillWorld(t *testing.T, pharmacies ...string) *refillWorld {
 	w := &refillWorld{t: t, env: s.NewTestWorkflowEnvironment(),
 		id: workflows.RefillOrderWorkflowID(workflows.AdherenceWorkflowID(patient, rxID, 1), 2)}
 	for _, p := range pharmacies {
-		w.pharmacies = append(w.pharmacies, store.Pharmacy{ID: p})
+		w.pharmacies = append(w.pharmacies, care.Pharmacy{ID: p})
 	}
 	env := w.env
 	env.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: w.id, TaskQueue: "test"})
 	env.RegisterWorkflowWithOptions(workflows.RefillOrder, workflow.RegisterOptions{Name: workflows.RefillOrderWorkflowName})
 	env.RegisterActivity(&activities.Pharmacy{})
 	env.RegisterActivity(&activities.Messaging{})
-	env.OnActivity(pharmacyActs.ChoosePharmacies, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.ChoosePharmaciesInput) (activities.ChoosePharmaciesResult, error) {
+	env.OnActivity(pharmacyActs.ChoosePharmacies, mock.Anything, mock.Anything).Return(func(_ context.Context, in contract.ChoosePharmaciesInput) (contract.ChoosePharmaciesResult, error) {
 		w.mu.Lock()
 		defer w.mu.Unlock()
 		w.chosen = append(w.chosen, in)
 		if w.chooseErr != nil {
-			return activities.ChoosePharmaciesResult{}, w.chooseErr
+			return contract.ChoosePharmaciesResult{}, w.chooseErr
 		}
-		return activities.ChoosePharmaciesResult{PrescriptionID: rxID, Candidates: w.pharmacies}, nil
+		return contract.ChoosePharmaciesResult{PrescriptionID: rxID, Candidates: w.pharmacies}, nil
 	})
-	env.OnActivity(pharmacyActs.SendPrescription, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.SendPrescriptionInput) (activities.SendPrescriptionResult, error) {
+	env.OnActivity(pharmacyActs.SendPrescription, mock.Anything, mock.Anything).Return(func(_ context.Context, in contract.SendPrescriptionInput) (contract.SendPrescriptionResult, error) {
 		w.mu.Lock()
 		defer w.mu.Unlock()
 		w.sent = append(w.sent, in)
-		return activities.SendPrescriptionResult{OrderID: fmt.Sprintf("order-%d", in.Attempt), PartnerOrderID: fmt.Sprintf("partner-%d", in.Attempt)}, nil
+		return contract.SendPrescriptionResult{OrderID: fmt.Sprintf("order-%d", in.Attempt), PartnerOrderID: fmt.Sprintf("partner-%d", in.Attempt)}, nil
 	})
-	env.OnActivity(messagingActs.SendSMS, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.SendSMSInput) (activities.SendSMSResult, error) {
+	env.OnActivity(messagingActs.SendSMS, mock.Anything, mock.Anything).Return(func(_ context.Context, in contract.SendSMSInput) (contract.SendSMSResult, error) {
 		w.mu.Lock()
 		defer w.mu.Unlock()
 		if in.JourneyID != adhJourney || in.PatientID != patient || !strings.HasPrefix(in.Step, w.id) {
@@ -80,9 +82,9 @@ func newRefillWorld(t *testing.T, pharmacies ...string) *refillWorld {
 		w.smsAt = append(w.smsAt, env.Now())
 		if in.TemplateID == "prescription_delivered" && w.quietFor > 0 && !w.held {
 			w.held = true
-			return activities.SendSMSResult{Status: activities.SMSDeferred, NextAllowedAt: env.Now().Add(w.quietFor)}, nil
+			return contract.SendSMSResult{Status: contract.SMSDeferred, NextAllowedAt: env.Now().Add(w.quietFor)}, nil
 		}
-		return activities.SendSMSResult{Status: activities.SMSSent, MessageSID: "SM1"}, nil
+		return contract.SendSMSResult{Status: contract.SMSSent, MessageSID: "SM1"}, nil
 	})
 	env.OnSignalExternalWorkflow(mock.Anything, adhJourney, "", workflows.SignalAdherenceAlert, mock.Anything).Return(
 		func(_, _, _, _ string, arg any) error {
@@ -117,15 +119,15 @@ func (w *refillWorld) run(limit time.Duration) workflows.FulfilmentInfo {
 
 func TestRefillOrderMovesOnFromOutOfStockAndTellsThePatient(t *testing.T) {
 	w := newRefillWorld(t, "pharmacy-a", "pharmacy-b")
-	w.status(time.Minute, "e1", "order-1", activities.PharmacyAccepted, 1)
-	w.status(2*time.Minute, "e2", "order-1", activities.PharmacyOutOfStock, 2)
-	w.status(3*time.Minute, "e3", "order-2", activities.PharmacyAccepted, 1)
-	w.status(4*time.Minute, "e3", "order-2", activities.PharmacyAccepted, 1) // a duplicate changes nothing
-	w.status(5*time.Minute, "e4", "order-2", activities.PharmacyReady, 2)
-	w.status(6*time.Minute, "e5", "order-2", activities.PharmacyDelivered, 3)
+	w.status(time.Minute, "e1", "order-1", pharmacy.Accepted, 1)
+	w.status(2*time.Minute, "e2", "order-1", pharmacy.OutOfStock, 2)
+	w.status(3*time.Minute, "e3", "order-2", pharmacy.Accepted, 1)
+	w.status(4*time.Minute, "e3", "order-2", pharmacy.Accepted, 1) // a duplicate changes nothing
+	w.status(5*time.Minute, "e4", "order-2", pharmacy.Ready, 2)
+	w.status(6*time.Minute, "e5", "order-2", pharmacy.Delivered, 3)
 	info := w.run(time.Hour)
 
-	if info.Status != activities.PharmacyDelivered || info.OrderID != "order-2" || info.PharmacyID != "pharmacy-b" || len(info.Tried) != 2 {
+	if info.Status != pharmacy.Delivered || info.OrderID != "order-2" || info.PharmacyID != "pharmacy-b" || len(info.Tried) != 2 {
 		t.Errorf("refill ended %+v, want delivered by pharmacy-b after two orders", info)
 	}
 	// The one item, from this prescription, followed by this workflow.
@@ -148,7 +150,7 @@ func TestRefillOrderMovesOnFromOutOfStockAndTellsThePatient(t *testing.T) {
 
 func TestRefillOrderWithNoPharmacyAlertsTheJourney(t *testing.T) {
 	w := newRefillWorld(t, "pharmacy-a")
-	w.status(time.Minute, "e1", "order-1", activities.PharmacyOutOfStock, 1)
+	w.status(time.Minute, "e1", "order-1", pharmacy.OutOfStock, 1)
 	info := w.run(time.Hour)
 
 	if info.Status != workflows.RefillNoPharmacy || len(info.Tried) != 1 {
@@ -164,7 +166,7 @@ func TestRefillOrderWithNoPharmacyAlertsTheJourney(t *testing.T) {
 
 func TestRefillOrderPastItsTimeLimitAlertsTheJourney(t *testing.T) {
 	w := newRefillWorld(t, "pharmacy-a", "pharmacy-b")
-	w.status(time.Minute, "e1", "order-1", activities.PharmacyAccepted, 1)
+	w.status(time.Minute, "e1", "order-1", pharmacy.Accepted, 1)
 	info := w.run(2 * time.Hour) // accepted, never delivered
 
 	if info.Status != workflows.RefillTimedOut || info.OrderID != "order-1" || len(w.sent) != 1 {
@@ -177,7 +179,7 @@ func TestRefillOrderPastItsTimeLimitAlertsTheJourney(t *testing.T) {
 
 func TestRefillOrderWithoutASignedPrescriptionAlertsTheJourney(t *testing.T) {
 	w := newRefillWorld(t, "pharmacy-a")
-	w.chooseErr = temporal.NewNonRetryableApplicationError("choose pharmacies: the prescription is not the patient's", activities.ErrTypeNoSignedPrescription, nil)
+	w.chooseErr = temporal.NewNonRetryableApplicationError("choose pharmacies: the prescription is not the patient's", contract.ErrTypeNoSignedPrescription, nil)
 	info := w.run(time.Hour)
 	if info.Status != workflows.RefillNoPharmacy || len(w.sent) != 0 {
 		t.Errorf("refill ended %+v after %d orders, want no_pharmacy and none sent", info, len(w.sent))
@@ -192,9 +194,9 @@ func TestRefillOrderWithoutASignedPrescriptionAlertsTheJourney(t *testing.T) {
 func TestRefillOrderWaitsForATextHeldByQuietHours(t *testing.T) {
 	w := newRefillWorld(t, "pharmacy-a")
 	w.quietFor = 8 * time.Hour
-	w.status(time.Minute, "e1", "order-1", activities.PharmacyDelivered, 1)
+	w.status(time.Minute, "e1", "order-1", pharmacy.Delivered, 1)
 	info := w.run(time.Hour)
-	if info.Status != activities.PharmacyDelivered {
+	if info.Status != pharmacy.Delivered {
 		t.Errorf("refill ended %+v, want delivered", info)
 	}
 	if !slices.Equal(w.sms, []string{"prescription_delivered", "prescription_delivered"}) || w.smsAt[1].Sub(w.smsAt[0]) < 8*time.Hour {

@@ -9,9 +9,9 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
-	"github.com/carepath/carepath/activities"
+	"github.com/carepath/carepath/activities/contract"
+	"github.com/carepath/carepath/care"
 	"github.com/carepath/carepath/pathways"
-	"github.com/carepath/carepath/store"
 )
 
 // The first stages of care: book, pay, the doctor's answer, reminders, the
@@ -57,9 +57,6 @@ type ConsultInfo struct {
 }
 
 var (
-	bookingActs  *activities.Booking
-	paymentActs  *activities.Payments
-	messageActs  *activities.Messaging
 	errNoBooking = errors.New("this step needs an appointment, but the journey has none yet")
 )
 
@@ -70,7 +67,7 @@ func dbOptions(ctx workflow.Context) workflow.Context {
 	})
 }
 
-func (j *journey) setAppointment(ctx workflow.Context, a store.Appointment) error {
+func (j *journey) setAppointment(ctx workflow.Context, a care.Appointment) error {
 	first := j.state.Appointment == nil
 	j.state.Appointment = &AppointmentInfo{ID: a.ID, PractitionerID: a.PractitionerID, SlotID: a.SlotID, Start: a.Start,
 		Status: a.Status, FeeMinor: a.FeeMinor, Currency: a.Currency}
@@ -88,13 +85,13 @@ func (j *journey) runBook(ctx workflow.Context, step pathways.PlanStep) (stepRes
 	if j.in.SlotID == "" {
 		return stepResult{}, temporal.NewNonRetryableApplicationError("the journey was started without a slot to book", ErrTypeInvalidInput, nil)
 	}
-	var appt store.Appointment
-	err := workflow.ExecuteActivity(dbOptions(ctx), bookingActs.HoldSlot, activities.HoldSlotInput{
+	var appt care.Appointment
+	err := workflow.ExecuteActivity(dbOptions(ctx), contract.HoldSlot, contract.HoldSlotInput{
 		JourneyID: j.state.JourneyID, Step: step.ID, SlotID: j.in.SlotID, PatientID: j.state.PatientID,
 		Until: workflow.Now(ctx).Add(step.TimeLimit),
 	}).Get(ctx, &appt)
 	var appErr *temporal.ApplicationError
-	if errors.As(err, &appErr) && (appErr.Type() == activities.ErrTypeSlotUnavailable || appErr.Type() == activities.ErrTypeSlotNotFound) {
+	if errors.As(err, &appErr) && (appErr.Type() == contract.ErrTypeSlotUnavailable || appErr.Type() == contract.ErrTypeSlotNotFound) {
 		return stepResult{result: "slot_unavailable"}, &journeyCancelled{reason: "the chosen slot is no longer available"}
 	}
 	if err != nil {
@@ -110,9 +107,9 @@ func (j *journey) runPay(ctx workflow.Context, step pathways.PlanStep) (stepResu
 	if j.state.Appointment == nil {
 		return stepResult{}, temporal.NewNonRetryableApplicationError(errNoBooking.Error(), ErrTypeInvalidInput, nil)
 	}
-	payCtx := workflow.WithActivityOptions(ctx, activities.PaymentActivityOptions())
-	var intent activities.PaymentResult
-	err := workflow.ExecuteActivity(payCtx, paymentActs.CreatePaymentIntent, activities.CreatePaymentIntentInput{
+	payCtx := workflow.WithActivityOptions(ctx, contract.PaymentActivityOptions())
+	var intent contract.PaymentResult
+	err := workflow.ExecuteActivity(payCtx, contract.CreatePaymentIntent, contract.CreatePaymentIntentInput{
 		JourneyID: j.state.JourneyID, Step: step.ID, AppointmentID: j.state.Appointment.ID,
 		AmountMinor: j.state.Appointment.FeeMinor, Currency: j.state.Appointment.Currency,
 	}).Get(ctx, &intent)
@@ -126,8 +123,8 @@ func (j *journey) runPay(ctx workflow.Context, step pathways.PlanStep) (stepResu
 	}
 	paid := func() bool { return j.paid }
 	lastChance := func() bool {
-		var now activities.PaymentResult
-		if err := workflow.ExecuteActivity(payCtx, paymentActs.GetPaymentIntentStatus, activities.PaymentStatusInput{
+		var now contract.PaymentResult
+		if err := workflow.ExecuteActivity(payCtx, contract.GetPaymentIntentStatus, contract.PaymentStatusInput{
 			JourneyID: j.state.JourneyID, Step: step.ID,
 		}).Get(ctx, &now); err == nil && now.Status == "succeeded" {
 			j.paid = true
@@ -142,8 +139,8 @@ func (j *journey) runPay(ctx workflow.Context, step pathways.PlanStep) (stepResu
 		return res, nil
 	}
 	j.state.Payment.Status = "succeeded"
-	var appt store.Appointment
-	if err := workflow.ExecuteActivity(dbOptions(ctx), bookingActs.ConfirmAppointment, activities.AppointmentInput{
+	var appt care.Appointment
+	if err := workflow.ExecuteActivity(dbOptions(ctx), contract.ConfirmAppointment, contract.AppointmentInput{
 		JourneyID: j.state.JourneyID, Step: step.ID, AppointmentID: j.state.Appointment.ID,
 	}).Get(ctx, &appt); err != nil {
 		return stepResult{}, err
@@ -204,12 +201,12 @@ func (j *journey) decidedOnAppointment(ctx workflow.Context, step pathways.PlanS
 	if j.state.Appointment == nil {
 		return temporal.NewNonRetryableApplicationError(errNoBooking.Error(), ErrTypeInvalidInput, nil)
 	}
-	response := store.ResponseAccepted
+	response := care.ResponseAccepted
 	if d.Outcome != "accepted" {
-		response = store.ResponseDeclined
+		response = care.ResponseDeclined
 	}
-	var appt store.Appointment
-	if err := workflow.ExecuteActivity(dbOptions(ctx), bookingActs.RecordDoctorResponse, activities.DoctorResponseInput{
+	var appt care.Appointment
+	if err := workflow.ExecuteActivity(dbOptions(ctx), contract.RecordDoctorResponse, contract.DoctorResponseInput{
 		JourneyID: j.state.JourneyID, Step: step.ID, AppointmentID: j.state.Appointment.ID,
 		PractitionerID: d.ActorID, Response: response, RespondedAt: d.At,
 	}).Get(ctx, &appt); err != nil {
@@ -218,7 +215,7 @@ func (j *journey) decidedOnAppointment(ctx workflow.Context, step pathways.PlanS
 	if err := j.setAppointment(ctx, appt); err != nil {
 		return err
 	}
-	if response == store.ResponseDeclined {
+	if response == care.ResponseDeclined {
 		// The refund needs a reason code: the store refuses one without.
 		j.refundShare, j.refundReason = 100, "doctor_declined"
 		return &journeyCancelled{reason: "the doctor declined the appointment"}
@@ -252,7 +249,7 @@ restart:
 		} else if moved {
 			goto restart
 		}
-		if err := j.sendSMS(ctx, fmt.Sprintf("%s-%s-v%d", step.ID, off, version), activities.SMSKindReminder, "appointment_reminder", start, changed); err != nil {
+		if err := j.sendSMS(ctx, fmt.Sprintf("%s-%s-v%d", step.ID, off, version), contract.SMSKindReminder, "appointment_reminder", start, changed); err != nil {
 			return stepResult{}, err
 		}
 	}
@@ -279,10 +276,10 @@ restart:
 // quiet hours when the messaging activity defers it, unless stale() says
 // the message no longer applies.
 func (j *journey) sendSMS(ctx workflow.Context, key, kind, template string, at time.Time, stale func() bool) error {
-	smsCtx := workflow.WithActivityOptions(ctx, activities.SMSActivityOptions())
+	smsCtx := workflow.WithActivityOptions(ctx, contract.SMSActivityOptions())
 	for {
-		var res activities.SendSMSResult
-		err := workflow.ExecuteActivity(smsCtx, messageActs.SendSMS, activities.SendSMSInput{
+		var res contract.SendSMSResult
+		err := workflow.ExecuteActivity(smsCtx, contract.SendSMS, contract.SendSMSInput{
 			JourneyID: j.state.JourneyID, Step: key, PatientID: j.state.PatientID, Kind: kind, TemplateID: template,
 			// The activity prints the time in the patient's own time zone; the
 			// link is a path under PUBLIC_BASE_URL. No free text can ride along.
@@ -293,7 +290,7 @@ func (j *journey) sendSMS(ctx workflow.Context, key, kind, template string, at t
 			j.logger.Warn("SMS not sent", "Step", key, "Error", err)
 			return nil
 		}
-		if res.Status != activities.SMSDeferred {
+		if res.Status != contract.SMSDeferred {
 			return nil
 		}
 		wait := res.NextAllowedAt.Sub(workflow.Now(ctx))
@@ -340,12 +337,12 @@ func (j *journey) runConsult(ctx workflow.Context, step pathways.PlanStep) (step
 		return res, err
 	}
 	if !started() {
-		if err := workflow.ExecuteActivity(dbOptions(ctx), bookingActs.MarkNoShow, activities.AppointmentInput{
+		if err := workflow.ExecuteActivity(dbOptions(ctx), contract.MarkNoShow, contract.AppointmentInput{
 			JourneyID: j.state.JourneyID, Step: step.ID, AppointmentID: j.state.Appointment.ID, Reason: "no-show",
 		}).Get(ctx, nil); err != nil {
 			return stepResult{}, err
 		}
-		j.state.Appointment.Status = store.AppointmentNoShow
+		j.state.Appointment.Status = care.AppointmentNoShow
 		res, err := j.applyTimeout(ctx, step, "consult to start", step.OnTimeout, started)
 		if res.result == resultTimedOut {
 			res.result = "no_show"
@@ -369,8 +366,6 @@ func (j *journey) runConsult(ctx workflow.Context, step pathways.PlanStep) (step
 	return res, nil
 }
 
-var inferenceActs *activities.Inference
-
 // scoreRisk runs the risk model on the consult's measurements and shows the
 // level to coordinators (RiskLevel) and to the pathway's expressions
 // (risk.level). Measurements the model refuses raise NeedsAttention; a
@@ -379,10 +374,10 @@ func (j *journey) scoreRisk(ctx workflow.Context) error {
 	actCtx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		StartToCloseTimeout: 30 * time.Second,
 		RetryPolicy: &temporal.RetryPolicy{InitialInterval: time.Second, MaximumInterval: 30 * time.Second, MaximumAttempts: 5,
-			NonRetryableErrorTypes: []string{activities.ErrTypeInvalidModelInput}},
+			NonRetryableErrorTypes: []string{contract.ErrTypeInvalidModelInput}},
 	})
-	var res activities.ScoreRiskResult
-	err := workflow.ExecuteActivity(actCtx, inferenceActs.ScoreRisk, activities.ScoreRiskInput{
+	var res contract.ScoreRiskResult
+	err := workflow.ExecuteActivity(actCtx, contract.ScoreRisk, contract.ScoreRiskInput{
 		PatientID: j.state.PatientID, Features: j.measurements,
 	}).Get(ctx, &res)
 	j.measurements = nil // scored or refused: health data leaves the workflow's memory
@@ -413,8 +408,8 @@ func (j *journey) compensate(ctx workflow.Context) error {
 	// Refund.AmountMinor 0 means "all that remains", so a share that rounds
 	// down to nothing must skip the refund, not refund in full.
 	if amount := pay.refundable(j.refundShare); amount > 0 {
-		var refund activities.RefundResult
-		if err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, activities.PaymentActivityOptions()), paymentActs.Refund, activities.RefundInput{
+		var refund contract.RefundResult
+		if err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, contract.PaymentActivityOptions()), contract.Refund, contract.RefundInput{
 			JourneyID: j.state.JourneyID, Step: "cancel-refund", PaymentStep: j.payStep, AmountMinor: amount, Reason: j.refundReason,
 		}).Get(ctx, &refund); err != nil {
 			return fmt.Errorf("refund: %w", err)
@@ -426,11 +421,11 @@ func (j *journey) compensate(ctx workflow.Context) error {
 	}
 	var err error
 	switch appt.Status {
-	case store.AppointmentPending:
-		err = workflow.ExecuteActivity(dbOptions(ctx), bookingActs.ReleaseSlot, activities.AppointmentInput{
+	case care.AppointmentPending:
+		err = workflow.ExecuteActivity(dbOptions(ctx), contract.ReleaseSlot, contract.AppointmentInput{
 			JourneyID: j.state.JourneyID, Step: "cancel", AppointmentID: appt.ID, Reason: "journey-cancelled"}).Get(ctx, nil)
-	case store.AppointmentBooked:
-		err = workflow.ExecuteActivity(dbOptions(ctx), bookingActs.CancelAppointment, activities.AppointmentInput{
+	case care.AppointmentBooked:
+		err = workflow.ExecuteActivity(dbOptions(ctx), contract.CancelAppointment, contract.AppointmentInput{
 			JourneyID: j.state.JourneyID, Step: "cancel", AppointmentID: appt.ID, Reason: "journey-cancelled"}).Get(ctx, nil)
 	default:
 		return nil
@@ -438,8 +433,8 @@ func (j *journey) compensate(ctx workflow.Context) error {
 	if err != nil {
 		return fmt.Errorf("free the slot: %w", err)
 	}
-	appt.Status = store.AppointmentCancelled
-	return j.sendSMS(ctx, "cancel-notice", activities.SMSKindNotification, "appointment_cancelled", appt.Start, func() bool { return false })
+	appt.Status = care.AppointmentCancelled
+	return j.sendSMS(ctx, "cancel-notice", contract.SMSKindNotification, "appointment_cancelled", appt.Start, func() bool { return false })
 }
 
 // refundForCancellation applies the pathway's cancellation policy: a full

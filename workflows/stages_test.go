@@ -14,9 +14,9 @@ import (
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/carepath/carepath/activities"
-	"github.com/carepath/carepath/inference"
+	"github.com/carepath/carepath/activities/contract"
+	"github.com/carepath/carepath/care"
 	"github.com/carepath/carepath/pathways"
-	"github.com/carepath/carepath/store"
 	"github.com/carepath/carepath/workflows"
 )
 
@@ -40,12 +40,12 @@ type consultWorld struct {
 	in     workflows.JourneyInput
 	start  time.Time // the appointment
 	mu     sync.Mutex
-	sms    []activities.SendSMSInput
+	sms    []contract.SendSMSInput
 	smsAt  []time.Time
-	refund []activities.RefundInput
+	refund []contract.RefundInput
 	calls  map[string]int
 	// smsStatus, when set, answers SendSMS instead of "sent".
-	smsStatus func(activities.SendSMSInput) activities.SendSMSResult
+	smsStatus func(contract.SendSMSInput) contract.SendSMSResult
 }
 
 func newConsultWorld(t *testing.T) *consultWorld {
@@ -70,60 +70,60 @@ func newConsultWorld(t *testing.T) *consultWorld {
 	env.RegisterActivity(&activities.Messaging{})
 	env.OnActivity(journeyActs.RecordJourney, mock.Anything, mock.Anything).Return(nil)
 
-	appt := func(status string) store.Appointment {
-		return store.Appointment{ID: "appt-1", JourneyID: id, PatientID: patient, PractitionerID: doctorID, SlotID: slotID,
+	appt := func(status string) care.Appointment {
+		return care.Appointment{ID: "appt-1", JourneyID: id, PatientID: patient, PractitionerID: doctorID, SlotID: slotID,
 			Start: w.start, End: w.start.Add(20 * time.Minute), Status: status, FeeMinor: feeMinor, Currency: "INR"}
 	}
 	count := func(name string) { w.mu.Lock(); w.calls[name]++; w.mu.Unlock() }
-	env.OnActivity(bookingActs.HoldSlot, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.HoldSlotInput) (store.Appointment, error) {
+	env.OnActivity(bookingActs.HoldSlot, mock.Anything, mock.Anything).Return(func(_ context.Context, in contract.HoldSlotInput) (care.Appointment, error) {
 		count("HoldSlot")
 		if in.SlotID != slotID || in.Step != "book" || in.Until.Sub(env.Now()) != 15*time.Minute {
 			t.Errorf("HoldSlot got %+v", in)
 		}
-		return appt(store.AppointmentPending), nil
+		return appt(care.AppointmentPending), nil
 	})
-	env.OnActivity(bookingActs.ConfirmAppointment, mock.Anything, mock.Anything).Return(func(context.Context, activities.AppointmentInput) (store.Appointment, error) {
+	env.OnActivity(bookingActs.ConfirmAppointment, mock.Anything, mock.Anything).Return(func(context.Context, contract.AppointmentInput) (care.Appointment, error) {
 		count("ConfirmAppointment")
-		return appt(store.AppointmentBooked), nil
+		return appt(care.AppointmentBooked), nil
 	})
-	env.OnActivity(bookingActs.RecordDoctorResponse, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.DoctorResponseInput) (store.Appointment, error) {
+	env.OnActivity(bookingActs.RecordDoctorResponse, mock.Anything, mock.Anything).Return(func(_ context.Context, in contract.DoctorResponseInput) (care.Appointment, error) {
 		count("RecordDoctorResponse:" + in.Response)
-		return appt(store.AppointmentBooked), nil
+		return appt(care.AppointmentBooked), nil
 	})
-	env.OnActivity(bookingActs.ReleaseSlot, mock.Anything, mock.Anything).Return(func(context.Context, activities.AppointmentInput) (store.Appointment, error) {
+	env.OnActivity(bookingActs.ReleaseSlot, mock.Anything, mock.Anything).Return(func(context.Context, contract.AppointmentInput) (care.Appointment, error) {
 		count("ReleaseSlot")
-		return appt(store.AppointmentCancelled), nil
+		return appt(care.AppointmentCancelled), nil
 	})
-	env.OnActivity(bookingActs.CancelAppointment, mock.Anything, mock.Anything).Return(func(context.Context, activities.AppointmentInput) (store.Appointment, error) {
+	env.OnActivity(bookingActs.CancelAppointment, mock.Anything, mock.Anything).Return(func(context.Context, contract.AppointmentInput) (care.Appointment, error) {
 		count("CancelAppointment")
-		return appt(store.AppointmentCancelled), nil
+		return appt(care.AppointmentCancelled), nil
 	})
-	env.OnActivity(bookingActs.MarkNoShow, mock.Anything, mock.Anything).Return(func(context.Context, activities.AppointmentInput) (store.Appointment, error) {
+	env.OnActivity(bookingActs.MarkNoShow, mock.Anything, mock.Anything).Return(func(context.Context, contract.AppointmentInput) (care.Appointment, error) {
 		count("MarkNoShow")
-		return appt(store.AppointmentNoShow), nil
+		return appt(care.AppointmentNoShow), nil
 	})
-	env.OnActivity(bookingActs.CloseEncounter, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.CloseEncounterInput) (store.Encounter, error) {
+	env.OnActivity(bookingActs.CloseEncounter, mock.Anything, mock.Anything).Return(func(_ context.Context, in contract.CloseEncounterInput) (care.Encounter, error) {
 		count("CloseEncounter")
-		return store.Encounter{ID: "enc-1", AppointmentID: "appt-1", PractitionerID: in.PractitionerID, Diagnoses: in.Diagnoses, Orders: in.Orders}, nil
+		return care.Encounter{ID: "enc-1", AppointmentID: "appt-1", PractitionerID: in.PractitionerID, Diagnoses: in.Diagnoses, Orders: in.Orders}, nil
 	})
-	env.OnActivity(paymentActs.CreatePaymentIntent, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.CreatePaymentIntentInput) (activities.PaymentResult, error) {
+	env.OnActivity(paymentActs.CreatePaymentIntent, mock.Anything, mock.Anything).Return(func(_ context.Context, in contract.CreatePaymentIntentInput) (contract.PaymentResult, error) {
 		count("CreatePaymentIntent")
 		if in.AmountMinor != feeMinor || in.Currency != "INR" || in.Step != "pay" {
 			t.Errorf("CreatePaymentIntent got %+v", in)
 		}
-		return activities.PaymentResult{PaymentIntentID: "pi_1", Status: "requires_payment_method", AmountMinor: feeMinor, Currency: "INR"}, nil
+		return contract.PaymentResult{PaymentIntentID: "pi_1", Status: "requires_payment_method", AmountMinor: feeMinor, Currency: "INR"}, nil
 	})
-	env.OnActivity(paymentActs.GetPaymentIntentStatus, mock.Anything, mock.Anything).Return(func(context.Context, activities.PaymentStatusInput) (activities.PaymentResult, error) {
+	env.OnActivity(paymentActs.GetPaymentIntentStatus, mock.Anything, mock.Anything).Return(func(context.Context, contract.PaymentStatusInput) (contract.PaymentResult, error) {
 		count("GetPaymentIntentStatus")
-		return activities.PaymentResult{PaymentIntentID: "pi_1", Status: "requires_payment_method"}, nil
+		return contract.PaymentResult{PaymentIntentID: "pi_1", Status: "requires_payment_method"}, nil
 	})
-	env.OnActivity(paymentActs.Refund, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.RefundInput) (activities.RefundResult, error) {
+	env.OnActivity(paymentActs.Refund, mock.Anything, mock.Anything).Return(func(_ context.Context, in contract.RefundInput) (contract.RefundResult, error) {
 		w.mu.Lock()
 		w.refund = append(w.refund, in)
 		w.mu.Unlock()
-		return activities.RefundResult{AmountMinor: in.AmountMinor, Currency: "INR", Status: "succeeded"}, nil
+		return contract.RefundResult{AmountMinor: in.AmountMinor, Currency: "INR", Status: "succeeded"}, nil
 	})
-	env.OnActivity(messagingActs.SendSMS, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.SendSMSInput) (activities.SendSMSResult, error) {
+	env.OnActivity(messagingActs.SendSMS, mock.Anything, mock.Anything).Return(func(_ context.Context, in contract.SendSMSInput) (contract.SendSMSResult, error) {
 		w.mu.Lock()
 		w.sms = append(w.sms, in)
 		w.smsAt = append(w.smsAt, env.Now())
@@ -131,7 +131,7 @@ func newConsultWorld(t *testing.T) *consultWorld {
 		if w.smsStatus != nil {
 			return w.smsStatus(in), nil
 		}
-		return activities.SendSMSResult{Status: activities.SMSSent}, nil
+		return contract.SendSMSResult{Status: contract.SMSSent}, nil
 	})
 	return w
 }
@@ -187,7 +187,7 @@ func TestConsultHappyPath(t *testing.T) {
 	if !started.accepted || !closed.accepted || closed.err != nil {
 		t.Fatalf("consult updates: started=%+v closed=%+v", started, closed)
 	}
-	if st.Status != workflows.StatusCompleted || st.Payment.Status != "succeeded" || st.Appointment.Status != store.AppointmentFulfilled {
+	if st.Status != workflows.StatusCompleted || st.Payment.Status != "succeeded" || st.Appointment.Status != care.AppointmentFulfilled {
 		t.Fatalf("state = %+v payment=%+v appt=%+v", st.Status, st.Payment, st.Appointment)
 	}
 	if got := stepIDs(st); got != "book=done pay=done doctor_review=accepted reminders=done consult=done" {
@@ -273,11 +273,11 @@ func TestDoctorSilenceEscalatesThenCancelsAndRefunds(t *testing.T) {
 func TestRescheduleAcceptedMovesTheRemindersAndRefusedSaysWhy(t *testing.T) {
 	w := newConsultWorld(t)
 	newStart := w.start.Add(24 * time.Hour)
-	w.env.OnActivity(bookingActs.Reschedule, mock.Anything, mock.MatchedBy(func(in activities.RescheduleInput) bool { return in.NewSlotID == newSlotID })).
-		Return(store.Appointment{ID: "appt-1", PractitionerID: doctorID, SlotID: newSlotID, Start: newStart, Status: store.AppointmentBooked, FeeMinor: feeMinor, Currency: "INR"}, nil)
+	w.env.OnActivity(bookingActs.Reschedule, mock.Anything, mock.MatchedBy(func(in contract.RescheduleInput) bool { return in.NewSlotID == newSlotID })).
+		Return(care.Appointment{ID: "appt-1", PractitionerID: doctorID, SlotID: newSlotID, Start: newStart, Status: care.AppointmentBooked, FeeMinor: feeMinor, Currency: "INR"}, nil)
 	taken := "5a1b2c3d-0000-4000-8000-000000000003"
-	w.env.OnActivity(bookingActs.Reschedule, mock.Anything, mock.MatchedBy(func(in activities.RescheduleInput) bool { return in.NewSlotID == taken })).
-		Return(store.Appointment{}, temporal.NewNonRetryableApplicationError("slot taken", activities.ErrTypeSlotUnavailable, nil))
+	w.env.OnActivity(bookingActs.Reschedule, mock.Anything, mock.MatchedBy(func(in contract.RescheduleInput) bool { return in.NewSlotID == taken })).
+		Return(care.Appointment{}, temporal.NewNonRetryableApplicationError("slot taken", contract.ErrTypeSlotUnavailable, nil))
 	w.pay(5 * time.Minute)
 	w.doctorDecides(time.Hour, "accepted")
 	refused := w.update(2*time.Hour, workflows.UpdateReschedule, workflows.RescheduleRequest{Actor: workflows.Actor{ID: patient, Role: "patient"}, NewSlotID: taken})
@@ -286,8 +286,8 @@ func TestRescheduleAcceptedMovesTheRemindersAndRefusedSaysWhy(t *testing.T) {
 	w.run()
 
 	var appErr *temporal.ApplicationError
-	if !refused.accepted || !errors.As(refused.err, &appErr) || appErr.Type() != activities.ErrTypeSlotUnavailable {
-		t.Errorf("a taken slot should fail the reschedule with %s: %+v", activities.ErrTypeSlotUnavailable, refused)
+	if !refused.accepted || !errors.As(refused.err, &appErr) || appErr.Type() != contract.ErrTypeSlotUnavailable {
+		t.Errorf("a taken slot should fail the reschedule with %s: %+v", contract.ErrTypeSlotUnavailable, refused)
 	}
 	if !moved.accepted || moved.err != nil {
 		t.Fatalf("reschedule: %+v", moved)
@@ -351,8 +351,8 @@ func TestMissedConsultBecomesANoShow(t *testing.T) {
 func TestAPrescriptionOrderWithoutMedicinesStopsTheJourney(t *testing.T) {
 	w := newConsultWorld(t)
 	w.env.RegisterActivity(&activities.Prescriptions{})
-	w.env.OnActivity(prescriptionActs.DraftPrescription, mock.Anything, mock.Anything).Return(activities.DraftPrescriptionResult{},
-		temporal.NewNonRetryableApplicationError("draft prescription: the consult listed no medicine", activities.ErrTypeNothingToPrescribe, nil))
+	w.env.OnActivity(prescriptionActs.DraftPrescription, mock.Anything, mock.Anything).Return(contract.DraftPrescriptionResult{},
+		temporal.NewNonRetryableApplicationError("draft prescription: the consult listed no medicine", contract.ErrTypeNothingToPrescribe, nil))
 	w.pay(5 * time.Minute)
 	w.doctorDecides(time.Hour, "accepted")
 	w.update(w.untilStart()+time.Minute, workflows.UpdateStartConsult, workflows.StartConsultRequest{Actor: workflows.Actor{ID: doctorID, Role: "doctor"}})
@@ -373,17 +373,17 @@ func TestConsultMeasurementsAreScoredAndTheRiskLevelBranches(t *testing.T) {
 	w.in.Plan.Steps["consult"] = consult
 	var inferenceActs *activities.Inference
 	w.env.RegisterActivity(&activities.Inference{})
-	var scored activities.ScoreRiskInput
-	w.env.OnActivity(inferenceActs.ScoreRisk, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.ScoreRiskInput) (activities.ScoreRiskResult, error) {
+	var scored contract.ScoreRiskInput
+	w.env.OnActivity(inferenceActs.ScoreRisk, mock.Anything, mock.Anything).Return(func(_ context.Context, in contract.ScoreRiskInput) (contract.ScoreRiskResult, error) {
 		scored = in
-		return activities.ScoreRiskResult{Probability: 0.8, Level: "high", Model: "diabetes-progression-risk", ModelVersion: "1"}, nil
+		return contract.ScoreRiskResult{Probability: 0.8, Level: "high", Model: "diabetes-progression-risk", ModelVersion: "1"}, nil
 	})
 	w.pay(5 * time.Minute)
 	w.doctorDecides(time.Hour, "accepted")
 	w.update(w.untilStart()+time.Minute, workflows.UpdateStartConsult, workflows.StartConsultRequest{Actor: workflows.Actor{ID: doctorID, Role: "doctor"}})
 	w.update(w.untilStart()+10*time.Minute, workflows.UpdateCloseConsult, workflows.CloseConsultRequest{
 		Actor: workflows.Actor{ID: doctorID, Role: "doctor"}, Diagnoses: []string{"E11.9"},
-		Measurements: map[string]inference.Quantity{"age": {Value: 52}, "bmi": {Value: 31.2, Unit: "kg/m2"}}})
+		Measurements: map[string]care.Quantity{"age": {Value: 52}, "bmi": {Value: 31.2, Unit: "kg/m2"}}})
 	st := w.run()
 	if st.Risk == nil || st.Risk.Level != "high" || st.Risk.Model == "" {
 		t.Fatalf("risk = %+v", st.Risk)

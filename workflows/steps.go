@@ -6,7 +6,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
-	"github.com/carepath/carepath/activities"
+	"github.com/carepath/carepath/activities/contract"
 	"github.com/carepath/carepath/pathways"
 )
 
@@ -77,5 +77,5 @@ func (j *journey) runNotify(ctx workflow.Context, step pathways.PlanStep) (stepR
 	if j.state.Appointment != nil {
 		at = j.state.Appointment.Start
 	}
-	return stepResult{result: resultDone}, j.sendSMS(ctx, step.ID, activities.SMSKindNotification, template, at, func() bool { return false })
+	return stepResult{result: resultDone}, j.sendSMS(ctx, step.ID, contract.SMSKindNotification, template, at, func() bool { return false })
 }

@@ -10,9 +10,9 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
-	"github.com/carepath/carepath/activities"
+	"github.com/carepath/carepath/activities/contract"
+	"github.com/carepath/carepath/care"
 	"github.com/carepath/carepath/pathways"
-	"github.com/carepath/carepath/store"
 )
 
 // registerUpdates installs the journey's update handlers. Each validator
@@ -123,8 +123,8 @@ func (j *journey) validateCloseConsult(req CloseConsultRequest) error {
 // lets the consult step move on with the orders.
 func (j *journey) closeConsult(ctx workflow.Context, req CloseConsultRequest) (JourneyState, error) {
 	orders := consultOrders(req)
-	var enc store.Encounter
-	if err := workflow.ExecuteActivity(dbOptions(ctx), bookingActs.CloseEncounter, activities.CloseEncounterInput{
+	var enc care.Encounter
+	if err := workflow.ExecuteActivity(dbOptions(ctx), contract.CloseEncounter, contract.CloseEncounterInput{
 		JourneyID: j.state.JourneyID, Step: "consult", AppointmentID: j.state.Appointment.ID,
 		PractitionerID: req.Actor.ID, Diagnoses: req.Diagnoses, Notes: req.Notes, Orders: orders,
 	}).Get(ctx, &enc); err != nil {
@@ -138,7 +138,7 @@ func (j *journey) closeConsult(ctx workflow.Context, req CloseConsultRequest) (J
 	j.state.Consult.Diagnoses, j.state.Consult.Orders = enc.Diagnoses, req.Orders
 	j.measurements = req.Measurements
 	j.consultLabTests, j.followUpDays = req.LabTests, req.FollowUpDays
-	j.state.Appointment.Status = store.AppointmentFulfilled
+	j.state.Appointment.Status = care.AppointmentFulfilled
 	j.state.UpdatedAt = workflow.Now(ctx)
 	return j.state, nil
 }
@@ -147,7 +147,7 @@ func (j *journey) validateReschedule(req RescheduleRequest) error {
 	if j.state.Status != StatusActive || j.cancelRequested != nil {
 		return temporal.NewApplicationError("the journey has ended", ErrTypeJourneyNotActive)
 	}
-	if j.state.Appointment == nil || (j.state.Appointment.Status != store.AppointmentPending && j.state.Appointment.Status != store.AppointmentBooked) || j.consultOpen {
+	if j.state.Appointment == nil || (j.state.Appointment.Status != care.AppointmentPending && j.state.Appointment.Status != care.AppointmentBooked) || j.consultOpen {
 		return temporal.NewApplicationError("there is no upcoming appointment to move", ErrTypeNotAwaitingThat)
 	}
 	if !(req.Actor.Role == "coordinator" || (req.Actor.Role == "patient" && req.Actor.ID == j.state.PatientID)) {
@@ -163,8 +163,8 @@ func (j *journey) validateReschedule(req RescheduleRequest) error {
 // outside the policy, and the update fails with that reason.
 func (j *journey) reschedule(ctx workflow.Context, req RescheduleRequest) (JourneyState, error) {
 	j.reschedules++
-	var appt store.Appointment
-	err := workflow.ExecuteActivity(dbOptions(ctx), bookingActs.Reschedule, activities.RescheduleInput{
+	var appt care.Appointment
+	err := workflow.ExecuteActivity(dbOptions(ctx), contract.Reschedule, contract.RescheduleInput{
 		JourneyID: j.state.JourneyID, Step: fmt.Sprintf("reschedule-%d", j.reschedules), AppointmentID: j.state.Appointment.ID,
 		NewSlotID: req.NewSlotID, Policy: j.reschedulePolicy(),
 	}).Get(ctx, &appt)
@@ -174,7 +174,7 @@ func (j *journey) reschedule(ctx workflow.Context, req RescheduleRequest) (Journ
 	if err := j.setAppointment(ctx, appt); err != nil {
 		return j.state, err
 	}
-	if err := j.sendSMS(ctx, fmt.Sprintf("reschedule-%d-notice", j.reschedules), activities.SMSKindNotification, "appointment_rescheduled", appt.Start, func() bool { return false }); err != nil {
+	if err := j.sendSMS(ctx, fmt.Sprintf("reschedule-%d-notice", j.reschedules), contract.SMSKindNotification, "appointment_rescheduled", appt.Start, func() bool { return false }); err != nil {
 		return j.state, err
 	}
 	return j.state, nil
@@ -182,8 +182,8 @@ func (j *journey) reschedule(ctx workflow.Context, req RescheduleRequest) (Journ
 
 // reschedulePolicy reads the pathway's reschedule parameters, with the
 // operating defaults where a pathway sets none.
-func (j *journey) reschedulePolicy() store.ReschedulePolicy {
-	p := store.ReschedulePolicy{MinLeadTime: 2 * time.Hour, MaxHorizon: 60 * 24 * time.Hour, Cutoff: 2 * time.Hour}
+func (j *journey) reschedulePolicy() care.ReschedulePolicy {
+	p := care.ReschedulePolicy{MinLeadTime: 2 * time.Hour, MaxHorizon: 60 * 24 * time.Hour, Cutoff: 2 * time.Hour}
 	for _, param := range []struct {
 		name string
 		dst  *time.Duration

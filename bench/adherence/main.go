@@ -43,7 +43,7 @@ import (
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
-	"github.com/carepath/carepath/activities"
+	"github.com/carepath/carepath/activities/contract"
 	"github.com/carepath/carepath/config"
 	"github.com/carepath/carepath/platform"
 	"github.com/carepath/carepath/store"
@@ -77,14 +77,14 @@ type recorder struct {
 	lags                 []time.Duration
 }
 
-func (r *recorder) SendSMS(_ context.Context, in activities.SendSMSInput) (activities.SendSMSResult, error) {
+func (r *recorder) SendSMS(_ context.Context, in contract.SendSMSInput) (contract.SendSMSResult, error) {
 	if in.TemplateID != "medication_reminder" {
 		r.refill.Add(1)
-		return activities.SendSMSResult{Status: activities.SMSSent}, nil
+		return contract.SendSMSResult{Status: contract.SMSSent}, nil
 	}
 	due, err := time.Parse(time.RFC3339, in.Params["at"])
 	if err != nil {
-		return activities.SendSMSResult{}, fmt.Errorf("reminder time: %w", err)
+		return contract.SendSMSResult{}, fmt.Errorf("reminder time: %w", err)
 	}
 	lag := time.Since(due)
 	if lag <= r.tolerance {
@@ -95,7 +95,7 @@ func (r *recorder) SendSMS(_ context.Context, in activities.SendSMSInput) (activ
 	r.mu.Lock()
 	r.lags = append(r.lags, lag)
 	r.mu.Unlock()
-	return activities.SendSMSResult{Status: activities.SMSSent, MessageSID: "SMbench"}, nil
+	return contract.SendSMSResult{Status: contract.SMSSent, MessageSID: "SMbench"}, nil
 }
 
 func run(o options) error {
@@ -117,12 +117,12 @@ func run(o options) error {
 	w.RegisterWorkflowWithOptions(workflows.Adherence, workflow.RegisterOptions{Name: workflows.AdherenceWorkflowName})
 	// Closures, not method values: the SDK names a method value's
 	// activity after the method, so two of one method would collide.
-	w.RegisterActivityWithOptions(func(ctx context.Context, in activities.SendSMSInput) (activities.SendSMSResult, error) {
+	w.RegisterActivityWithOptions(func(ctx context.Context, in contract.SendSMSInput) (contract.SendSMSResult, error) {
 		return rec.SendSMS(ctx, in)
 	}, activity.RegisterOptions{Name: "SendSMS"})
 	baseRec := &recorder{tolerance: o.tolerance}
 	w.RegisterWorkflowWithOptions(timerLoop, workflow.RegisterOptions{Name: "BenchTimerLoop"})
-	w.RegisterActivityWithOptions(func(ctx context.Context, in activities.SendSMSInput) (activities.SendSMSResult, error) {
+	w.RegisterActivityWithOptions(func(ctx context.Context, in contract.SendSMSInput) (contract.SendSMSResult, error) {
 		return baseRec.SendSMS(ctx, in)
 	}, activity.RegisterOptions{Name: "BenchReminder"})
 	if err := w.Start(); err != nil {
@@ -163,7 +163,7 @@ func timerLoop(ctx workflow.Context, interval time.Duration, doses int) error {
 		if err := workflow.Sleep(ctx, due.Sub(workflow.Now(ctx))); err != nil {
 			return err
 		}
-		in := activities.SendSMSInput{TemplateID: "medication_reminder", Params: map[string]string{"at": due.Format(time.RFC3339)}}
+		in := contract.SendSMSInput{TemplateID: "medication_reminder", Params: map[string]string{"at": due.Format(time.RFC3339)}}
 		if err := workflow.ExecuteActivity(ctx, "BenchReminder", in).Get(ctx, nil); err != nil {
 			return err
 		}

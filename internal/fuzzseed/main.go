@@ -52,6 +52,7 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/carepath/carepath/activities"
+	"github.com/carepath/carepath/activities/contract"
 	"github.com/carepath/carepath/auth"
 	"github.com/carepath/carepath/config"
 	"github.com/carepath/carepath/diet"
@@ -637,7 +638,7 @@ func (sd *seeder) course(ctx context.Context, patient, doctor string) (string, e
 	if err != nil {
 		return "", err
 	}
-	if _, err := sd.signer.SignPrescription(ctx, activities.SignPrescriptionInput{PrescriptionID: rx.ID, ActorID: doctor,
+	if _, err := sd.signer.SignPrescription(ctx, contract.SignPrescriptionInput{PrescriptionID: rx.ID, ActorID: doctor,
 		Action: "approve", ReviewedAt: time.Now()}); err != nil {
 		return "", err
 	}

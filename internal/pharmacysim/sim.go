@@ -19,9 +19,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/carepath/carepath/pharmacy"
 	"github.com/google/uuid"
-
-	"github.com/carepath/carepath/activities"
 )
 
 // Options configure the simulator.
@@ -138,7 +137,7 @@ func (s *Sim) Handler() http.Handler {
 }
 
 func (s *Sim) stockCheck(w http.ResponseWriter, r *http.Request) {
-	var check activities.StockCheck
+	var check pharmacy.StockCheck
 	if err := json.NewDecoder(io.LimitReader(r.Body, 1<<20)).Decode(&check); err != nil || len(check.Items) == 0 {
 		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "want {\"items\": [{\"drug\", \"quantity\"}]}"})
 		return
@@ -149,7 +148,7 @@ func (s *Sim) stockCheck(w http.ResponseWriter, r *http.Request) {
 		ok = ok && s.units(r.PathValue("id"), it.Drug) >= it.Quantity
 	}
 	s.mu.Unlock()
-	writeJSON(w, http.StatusOK, activities.StockAnswer{Available: ok})
+	writeJSON(w, http.StatusOK, pharmacy.StockAnswer{Available: ok})
 }
 
 func (s *Sim) putStock(w http.ResponseWriter, r *http.Request) {
@@ -203,37 +202,37 @@ func (s *Sim) order(w http.ResponseWriter, r *http.Request) {
 		operationOutcome(w, http.StatusUnprocessableEntity, err.Error())
 		return
 	}
-	pharmacy := r.PathValue("id")
+	pharmacyID := r.PathValue("id")
 	s.mu.Lock()
 	if id, seen := s.byKey[key]; seen {
 		o := *s.orders[id]
 		s.mu.Unlock()
-		writeJSON(w, http.StatusOK, activities.PartnerOrderAnswer{OrderID: o.ID, Status: "received"})
+		writeJSON(w, http.StatusOK, pharmacy.OrderAnswer{OrderID: o.ID, Status: "received"})
 		return
 	}
 	s.seq++
-	o := &Order{ID: fmt.Sprintf("PO-%s-%d", s.instance, s.seq), Reference: ref, PharmacyID: pharmacy, Status: "received", Items: items, Bundle: raw}
+	o := &Order{ID: fmt.Sprintf("PO-%s-%d", s.instance, s.seq), Reference: ref, PharmacyID: pharmacyID, Status: "received", Items: items, Bundle: raw}
 	inStock := true
 	for _, it := range items {
-		inStock = inStock && s.units(pharmacy, it.Drug) >= it.Quantity
+		inStock = inStock && s.units(pharmacyID, it.Drug) >= it.Quantity
 	}
 	if inStock {
 		for _, it := range items {
-			if s.stock[pharmacy] == nil {
-				s.stock[pharmacy] = map[string]int{}
+			if s.stock[pharmacyID] == nil {
+				s.stock[pharmacyID] = map[string]int{}
 			}
-			s.stock[pharmacy][norm(it.Drug)] = s.units(pharmacy, it.Drug) - it.Quantity
+			s.stock[pharmacyID][norm(it.Drug)] = s.units(pharmacyID, it.Drug) - it.Quantity
 		}
 	}
 	s.orders[o.ID], s.byKey[key] = o, o.ID
 	s.mu.Unlock()
-	statuses := []string{activities.PharmacyOutOfStock}
+	statuses := []string{pharmacy.OutOfStock}
 	if inStock {
-		statuses = []string{activities.PharmacyAccepted, activities.PharmacyReady, activities.PharmacyDispensed, activities.PharmacyDelivered}
+		statuses = []string{pharmacy.Accepted, pharmacy.Ready, pharmacy.Dispensed, pharmacy.Delivered}
 	}
 	s.wg.Add(1)
 	go s.progress(o.ID, ref, statuses)
-	writeJSON(w, http.StatusCreated, activities.PartnerOrderAnswer{OrderID: o.ID, Status: "received"})
+	writeJSON(w, http.StatusCreated, pharmacy.OrderAnswer{OrderID: o.ID, Status: "received"})
 }
 
 // progress walks an order through its statuses, calling the webhook for each.
@@ -248,7 +247,7 @@ func (s *Sim) progress(orderID, ref string, statuses []string) {
 		s.mu.Lock()
 		s.orders[orderID].Status = status
 		s.mu.Unlock()
-		ev := activities.PharmacyEvent{EventID: "evt_" + uuid.NewString(), OrderID: ref, PartnerOrderID: orderID,
+		ev := pharmacy.Event{EventID: "evt_" + uuid.NewString(), OrderID: ref, PartnerOrderID: orderID,
 			Status: status, Sequence: i + 1, OccurredAt: time.Now().UTC()}
 		s.deliver(ev)
 	}
@@ -256,7 +255,7 @@ func (s *Sim) progress(orderID, ref string, statuses []string) {
 
 // deliver posts an event, retrying with backoff as partners do; a
 // delivery that never succeeds is logged and dropped.
-func (s *Sim) deliver(ev activities.PharmacyEvent) {
+func (s *Sim) deliver(ev pharmacy.Event) {
 	s.mu.Lock()
 	target := s.opts.WebhookURL
 	s.mu.Unlock()
@@ -276,7 +275,7 @@ func (s *Sim) deliver(ev activities.PharmacyEvent) {
 			return
 		}
 		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set(activities.PharmacySignatureHeader, activities.SignPharmacyWebhook(s.opts.WebhookSecret, body, time.Now()))
+		req.Header.Set(pharmacy.SignatureHeader, pharmacy.SignWebhook(s.opts.WebhookSecret, body, time.Now()))
 		resp, err := s.opts.HTTP.Do(req)
 		if err == nil {
 			_, _ = io.Copy(io.Discard, resp.Body)

@@ -8,16 +8,17 @@ import (
 	"testing"
 	"time"
 
-	"github.com/carepath/carepath/activities"
+	"github.com/carepath/carepath/care"
 	"github.com/carepath/carepath/internal/pharmacysim"
-	"github.com/carepath/carepath/store"
+	"github.com/carepath/carepath/pharmacy"
 )
 
 func bundle(t *testing.T, mutate func(m map[string]any)) []byte {
 	t.Helper()
-	p := store.Prescription{ID: "rx-1", PatientID: "p-1", PractitionerID: "d-1",
-		Items: []store.MedicationItem{{Drug: "metformin", Dose: "500 mg", Route: "oral", Frequency: "twice daily", DurationDays: 30, Quantity: 60}}}
-	raw, err := json.Marshal(activities.MedicationRequestBundle(p, store.Signature{SHA256: "ab", SignedAt: time.Now()}, "order-1", nil))
+	p := pharmacy.SignedPrescription{ID: "rx-1", PatientID: "p-1", PractitionerID: "d-1",
+		Items:  []care.MedicationItem{{Drug: "metformin", Dose: "500 mg", Route: "oral", Frequency: "twice daily", DurationDays: 30, Quantity: 60}},
+		SHA256: "ab", SignedAt: time.Now()}
+	raw, err := json.Marshal(pharmacy.MedicationRequestBundle(p, "order-1", nil))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,15 +91,15 @@ func TestOrdersNeedFHIRAndAnIdempotencyKey(t *testing.T) {
 func TestWebhookSignatures(t *testing.T) {
 	body := []byte(`{"event_id":"e1"}`)
 	now := time.Now()
-	h := activities.SignPharmacyWebhook("s3cret", body, now)
-	if err := activities.VerifyPharmacyWebhook("s3cret", h, body, now, time.Minute); err != nil {
+	h := pharmacy.SignWebhook("s3cret", body, now)
+	if err := pharmacy.VerifyWebhook("s3cret", h, body, now, time.Minute); err != nil {
 		t.Fatalf("a good signature: %v", err)
 	}
 	for name, check := range map[string]error{
-		"wrong secret": activities.VerifyPharmacyWebhook("other", h, body, now, time.Minute),
-		"changed body": activities.VerifyPharmacyWebhook("s3cret", h, []byte(`{"event_id":"e2"}`), now, time.Minute),
-		"too old":      activities.VerifyPharmacyWebhook("s3cret", h, body, now.Add(10*time.Minute), time.Minute),
-		"no header":    activities.VerifyPharmacyWebhook("s3cret", "", body, now, time.Minute),
+		"wrong secret": pharmacy.VerifyWebhook("other", h, body, now, time.Minute),
+		"changed body": pharmacy.VerifyWebhook("s3cret", h, []byte(`{"event_id":"e2"}`), now, time.Minute),
+		"too old":      pharmacy.VerifyWebhook("s3cret", h, body, now.Add(10*time.Minute), time.Minute),
+		"no header":    pharmacy.VerifyWebhook("s3cret", "", body, now, time.Minute),
 	} {
 		if check == nil {
 			t.Errorf("%s: verified", name)
