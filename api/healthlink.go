@@ -355,6 +355,10 @@ func (s *Server) hlBookingPatient(c *gin.Context, email string) (store.PatientCo
 	return patient, nil
 }
 
+// hlBookingWait bounds how long a HealthLink booking waits for its slot;
+// the contract answers with the appointment, so there is no answer without.
+const hlBookingWait = 20 * time.Second
+
 // startNextEpisode starts the patient's next journey on the pathway, which
 // starts by booking, and answers once the slot is held (launchJourney). A
 // journey started a moment ago may not be recorded yet, so a taken episode
@@ -367,9 +371,9 @@ func (s *Server) startNextEpisode(ctx context.Context, in workflows.JourneyInput
 	var started *serviceerror.WorkflowExecutionAlreadyStarted
 	for try := 0; ; try++ {
 		in.Episode = episode + try
-		st, err := s.launchJourney(ctx, in)
+		st, err := s.launchJourney(ctx, in, hlBookingWait)
 		if err == nil && st.Booking == nil {
-			return st, fmt.Errorf("book: pathway %s does not start by booking", in.PathwayID)
+			return st, fmt.Errorf("book: journey %s did not hold its slot within %v", st.ID, hlBookingWait)
 		}
 		if err == nil {
 			return st, nil

@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"net/http"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -50,7 +51,7 @@ func (s *Server) startJourney(c *gin.Context) {
 		s.writeError(c, err)
 		return
 	}
-	started, err := s.launchJourney(c.Request.Context(), in)
+	started, err := s.launchJourney(c.Request.Context(), in, journeys.BookingWait)
 	if err != nil {
 		s.writeError(c, err)
 		return
@@ -70,10 +71,11 @@ func (s *Server) startJourney(c *gin.Context) {
 // says how its ID is kept idempotent). A pathway that starts by booking is
 // started with its booking_status update, so the answer comes once the
 // slot is held and the payment is ready, or the slot was refused (a 409,
-// the update's SlotUnavailable error), with no polling.
-func (s *Server) launchJourney(ctx context.Context, in workflows.JourneyInput) (journeys.Started, error) {
+// the update's SlotUnavailable error), with no polling. A booking not
+// settled within wait answers as any start does (202, no state).
+func (s *Server) launchJourney(ctx context.Context, in workflows.JourneyInput, wait time.Duration) (journeys.Started, error) {
 	if journeys.Books(in) {
-		return s.journeys.StartBooking(ctx, in)
+		return s.journeys.StartBooking(ctx, in, wait)
 	}
 	return s.journeys.Start(ctx, in)
 }

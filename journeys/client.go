@@ -49,11 +49,10 @@ func New(tc client.Client, taskQueue string, refs Refs) *Client {
 	return &Client{temporal: tc, taskQueue: taskQueue, refs: refs}
 }
 
-// BookingWait bounds how long StartBooking waits for the booking to settle
-// (the slot held and the payment created): two activities, normally well
-// under a second. A start that takes longer fails with the context's error;
-// the journey itself goes on.
-const BookingWait = 20 * time.Second
+// BookingWait is how long the API waits for a booking to settle (the slot
+// held and the payment created: two activities, normally well under a
+// second) before it answers without it.
+const BookingWait = 10 * time.Second
 
 // Started is a journey that has started.
 type Started struct {
@@ -101,10 +100,14 @@ func (c *Client) Start(ctx context.Context, in workflows.JourneyInput) (Started,
 // taken in between is the update's application error of type
 // activities.ErrTypeSlotUnavailable.
 //
+// A booking that has not settled within wait (no worker polls the task
+// queue, or the machine is swamped) is not an error if the journey did
+// start: Started.Booking is then nil, and the caller reads the state later.
+//
 // The journey_ref reservation and the conflict policy are Start's: a retry
 // reuses the ID, and a journey that already runs is
 // serviceerror.WorkflowExecutionAlreadyStarted.
-func (c *Client) StartBooking(ctx context.Context, in workflows.JourneyInput) (Started, error) {
+func (c *Client) StartBooking(ctx context.Context, in workflows.JourneyInput, wait time.Duration) (Started, error) {
 	if !Books(in) {
 		return Started{}, fmt.Errorf("start booking: pathway %s does not start by booking", in.PathwayID)
 	}
@@ -112,30 +115,40 @@ func (c *Client) StartBooking(ctx context.Context, in workflows.JourneyInput) (S
 	if err != nil {
 		return Started{}, err
 	}
-	ctx, cancel := context.WithTimeout(ctx, BookingWait)
+	waitCtx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
 	op := c.temporal.NewWithStartWorkflowOperation(c.startOptions(id, in), workflows.JourneyWorkflowName, in)
-	handle, err := c.temporal.UpdateWithStartWorkflow(ctx, client.UpdateWithStartWorkflowOptions{
+	handle, updErr := c.temporal.UpdateWithStartWorkflow(waitCtx, client.UpdateWithStartWorkflowOptions{
 		StartWorkflowOperation: op,
 		UpdateOptions: client.UpdateWorkflowOptions{
 			UpdateName: workflows.UpdateBookingStatus, Args: []any{workflows.BookingStatusRequest{}},
 			WaitForStage: client.WorkflowUpdateStageCompleted,
 		},
 	})
-	if err != nil {
-		return Started{}, fmt.Errorf("start journey %s: %w", id, err)
-	}
-	run, err := op.Get(ctx)
-	if err != nil {
-		return Started{}, fmt.Errorf("start journey %s: %w", id, err)
-	}
-	started := Started{ID: id, RunID: run.GetRunID()}
 	var st workflows.BookingStatus
-	if err := handle.Get(ctx, &st); err != nil {
-		return started, fmt.Errorf("book journey %s: %w", id, err)
+	if updErr == nil {
+		updErr = handle.Get(waitCtx, &st)
 	}
-	started.Booking = &st
-	return started, nil
+	switch {
+	case updErr == nil:
+		// The update answered, so the start it travelled with has too.
+		run, err := op.Get(ctx)
+		if err != nil {
+			return Started{}, fmt.Errorf("start journey %s: %w", id, err)
+		}
+		return Started{ID: id, RunID: run.GetRunID(), Booking: &st}, nil
+	case waitCtx.Err() != nil && ctx.Err() == nil:
+		// Out of time before an answer: the start itself may not have come
+		// back either, so ask the server whether the journey runs.
+		desc, err := c.temporal.DescribeWorkflowExecution(ctx, id, "")
+		if err != nil {
+			return Started{}, fmt.Errorf("start journey %s: %w", id, errors.Join(updErr, err))
+		}
+		return Started{ID: id, RunID: desc.GetWorkflowExecutionInfo().GetExecution().GetRunId()}, nil
+	default:
+		// A refused start (the journey exists) or a refused booking.
+		return Started{}, fmt.Errorf("start journey %s: %w", id, updErr)
+	}
 }
 
 // reserve records the episode's workflow ID in journey_ref, or reads the
