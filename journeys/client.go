@@ -248,3 +248,13 @@ func (c *Client) signal(ctx context.Context, id, name string, arg any) error {
 	}
 	return nil
 }
+
+// Terminate stops a journey at once, with no compensation: for a benchmark
+// or a test cleaning up after itself, never for a patient's journey (cancel
+// it instead, which refunds and frees the slot).
+func (c *Client) Terminate(ctx context.Context, id, reason string) error {
+	if err := c.temporal.TerminateWorkflow(ctx, id, "", reason); err != nil {
+		return fmt.Errorf("terminate journey %s: %w", id, err)
+	}
+	return nil
+}

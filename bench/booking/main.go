@@ -14,7 +14,7 @@
 //
 // It needs the local stack (make run, or `carepath stack exec`) and uses the
 // test database. The booked journeys are cancelled at the end, which frees
-// their slots.
+// their slots, and then terminated.
 package main
 
 import (
@@ -260,11 +260,14 @@ func warm(ctx context.Context, c client.Client, queue string) {
 	}
 }
 
-// cancelAll cancels the booked journeys as a coordinator; each frees its slot.
+// cancelAll cancels the booked journeys as a coordinator, which frees
+// their slots, then terminates what still runs: a cancelled journey texts
+// the patient, which quiet hours may defer for hours, and this process's
+// worker is about to stop.
 func cancelAll(ctx context.Context, jc *journeys.Client, ids []string) {
 	var wg sync.WaitGroup
-	failed := 0
 	var mu sync.Mutex
+	failed := 0
 	for _, id := range ids {
 		wg.Go(func() {
 			if _, err := jc.Cancel(ctx, id, workflows.CancelRequest{Actor: workflows.Actor{ID: benchAdmin, Role: "coordinator"}, Reason: "benchmark"}); err != nil {
@@ -275,6 +278,10 @@ func cancelAll(ctx context.Context, jc *journeys.Client, ids []string) {
 		})
 	}
 	wg.Wait()
+	time.Sleep(3 * time.Second) // the slots' release, an activity after the cancel's answer
+	for _, id := range ids {
+		_ = jc.Terminate(ctx, id, "benchmark finished") // ended already: nothing to do
+	}
 	if failed > 0 {
 		fmt.Printf("%d of %d journeys could not be cancelled\n", failed, len(ids))
 	}
