@@ -47,12 +47,14 @@ func (j *journey) registerBookingStatus(ctx workflow.Context) error {
 			return j.bookingStatus()
 		},
 		workflow.UpdateHandlerOptions{Validator: func(BookingStatusRequest) error {
-			for _, step := range j.plan.Steps {
-				if step.Type == "book" {
-					return nil
-				}
+			start := j.plan.Start
+			if j.in.StartAt != "" {
+				start = j.in.StartAt
 			}
-			return temporal.NewApplicationError("the journey's pathway books no appointment", ErrTypeNotAwaitingThat)
+			if j.plan.Steps[start].Type != "book" {
+				return temporal.NewApplicationError("the journey does not start by booking", ErrTypeNotAwaitingThat)
+			}
+			return nil
 		}},
 	); err != nil {
 		return fmt.Errorf("register %s update: %w", UpdateBookingStatus, err)
