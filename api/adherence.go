@@ -31,14 +31,9 @@ func (s *Server) adherenceRoutes(r *gin.Engine) {
 // refill's progress at the pharmacy.
 func (s *Server) getAdherence(c *gin.Context) {
 	id := c.Param("id")
-	resp, err := s.temporal.QueryWorkflow(c.Request.Context(), id, "", workflows.QueryAdherence)
+	st, err := s.journeys.Adherence(c.Request.Context(), id)
 	if err != nil {
-		s.writeError(c, fmt.Errorf("query %s on %s: %w", workflows.QueryAdherence, id, err))
-		return
-	}
-	var st workflows.AdherenceState
-	if err := resp.Get(&st); err != nil {
-		s.writeError(c, fmt.Errorf("query %s on %s: %w", workflows.QueryAdherence, id, err))
+		s.writeError(c, err)
 		return
 	}
 	view := adherenceView{AdherenceState: st, Refills: []refillStatus{}}
@@ -67,11 +62,7 @@ type refillStatus struct {
 func (s *Server) refillStatus(ctx context.Context, workflowID string) refillStatus {
 	r := refillStatus{WorkflowID: workflowID, Status: "unknown"}
 	_, _ = fmt.Sscanf(workflowID[strings.LastIndex(workflowID, "/refill-")+len("/refill-"):], "%d", &r.Number)
-	resp, err := s.temporal.QueryWorkflow(ctx, workflowID, "", workflows.QueryFulfilment)
-	var info workflows.FulfilmentInfo
-	if err == nil {
-		err = resp.Get(&info)
-	}
+	info, err := s.journeys.Fulfilment(ctx, workflowID)
 	if err != nil {
 		s.logger.WarnContext(ctx, "Refill order did not answer its fulfilment query", "workflow_id", workflowID, "error", err)
 		return r
@@ -107,8 +98,8 @@ func (s *Server) reportDose(c *gin.Context) {
 	}
 	id := c.Param("id")
 	report := workflows.DoseReport{Actor: actor, Dose: body.Dose, Action: body.Action}
-	if err := s.temporal.SignalWorkflow(c.Request.Context(), id, "", workflows.SignalDoseReport, report); err != nil {
-		s.writeError(c, fmt.Errorf("%s to %s: %w", workflows.SignalDoseReport, id, err))
+	if err := s.journeys.ReportDose(c.Request.Context(), id, report); err != nil {
+		s.writeError(c, err)
 		return
 	}
 	c.JSON(http.StatusAccepted, gin.H{"accepted": true})
@@ -123,10 +114,9 @@ func (s *Server) requestRefill(c *gin.Context) {
 		return
 	}
 	id := c.Param("id")
-	st, err := callUpdate[workflows.AdherenceState](c.Request.Context(), s.temporal, id, workflows.UpdateRequestRefill,
-		workflows.RefillRequest{Actor: actor})
+	st, err := s.journeys.RequestRefill(c.Request.Context(), id, workflows.RefillRequest{Actor: actor})
 	if err != nil {
-		s.writeError(c, err)
+		s.writeError(c, notAtThatStep(err))
 		return
 	}
 	c.JSON(http.StatusOK, st)

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -12,6 +13,7 @@ import (
 	"github.com/gin-gonic/gin"
 	"go.temporal.io/api/serviceerror"
 
+	"github.com/carepath/carepath/journeys"
 	"github.com/carepath/carepath/store"
 	"github.com/carepath/carepath/workflows"
 )
@@ -37,21 +39,18 @@ func (s *Server) dietRoutes(r *gin.Engine) {
 func (s *Server) dietState(c *gin.Context) (workflows.DietPlanInfo, bool) {
 	id := c.Param("id")
 	var info workflows.DietPlanInfo
-	if _, _, _, err := workflows.ParseJourneyWorkflowID(id); err != nil {
+	if !journeys.ValidID(id) {
 		s.writeError(c, &notFoundError{detail: "no journey has this ID"})
 		return info, false
 	}
-	val, err := s.temporal.QueryWorkflow(c.Request.Context(), id, "", workflows.QueryDietPlan)
+	info, err := s.journeys.DietPlan(c.Request.Context(), id)
 	var failed *serviceerror.QueryFailed
 	if errors.As(err, &failed) {
 		s.writeError(c, &conflictError{detail: "the journey has not reached its diet step"})
 		return info, false
 	}
-	if err == nil {
-		err = val.Get(&info)
-	}
 	if err != nil {
-		s.writeError(c, fmt.Errorf("query %s on %s: %w", workflows.QueryDietPlan, id, err))
+		s.writeError(c, err)
 		return info, false
 	}
 	return info, true
@@ -118,15 +117,15 @@ func (s *Server) reviewDiet(c *gin.Context) {
 		return
 	}
 	id := c.Param("id")
-	if _, _, _, err := workflows.ParseJourneyWorkflowID(id); err != nil {
+	if !journeys.ValidID(id) {
 		s.writeError(c, &notFoundError{detail: "no journey has this ID"})
 		return
 	}
-	info, err := callUpdate[workflows.DietPlanInfo](c.Request.Context(), s.temporal, id, workflows.UpdateReviewDietPlan,
+	info, err := s.journeys.ReviewDietPlan(c.Request.Context(), id,
 		workflows.ReviewDietPlanRequest{Actor: actor, PlanID: body.PlanID, Action: body.Action, Reason: body.Reason,
 			EnergyKcal: body.EnergyKcal, ExcludeFoods: body.ExcludeFoods})
 	if err != nil {
-		s.writeError(c, err)
+		s.writeError(c, notAtThatStep(err))
 		return
 	}
 	c.JSON(http.StatusOK, info)
@@ -193,7 +192,7 @@ func (s *Server) logMeal(c *gin.Context) {
 		s.writeError(c, &invalidError{fields: fields})
 		return
 	}
-	s.signalDiet(c, workflows.SignalLogMeal, m, gin.H{"client_id": m.ClientID, "status": "accepted"})
+	s.signalDiet(c, func(ctx context.Context, id string) error { return s.journeys.LogMeal(ctx, id, m) }, gin.H{"client_id": m.ClientID, "status": "accepted"})
 }
 
 func (s *Server) knownFoods(c *gin.Context, items []store.MealItem) (map[string]bool, error) {
@@ -232,7 +231,7 @@ func (s *Server) postReading(c *gin.Context) {
 		s.writeError(c, &invalidError{fields: fields})
 		return
 	}
-	s.signalDiet(c, workflows.SignalReading, r, gin.H{"reading_id": r.ReadingID, "status": "accepted"})
+	s.signalDiet(c, func(ctx context.Context, id string) error { return s.journeys.SendReading(ctx, id, r) }, gin.H{"reading_id": r.ReadingID, "status": "accepted"})
 }
 
 // plausible bounds what glucose meters (20-600 mg/dL) and scales report.
@@ -248,14 +247,15 @@ func plausible(r workflows.Reading) bool {
 	return false
 }
 
-// signalDiet sends a signal to a journey at its diet step and answers 202.
-func (s *Server) signalDiet(c *gin.Context, name string, arg any, answer gin.H) {
+// signalDiet sends a signal (through send) to a journey at its diet step
+// and answers 202.
+func (s *Server) signalDiet(c *gin.Context, send func(ctx context.Context, id string) error, answer gin.H) {
 	if _, ok := s.dietState(c); !ok {
 		return
 	}
 	id := c.Param("id")
-	if err := s.temporal.SignalWorkflow(c.Request.Context(), id, "", name, arg); err != nil {
-		s.writeError(c, fmt.Errorf("%s on %s: %w", name, id, err))
+	if err := send(c.Request.Context(), id); err != nil {
+		s.writeError(c, err)
 		return
 	}
 	c.JSON(http.StatusAccepted, answer)
@@ -265,7 +265,7 @@ func (s *Server) signalDiet(c *gin.Context, name string, arg any, answer gin.H) 
 // PostgreSQL. ?date=YYYY-MM-DD in the patient's time zone; today by default.
 func (s *Server) getIntake(c *gin.Context) {
 	id := c.Param("id")
-	if _, _, _, err := workflows.ParseJourneyWorkflowID(id); err != nil {
+	if !journeys.ValidID(id) {
 		s.writeError(c, &notFoundError{detail: "no journey has this ID"})
 		return
 	}

@@ -29,6 +29,7 @@ import (
 	"go.temporal.io/api/serviceerror"
 
 	"github.com/carepath/carepath/auth"
+	"github.com/carepath/carepath/journeys"
 	"github.com/carepath/carepath/store"
 	"github.com/carepath/carepath/workflows"
 )
@@ -311,14 +312,14 @@ func (s *Server) hlBookAppointment(c *gin.Context) {
 		s.writeError(c, fmt.Errorf("book: %w", err))
 		return
 	}
-	id, err := s.startNextEpisode(ctx, workflows.JourneyInput{PatientID: patient.ID, PathwayID: hlConsultPathway, Plan: plan, SlotID: slot.ID})
+	started, err := s.startNextEpisode(ctx, workflows.JourneyInput{PatientID: patient.ID, PathwayID: hlConsultPathway, Plan: plan, SlotID: slot.ID})
 	if err != nil {
 		s.writeError(c, err)
 		return
 	}
-	appt, err := s.awaitAppointment(ctx, id)
-	if err != nil {
-		s.writeError(c, err)
+	appt := started.Booking.Journey.Appointment
+	if appt == nil {
+		s.writeError(c, &conflictError{detail: "the booking did not go through: " + started.Booking.Journey.Outcome})
 		return
 	}
 	loc, err := time.LoadLocation(slot.TimeZone)
@@ -354,51 +355,31 @@ func (s *Server) hlBookingPatient(c *gin.Context, email string) (store.PatientCo
 	return patient, nil
 }
 
-// startNextEpisode starts the patient's next journey on the pathway. A
+// hlBookingWait bounds how long a HealthLink booking waits for its slot;
+// the contract answers with the appointment, so there is no answer without.
+const hlBookingWait = 20 * time.Second
+
+// startNextEpisode starts the patient's next journey on the pathway, which
+// starts by booking, and answers once the slot is held (launchJourney). A
 // journey started a moment ago may not be recorded yet, so a taken episode
 // moves on to the next number.
-func (s *Server) startNextEpisode(ctx context.Context, in workflows.JourneyInput) (string, error) {
+func (s *Server) startNextEpisode(ctx context.Context, in workflows.JourneyInput) (journeys.Started, error) {
 	episode, err := s.store.NextJourneyEpisode(ctx, in.PatientID, in.PathwayID)
 	if err != nil {
-		return "", err
+		return journeys.Started{}, err
 	}
 	var started *serviceerror.WorkflowExecutionAlreadyStarted
 	for try := 0; ; try++ {
 		in.Episode = episode + try
-		id, _, err := s.launchJourney(ctx, in)
+		st, err := s.launchJourney(ctx, in, hlBookingWait)
+		if err == nil && st.Booking == nil {
+			return st, fmt.Errorf("book: journey %s did not hold its slot within %v", st.ID, hlBookingWait)
+		}
 		if err == nil {
-			return id, nil
+			return st, nil
 		}
 		if !errors.As(err, &started) || try == 9 {
-			return "", err
-		}
-	}
-}
-
-// awaitAppointment polls the new journey until its booking step holds the
-// slot, and answers 409 if the journey ended first (someone else took the
-// slot in between).
-func (s *Server) awaitAppointment(ctx context.Context, id string) (*workflows.AppointmentInfo, error) {
-	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
-	defer cancel()
-	for {
-		resp, err := s.temporal.QueryWorkflow(ctx, id, "", workflows.QueryJourneyState)
-		var state workflows.JourneyState
-		if err == nil {
-			if err := resp.Get(&state); err != nil {
-				return nil, fmt.Errorf("decode journey %s state: %w", id, err)
-			}
-			switch {
-			case state.Appointment != nil:
-				return state.Appointment, nil
-			case state.Status != workflows.StatusActive:
-				return nil, &conflictError{detail: "the booking did not go through: " + state.Outcome}
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return nil, fmt.Errorf("journey %s did not hold its slot in time: %w", id, ctx.Err())
-		case <-time.After(150 * time.Millisecond):
+			return journeys.Started{}, err
 		}
 	}
 }
@@ -420,8 +401,9 @@ func (s *Server) hlCancelAppointment(c *gin.Context) {
 		s.writeError(c, &conflictError{detail: "the appointment is already cancelled"})
 		return
 	}
-	state, err := s.updateJourney(c.Request.Context(), appt.JourneyID, workflows.UpdateCancel,
+	state, err := s.journeys.Cancel(c.Request.Context(), appt.JourneyID,
 		workflows.CancelRequest{Actor: actor, Reason: "cancelled through HealthLink"})
+	err = notAtThatStep(err)
 	var ended *serviceerror.NotFound
 	if errors.As(err, &ended) {
 		err = &conflictError{detail: "the appointment's journey has ended; it can no longer be cancelled"}
@@ -618,8 +600,9 @@ func (s *Server) hlAnswerRequest(c *gin.Context, outcome string) {
 		s.writeError(c, err)
 		return
 	}
-	if _, err := s.updateJourney(ctx, appt.JourneyID, workflows.UpdateDecide,
+	if _, err := s.journeys.Decide(ctx, appt.JourneyID,
 		workflows.DecideRequest{Actor: actor, StepID: step, Outcome: outcome}); err != nil {
+		err = notAtThatStep(err)
 		s.writeError(c, err)
 		return
 	}
@@ -628,13 +611,9 @@ func (s *Server) hlAnswerRequest(c *gin.Context, outcome string) {
 
 // doctorDecisionStep is the step at which the journey waits for the doctor.
 func (s *Server) doctorDecisionStep(ctx context.Context, journeyID string) (string, error) {
-	resp, err := s.temporal.QueryWorkflow(ctx, journeyID, "", workflows.QueryJourneyState)
+	state, err := s.journeys.State(ctx, journeyID)
 	if err != nil {
-		return "", fmt.Errorf("query journey %s: %w", journeyID, err)
-	}
-	var state workflows.JourneyState
-	if err := resp.Get(&state); err != nil {
-		return "", fmt.Errorf("decode journey %s state: %w", journeyID, err)
+		return "", err
 	}
 	for _, w := range state.Waiting {
 		if w.For == auth.RoleDoctor {

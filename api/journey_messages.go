@@ -3,20 +3,13 @@ package api
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net/http"
 	"regexp"
-	"strings"
-	"time"
 
 	"github.com/gin-gonic/gin"
-	commonpb "go.temporal.io/api/common/v1"
-	workflowpb "go.temporal.io/api/workflowservice/v1"
-	"go.temporal.io/sdk/client"
-	"go.temporal.io/sdk/converter"
-	"go.temporal.io/sdk/temporal"
 
 	"github.com/carepath/carepath/inference"
+	"github.com/carepath/carepath/journeys"
 	"github.com/carepath/carepath/workflows"
 )
 
@@ -45,7 +38,9 @@ func (s *Server) decide(c *gin.Context) {
 		s.writeError(c, &invalidError{fields: fields})
 		return
 	}
-	s.sendUpdate(c, workflows.UpdateDecide, workflows.DecideRequest{Actor: actor, StepID: body.StepID, Outcome: body.Outcome, Reason: body.Reason})
+	s.sendUpdate(c, func(ctx context.Context, id string) (workflows.JourneyState, error) {
+		return s.journeys.Decide(ctx, id, workflows.DecideRequest{Actor: actor, StepID: body.StepID, Outcome: body.Outcome, Reason: body.Reason})
+	})
 }
 
 type cancelBody struct {
@@ -59,69 +54,40 @@ func (s *Server) cancelJourney(c *gin.Context) {
 	if !ok {
 		return
 	}
-	s.sendUpdate(c, workflows.UpdateCancel, workflows.CancelRequest{Actor: actor, Reason: body.Reason})
+	s.sendUpdate(c, func(ctx context.Context, id string) (workflows.JourneyState, error) {
+		return s.journeys.Cancel(ctx, id, workflows.CancelRequest{Actor: actor, Reason: body.Reason})
+	})
 }
 
-// sendUpdate sends an update to the journey in the path and answers with
-// the journey's new state.
-func (s *Server) sendUpdate(c *gin.Context, name string, arg any) {
+// sendUpdate sends an update to the journey in the path through send and
+// answers with the journey's new state.
+func (s *Server) sendUpdate(c *gin.Context, send func(ctx context.Context, id string) (workflows.JourneyState, error)) {
 	id := c.Param("id")
-	if _, _, _, err := workflows.ParseJourneyWorkflowID(id); err != nil {
+	if !journeys.ValidID(id) {
 		s.writeError(c, &notFoundError{detail: "no journey has this ID"})
 		return
 	}
-	state, err := s.updateJourney(c.Request.Context(), id, name, arg)
+	state, err := send(c.Request.Context(), id)
 	if err != nil {
-		s.writeError(c, err)
+		s.writeError(c, notAtThatStep(err))
 		return
 	}
 	c.JSON(http.StatusOK, state)
 }
 
-// updateJourney sends an update to a journey and waits for its answer, the
-// journey's new state. A refusal is the validator's application error.
-func (s *Server) updateJourney(ctx context.Context, id, name string, arg any) (workflows.JourneyState, error) {
-	return callUpdate[workflows.JourneyState](ctx, s.temporal, id, name, arg)
-}
-
-// callUpdate sends the update name with arg to the workflow id, waits for
-// it to complete and decodes its answer as T. A refusal is the validator's
-// application error, which writeError maps to a problem.
-func callUpdate[T any](ctx context.Context, tc client.Client, id, name string, arg any) (T, error) {
-	var answer T
-	handle, err := tc.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
-		WorkflowID: id, UpdateName: name, Args: []any{arg}, WaitForStage: client.WorkflowUpdateStageCompleted,
-	})
-	if err == nil {
-		err = handle.Get(ctx, &answer)
-	}
-	if err != nil {
-		return answer, fmt.Errorf("%s on %s: %w", name, id, notAtThatStep(name, err))
-	}
-	return answer, nil
-}
-
-// notAtThatStep turns the SDK's refusal of an update the workflow has no
-// handler for now (a step's updates exist only while the step runs: a
+// notAtThatStep turns the client's word that the workflow has no handler
+// for an update now (a step's updates exist only while the step runs: a
 // prescription review after the prescription is signed, a diet review on a
 // journey with no diet step) into a conflict; other errors pass unchanged.
-func notAtThatStep(name string, err error) error {
-	var appErr *temporal.ApplicationError
-	if errors.As(err, &appErr) && strings.HasPrefix(appErr.Message(), "unknown update ") {
-		return &conflictError{detail: "the journey is not at a step that takes this request (" + name + ")"}
+func notAtThatStep(err error) error {
+	var notAt *journeys.NotAtStepError
+	if errors.As(err, &notAt) {
+		return &conflictError{detail: notAt.Error()}
 	}
 	return err
 }
 
-type journeySummary struct {
-	ID             string    `json:"id"`
-	PathwayID      string    `json:"pathway_id"`
-	PathwayVersion string    `json:"pathway_version"`
-	Stage          string    `json:"stage"`
-	NeedsAttention bool      `json:"needs_attention"`
-	Running        bool      `json:"running"`
-	StartedAt      time.Time `json:"started_at"`
-}
+type journeySummary = journeys.Summary
 
 // journeySorts are the fields a patient's journeys sort by.
 var journeySorts = sortKeys[journeySummary]{
@@ -155,12 +121,12 @@ func (s *Server) listPatientJourneys(c *gin.Context) {
 		s.writeError(c, err)
 		return
 	}
-	query, err := journeyQuery(c, patientID)
+	filter, err := journeyFilter(c, patientID)
 	if err != nil {
 		s.writeError(c, err)
 		return
 	}
-	out, err := s.patientJourneys(c, query)
+	out, err := s.journeys.List(c.Request.Context(), filter, maxListedJourneys)
 	if err != nil {
 		s.writeError(c, err)
 		return
@@ -168,80 +134,26 @@ func (s *Server) listPatientJourneys(c *gin.Context) {
 	c.JSON(http.StatusOK, paginate(out, params, journeySorts, func(j journeySummary) string { return j.ID }))
 }
 
-// journeyQuery is the visibility query for the patient's journeys with the
-// request's filters. Every value is checked against a strict pattern first,
-// so nothing from the request can change the query's meaning.
-func journeyQuery(c *gin.Context, patientID string) (string, error) {
-	query := fmt.Sprintf("WorkflowType = '%s' AND %s = '%s'", workflows.JourneyWorkflowName, workflows.PatientIDKey.GetName(), patientID)
+// journeyFilter is the visibility filter for the patient's journeys with
+// the request's filters. Every value is checked against a strict pattern
+// first, so nothing from the request can change the query's meaning.
+func journeyFilter(c *gin.Context, patientID string) (journeys.Filter, error) {
+	f := journeys.Filter{PatientID: patientID}
 	running, err := filterParam(c, "running", func(v string) bool { return v == "true" || v == "false" }, "true or false")
 	if err != nil {
-		return "", err
+		return f, err
 	}
-	switch running {
-	case "true":
-		query += " AND ExecutionStatus = 'Running'"
-	case "false":
-		query += " AND ExecutionStatus != 'Running'"
+	if running != "" {
+		r := running == "true"
+		f.Running = &r
 	}
-	pathway, err := filterParam(c, "pathway_id", workflows.ValidPathwayID, "a pathway ID (lowercase letters, digits and hyphens)")
-	if err != nil {
-		return "", err
+	if f.PathwayID, err = filterParam(c, "pathway_id", workflows.ValidPathwayID, "a pathway ID (lowercase letters, digits and hyphens)"); err != nil {
+		return f, err
 	}
-	if pathway != "" {
-		query += fmt.Sprintf(" AND %s = '%s'", workflows.PathwayIDKey.GetName(), pathway)
+	if f.Stage, err = filterParam(c, "stage", journeyStage.MatchString, "a stage name (lowercase letters, digits, _ and -)"); err != nil {
+		return f, err
 	}
-	stage, err := filterParam(c, "stage", journeyStage.MatchString, "a stage name (lowercase letters, digits, _ and -)")
-	if err != nil {
-		return "", err
-	}
-	if stage != "" {
-		query += fmt.Sprintf(" AND %s = '%s'", workflows.JourneyStageKey.GetName(), stage)
-	}
-	return query, nil
-}
-
-// patientJourneys reads every journey the query matches, up to
-// maxListedJourneys.
-func (s *Server) patientJourneys(c *gin.Context, query string) ([]journeySummary, error) {
-	out := []journeySummary{}
-	var token []byte
-	for {
-		resp, err := s.temporal.ListWorkflow(c.Request.Context(), &workflowpb.ListWorkflowExecutionsRequest{
-			Query: query, PageSize: 100, NextPageToken: token})
-		if err != nil {
-			return nil, fmt.Errorf("list journeys: %w", err)
-		}
-		for _, e := range resp.GetExecutions() {
-			sa := e.GetSearchAttributes().GetIndexedFields()
-			sum := journeySummary{ID: e.GetExecution().GetWorkflowId(), Running: e.GetCloseTime() == nil, StartedAt: e.GetStartTime().AsTime()}
-			err := errors.Join(
-				decodeAttribute(sa, workflows.PathwayIDKey.GetName(), &sum.PathwayID),
-				decodeAttribute(sa, workflows.PathwayVersionKey.GetName(), &sum.PathwayVersion),
-				decodeAttribute(sa, workflows.JourneyStageKey.GetName(), &sum.Stage),
-				decodeAttribute(sa, workflows.NeedsAttentionKey.GetName(), &sum.NeedsAttention),
-			)
-			if err != nil {
-				return nil, fmt.Errorf("list journeys: %s: %w", sum.ID, err)
-			}
-			out = append(out, sum)
-		}
-		token = resp.GetNextPageToken()
-		if len(token) == 0 || len(out) >= maxListedJourneys {
-			return out, nil
-		}
-	}
-}
-
-// decodeAttribute reads one search attribute, if the journey has it.
-func decodeAttribute(fields map[string]*commonpb.Payload, name string, dst any) error {
-	p, ok := fields[name]
-	if !ok {
-		return nil
-	}
-	if err := converter.GetDefaultDataConverter().FromPayload(p, dst); err != nil {
-		return fmt.Errorf("search attribute %s: %w", name, err)
-	}
-	return nil
+	return f, nil
 }
 
 type rescheduleBody struct {
@@ -259,7 +171,9 @@ func (s *Server) rescheduleJourney(c *gin.Context) {
 		s.writeError(c, &invalidError{fields: []FieldError{{Pointer: "/new_slot_id", Detail: "must be a slot ID (a lowercase UUID)"}}})
 		return
 	}
-	s.sendUpdate(c, workflows.UpdateReschedule, workflows.RescheduleRequest{Actor: actor, NewSlotID: body.NewSlotID})
+	s.sendUpdate(c, func(ctx context.Context, id string) (workflows.JourneyState, error) {
+		return s.journeys.Reschedule(ctx, id, workflows.RescheduleRequest{Actor: actor, NewSlotID: body.NewSlotID})
+	})
 }
 
 // startConsult marks the video consult as started (the doctor joined).
@@ -269,7 +183,9 @@ func (s *Server) startConsult(c *gin.Context) {
 	if !ok {
 		return
 	}
-	s.sendUpdate(c, workflows.UpdateStartConsult, workflows.StartConsultRequest{Actor: actor})
+	s.sendUpdate(c, func(ctx context.Context, id string) (workflows.JourneyState, error) {
+		return s.journeys.StartConsult(ctx, id, workflows.StartConsultRequest{Actor: actor})
+	})
 }
 
 type closeConsultBody struct {
@@ -294,8 +210,10 @@ func (s *Server) closeConsult(c *gin.Context) {
 	if !ok {
 		return
 	}
-	s.sendUpdate(c, workflows.UpdateCloseConsult, workflows.CloseConsultRequest{
-		Actor: actor, Diagnoses: body.Diagnoses, Notes: body.Notes, Orders: body.Orders, Outcome: body.Outcome,
-		Measurements: body.Measurements, Prescriptions: body.Prescriptions, LabTests: body.LabTests, FollowUpDays: body.FollowUpDays,
+	s.sendUpdate(c, func(ctx context.Context, id string) (workflows.JourneyState, error) {
+		return s.journeys.CloseConsult(ctx, id, workflows.CloseConsultRequest{
+			Actor: actor, Diagnoses: body.Diagnoses, Notes: body.Notes, Orders: body.Orders, Outcome: body.Outcome,
+			Measurements: body.Measurements, Prescriptions: body.Prescriptions, LabTests: body.LabTests, FollowUpDays: body.FollowUpDays,
+		})
 	})
 }

@@ -2,17 +2,13 @@ package api
 
 import (
 	"context"
-	"fmt"
 	"net/http"
-	"strconv"
+	"time"
 
 	"github.com/gin-gonic/gin"
-	enumspb "go.temporal.io/api/enums/v1"
-	"go.temporal.io/sdk/client"
-	"go.temporal.io/sdk/temporal"
 
+	"github.com/carepath/carepath/journeys"
 	"github.com/carepath/carepath/pathways"
-	"github.com/carepath/carepath/store"
 	"github.com/carepath/carepath/workflows"
 )
 
@@ -32,6 +28,9 @@ type journeyResponse struct {
 	PathwayVersion int    `json:"pathway_version"`
 	Episode        int    `json:"episode"`
 	Links          links  `json:"links"`
+	// State is the journey's state once its booking has settled, for a
+	// pathway that starts by booking; absent otherwise.
+	State *workflows.JourneyState `json:"state,omitempty"`
 }
 
 type links struct {
@@ -52,53 +51,33 @@ func (s *Server) startJourney(c *gin.Context) {
 		s.writeError(c, err)
 		return
 	}
-	id, run, err := s.launchJourney(c.Request.Context(), in)
+	started, err := s.launchJourney(c.Request.Context(), in, journeys.BookingWait)
 	if err != nil {
 		s.writeError(c, err)
 		return
 	}
-	c.Header("Location", journeyPath(id))
-	c.JSON(http.StatusAccepted, journeyResponse{
-		ID: id, RunID: run.GetRunID(), PatientID: in.PatientID, PathwayID: in.PathwayID, PathwayVersion: in.Plan.Version, Episode: in.Episode,
-		Links: links{Self: journeyPath(id)},
-	})
+	resp := journeyResponse{
+		ID: started.ID, RunID: started.RunID, PatientID: in.PatientID, PathwayID: in.PathwayID, PathwayVersion: in.Plan.Version, Episode: in.Episode,
+		Links: links{Self: journeyPath(started.ID)},
+	}
+	if started.Booking != nil {
+		resp.State = &started.Booking.Journey
+	}
+	c.Header("Location", journeyPath(started.ID))
+	c.JSON(http.StatusAccepted, resp)
 }
 
-// launchJourney starts the journey workflow for in and returns its ID.
-// The ID is opaque (workflows.NewJourneyWorkflowID) and recorded in
-// journey_ref for the patient's episode on the pathway before the workflow
-// starts; an episode recorded already keeps its ID. So a start retried
-// after a crash starts the workflow the first attempt chose, and starting a
-// journey that exists is serviceerror.WorkflowExecutionAlreadyStarted
-// (409), as it was when the ID named the episode.
-func (s *Server) launchJourney(ctx context.Context, in workflows.JourneyInput) (string, client.WorkflowRun, error) {
-	ref, _, err := s.store.ReserveJourneyRef(ctx, store.JourneyRef{
-		PatientID: in.PatientID, PathwayID: in.PathwayID, Episode: in.Episode,
-		WorkflowID: workflows.NewJourneyWorkflowID(in.PatientID),
-	})
-	if err != nil {
-		return "", nil, fmt.Errorf("start journey: %w", err)
+// launchJourney starts the journey workflow for in (journeys.Client.Start
+// says how its ID is kept idempotent). A pathway that starts by booking is
+// started with its booking_status update, so the answer comes once the
+// slot is held and the payment is ready, or the slot was refused (a 409,
+// the update's SlotUnavailable error), with no polling. A booking not
+// settled within wait answers as any start does (202, no state).
+func (s *Server) launchJourney(ctx context.Context, in workflows.JourneyInput, wait time.Duration) (journeys.Started, error) {
+	if journeys.Books(in) {
+		return s.journeys.StartBooking(ctx, in, wait)
 	}
-	id := ref.WorkflowID
-	run, err := s.temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
-		ID:        id,
-		TaskQueue: s.taskQueue,
-		// Without this the SDK hands back the existing run as if it were new.
-		WorkflowExecutionErrorWhenAlreadyStarted: true,
-		// A journey ID names one journey for ever: never run it twice.
-		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
-		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
-		TypedSearchAttributes: temporal.NewSearchAttributes(
-			workflows.PatientIDKey.ValueSet(in.PatientID),
-			workflows.PathwayIDKey.ValueSet(in.PathwayID),
-			workflows.PathwayVersionKey.ValueSet(strconv.Itoa(in.Plan.Version)),
-			workflows.JourneyStageKey.ValueSet("enrolling"),
-		),
-	}, workflows.JourneyWorkflowName, in)
-	if err != nil {
-		return "", nil, fmt.Errorf("start journey %s: %w", id, err)
-	}
-	return id, run, nil
+	return s.journeys.Start(ctx, in)
 }
 
 func (s *Server) validateStart(c *gin.Context, req startJourneyRequest) (workflows.JourneyInput, error) {
@@ -154,18 +133,13 @@ func (s *Server) validateStart(c *gin.Context, req startJourneyRequest) (workflo
 // getJourney answers from the journey workflow's state query.
 func (s *Server) getJourney(c *gin.Context) {
 	id := c.Param("id")
-	if _, _, _, err := workflows.ParseJourneyWorkflowID(id); err != nil {
+	if !journeys.ValidID(id) {
 		s.writeError(c, &notFoundError{detail: "no journey has this ID"})
 		return
 	}
-	resp, err := s.temporal.QueryWorkflow(c.Request.Context(), id, "", workflows.QueryJourneyState)
+	state, err := s.journeys.State(c.Request.Context(), id)
 	if err != nil {
-		s.writeError(c, fmt.Errorf("query journey %s: %w", id, err))
-		return
-	}
-	var state workflows.JourneyState
-	if err := resp.Get(&state); err != nil {
-		s.writeError(c, fmt.Errorf("decode journey %s state: %w", id, err))
+		s.writeError(c, err)
 		return
 	}
 	c.JSON(http.StatusOK, state)

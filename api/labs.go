@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -12,6 +13,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/carepath/carepath/auth"
+	"github.com/carepath/carepath/journeys"
 	"github.com/carepath/carepath/pathways"
 	"github.com/carepath/carepath/store"
 	"github.com/carepath/carepath/workflows"
@@ -71,7 +73,9 @@ func (s *Server) recordLabResult(c *gin.Context) {
 	if !s.sentToThisLab(c, res.LOINC) {
 		return
 	}
-	s.sendUpdate(c, workflows.UpdateRecordLabResult, workflows.RecordLabResultRequest{Actor: actor, Result: res})
+	s.sendUpdate(c, func(ctx context.Context, id string) (workflows.JourneyState, error) {
+		return s.journeys.RecordLabResult(ctx, id, workflows.RecordLabResultRequest{Actor: actor, Result: res})
+	})
 }
 
 // sentToThisLab refuses (403) a lab partner's result for an order that was
@@ -98,16 +102,12 @@ func (s *Server) sentToThisLab(c *gin.Context, loinc string) bool {
 // openLabTests are the LOINC codes of the journey's unresulted orders.
 func (s *Server) openLabTests(c *gin.Context) ([]string, error) {
 	id := c.Param("id")
-	if _, _, _, err := workflows.ParseJourneyWorkflowID(id); err != nil {
+	if !journeys.ValidID(id) {
 		return nil, &notFoundError{detail: "no journey has this ID"}
 	}
-	resp, err := s.temporal.QueryWorkflow(c.Request.Context(), id, "", workflows.QueryJourneyState)
+	state, err := s.journeys.State(c.Request.Context(), id)
 	if err != nil {
-		return nil, fmt.Errorf("query journey %s: %w", id, err)
-	}
-	var state workflows.JourneyState
-	if err := resp.Get(&state); err != nil {
-		return nil, fmt.Errorf("decode journey %s state: %w", id, err)
+		return nil, err
 	}
 	open := []string{}
 	for _, o := range state.Labs {

@@ -83,7 +83,7 @@ func (s *Server) pharmacyWebhook(c *gin.Context) {
 	outcome := outcomeSignalled
 	// The journey follows the orders of its fulfil step; a refill's own
 	// workflow follows a refill order.
-	err = s.temporal.SignalWorkflow(ctx, order.FollowedBy(), "", workflows.SignalPharmacyStatus, workflows.PharmacyStatusEvent{
+	err = s.journeys.PharmacyStatus(ctx, order.FollowedBy(), workflows.PharmacyStatusEvent{
 		EventID: ev.EventID, OrderID: order.ID, Status: ev.Status, Sequence: ev.Sequence,
 	})
 	var notFound *serviceerror.NotFound

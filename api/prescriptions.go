@@ -2,12 +2,12 @@ package api
 
 import (
 	"errors"
-	"fmt"
 	"net/http"
 
 	"github.com/gin-gonic/gin"
 	"go.temporal.io/api/serviceerror"
 
+	"github.com/carepath/carepath/journeys"
 	"github.com/carepath/carepath/workflows"
 )
 
@@ -21,23 +21,18 @@ const (
 // override. 409 when the journey has not reached its prescribe step.
 func (s *Server) getPrescription(c *gin.Context) {
 	id := c.Param("id")
-	if _, _, _, err := workflows.ParseJourneyWorkflowID(id); err != nil {
+	if !journeys.ValidID(id) {
 		s.writeError(c, &notFoundError{detail: "no journey has this ID"})
 		return
 	}
-	val, err := s.temporal.QueryWorkflow(c.Request.Context(), id, "", workflows.QueryPrescription)
+	info, err := s.journeys.Prescription(c.Request.Context(), id)
 	var failed *serviceerror.QueryFailed
 	if errors.As(err, &failed) {
 		s.writeError(c, &conflictError{detail: "the journey has not reached its prescription step"})
 		return
 	}
 	if err != nil {
-		s.writeError(c, fmt.Errorf("query %s on %s: %w", workflows.QueryPrescription, id, err))
-		return
-	}
-	var info workflows.PrescriptionInfo
-	if err := val.Get(&info); err != nil {
-		s.writeError(c, fmt.Errorf("query %s on %s: %w", workflows.QueryPrescription, id, err))
+		s.writeError(c, err)
 		return
 	}
 	c.JSON(http.StatusOK, info)
@@ -61,15 +56,15 @@ func (s *Server) reviewPrescription(c *gin.Context) {
 		return
 	}
 	id := c.Param("id")
-	if _, _, _, err := workflows.ParseJourneyWorkflowID(id); err != nil {
+	if !journeys.ValidID(id) {
 		s.writeError(c, &notFoundError{detail: "no journey has this ID"})
 		return
 	}
-	info, err := callUpdate[workflows.PrescriptionInfo](c.Request.Context(), s.temporal, id, workflows.UpdateReviewPrescription,
+	info, err := s.journeys.ReviewPrescription(c.Request.Context(), id,
 		workflows.ReviewPrescriptionRequest{Actor: actor, PrescriptionID: body.PrescriptionID, Action: body.Action,
 			Items: body.Items, Reason: body.Reason})
 	if err != nil {
-		s.writeError(c, err)
+		s.writeError(c, notAtThatStep(err))
 		return
 	}
 	c.JSON(http.StatusOK, info)

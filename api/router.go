@@ -19,6 +19,7 @@ import (
 	"github.com/carepath/carepath/auth"
 	"github.com/carepath/carepath/config"
 	"github.com/carepath/carepath/inference"
+	"github.com/carepath/carepath/journeys"
 	"github.com/carepath/carepath/knowledge"
 	"github.com/carepath/carepath/pathways"
 	"github.com/carepath/carepath/platform"
@@ -70,10 +71,9 @@ type Options struct {
 
 // Server holds the handlers' dependencies.
 type Server struct {
-	temporal      client.Client
+	journeys      *journeys.Client
 	store         *store.Store
 	health        HealthChecker
-	taskQueue     string
 	healthTimeout time.Duration
 	logger        *slog.Logger
 	codec         CodecOptions
@@ -96,7 +96,7 @@ const maxBodyBytes = 64 << 10
 func NewRouter(o Options) *gin.Engine {
 	gin.SetMode(gin.ReleaseMode)
 	s := &Server{
-		temporal: o.Temporal, store: o.Store, health: cacheHealth(o.Health, healthCacheTTL), taskQueue: o.TaskQueue,
+		journeys: journeys.New(o.Temporal, o.TaskQueue, o.Store), store: o.Store, health: cacheHealth(o.Health, healthCacheTTL),
 		healthTimeout: o.HealthTimeout, logger: o.Logger, codec: o.Codec, pathways: o.Pathways,
 		models: o.Models, webhooks: o.Webhooks,
 	}

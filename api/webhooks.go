@@ -14,6 +14,7 @@ import (
 	"go.temporal.io/api/serviceerror"
 
 	"github.com/carepath/carepath/config"
+	"github.com/carepath/carepath/journeys"
 	"github.com/carepath/carepath/workflows"
 )
 
@@ -127,7 +128,7 @@ func (s *Server) stripeWebhook(c *gin.Context) {
 		}
 		c.JSON(http.StatusOK, stripeWebhookResponse{Received: true, Outcome: outcome})
 	}
-	if _, _, _, err := workflows.ParseJourneyWorkflowID(journeyID); err != nil {
+	if !journeys.ValidID(journeyID) {
 		s.logger.WarnContext(ctx, "Stripe event names no journey", "event_id", event.ID, "type", event.Type, "payment_intent", pi.ID)
 		finish(outcomeNoJourney)
 		return
@@ -140,9 +141,14 @@ func (s *Server) stripeWebhook(c *gin.Context) {
 	if amount == 0 {
 		amount = pi.Amount
 	}
-	err = s.temporal.SignalWorkflow(ctx, journeyID, "", signal, workflows.PaymentEvent{
+	ev := workflows.PaymentEvent{
 		EventID: event.ID, PaymentIntentID: pi.ID, AmountMinor: amount, Currency: strings.ToUpper(string(pi.Currency)),
-	})
+	}
+	if signal == workflows.SignalPaymentConfirmed {
+		err = s.journeys.PaymentConfirmed(ctx, journeyID, ev)
+	} else {
+		err = s.journeys.PaymentFailed(ctx, journeyID, ev)
+	}
 	var notFound *serviceerror.NotFound
 	switch {
 	case errors.As(err, &notFound):

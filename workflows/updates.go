@@ -77,7 +77,7 @@ func (j *journey) registerUpdates(ctx workflow.Context) error {
 	); err != nil {
 		return fmt.Errorf("register %s update: %w", UpdateRecordLabResult, err)
 	}
-	return nil
+	return j.registerBookingStatus(ctx)
 }
 
 // consultActor checks that the consult is open and actor is its doctor.

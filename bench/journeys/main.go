@@ -27,6 +27,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/carepath/carepath/config"
+	"github.com/carepath/carepath/journeys"
 	"github.com/carepath/carepath/pathways"
 	"github.com/carepath/carepath/platform"
 	"github.com/carepath/carepath/store"
@@ -104,6 +105,9 @@ func run(n, concurrency int) error {
 	}
 	defer w.Stop()
 
+	// Journeys start through the API's own client: the same options, the
+	// same journey_ref reservation.
+	jc := journeys.New(c, queue, s)
 	runID := time.Now().UnixNano()
 	baseline := measure(n, concurrency, func(i int) error {
 		run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: fmt.Sprintf("bench-baseline-%d-%d", runID, i), TaskQueue: queue}, "BenchOneActivity")
@@ -112,36 +116,30 @@ func run(n, concurrency int) error {
 		}
 		return run.Get(ctx, nil)
 	})
-	journeys := measure(n, concurrency, func(i int) error {
+	journeyFigures := measure(n, concurrency, func(i int) error {
 		patient := store.SeedPatientID(i%store.SeedPatientCount + 1)
 		episode := int(runID%1_000_000)*1000 + i + 1
-		id := workflows.NewJourneyWorkflowID(patient)
-		run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: queue}, workflows.JourneyWorkflowName,
-			workflows.JourneyInput{PatientID: patient, PathwayID: plan.PathwayID, Episode: episode, Plan: plan})
+		started, err := jc.Start(ctx, workflows.JourneyInput{PatientID: patient, PathwayID: plan.PathwayID, Episode: episode, Plan: plan})
 		if err != nil {
 			return err
 		}
 		// The doctor answers as soon as the journey waits for it.
 		for {
-			handle, err := c.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
-				WorkflowID: id, UpdateName: workflows.UpdateDecide, WaitForStage: client.WorkflowUpdateStageCompleted,
-				Args: []any{workflows.DecideRequest{Actor: workflows.Actor{ID: "bench-doctor", Role: "doctor"}, StepID: "review", Outcome: "accepted"}},
-			})
-			if err == nil {
-				err = handle.Get(ctx, nil)
-			}
+			_, err := jc.Decide(ctx, started.ID, workflows.DecideRequest{
+				Actor: workflows.Actor{ID: "bench-doctor", Role: "doctor"}, StepID: "review", Outcome: "accepted"})
 			if err == nil {
 				break
 			}
 			time.Sleep(50 * time.Millisecond) // not at the review step yet
 		}
-		return run.Get(ctx, nil)
+		_, err = jc.Result(ctx, started.ID)
+		return err
 	})
 
 	fmt.Printf("one-activity workflow: %s\n", baseline)
-	fmt.Printf("journey (wait, update, 2 records): %s\n", journeys)
+	fmt.Printf("journey (wait, update, 2 records): %s\n", journeyFigures)
 	fmt.Printf("ratio journey/baseline: throughput %.2f, p50 latency %.2f, p99 latency %.2f\n",
-		journeys.perSecond/baseline.perSecond, float64(journeys.p50)/float64(baseline.p50), float64(journeys.p99)/float64(baseline.p99))
+		journeyFigures.perSecond/baseline.perSecond, float64(journeyFigures.p50)/float64(baseline.p50), float64(journeyFigures.p99)/float64(baseline.p99))
 	return nil
 }
 
