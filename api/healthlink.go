@@ -15,10 +15,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"mime"
+	"maps"
 	"net/http"
-	"net/url"
 	"regexp"
 	"slices"
 	"strconv"
@@ -79,45 +77,21 @@ func requestParams(c *gin.Context) (map[string]string, error) {
 	return values, err
 }
 
+// readParams takes the values parseRequest read (api/request.go), so the
+// HealthLink handlers bind exactly what the access rule saw.
 func readParams(c *gin.Context) (map[string]string, error) {
-	if c.Request.Method == http.MethodGet {
-		return singleValues(c.Request.URL.Query())
+	req := parsedFrom(c)
+	switch {
+	case c.Request.Method == http.MethodGet:
+		return maps.Clone(req.query), nil
+	case req.form != nil:
+		return maps.Clone(req.form), nil
+	case req.members == nil && len(bytes.TrimSpace(req.body)) > 0:
+		return nil, &malformedError{detail: "the body is neither form fields nor a JSON object"}
 	}
-	mediaType, _, _ := mime.ParseMediaType(c.GetHeader("Content-Type"))
-	if mediaType == "multipart/form-data" {
-		if err := c.Request.ParseMultipartForm(maxBodyBytes); err != nil {
-			return nil, &malformedError{detail: "the form cannot be read: " + err.Error()}
-		}
-		return singleValues(c.Request.PostForm)
-	}
-	raw, err := io.ReadAll(c.Request.Body)
-	var tooBig *http.MaxBytesError
-	if errors.As(err, &tooBig) {
-		return nil, &malformedError{detail: fmt.Sprintf("the body is larger than %d bytes", tooBig.Limit)}
-	}
-	if err != nil {
-		return nil, &malformedError{detail: "the body could not be read"}
-	}
-	// The body stays readable for the middleware after the access layer
-	// (the Idempotency-Key hash reads it too).
-	c.Request.Body = io.NopCloser(bytes.NewReader(raw))
-	if mediaType == "application/x-www-form-urlencoded" {
-		form, err := url.ParseQuery(string(raw))
-		if err != nil {
-			return nil, &malformedError{detail: "the form cannot be read: " + err.Error()}
-		}
-		return singleValues(form)
-	}
-	if strings.TrimSpace(string(raw)) == "" {
-		return map[string]string{}, nil
-	}
-	var obj map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &obj); err != nil {
-		return nil, &malformedError{detail: "the body is neither form fields nor a JSON object: " + err.Error()}
-	}
-	values := make(map[string]string, len(obj))
+	values := make(map[string]string, len(req.members))
 	var fields []FieldError
-	for k, v := range obj {
+	for k, v := range req.members {
 		var str string
 		var num json.Number
 		switch {
@@ -136,26 +110,6 @@ func readParams(c *gin.Context) (map[string]string, error) {
 		return nil, &invalidError{fields: fields}
 	}
 	return values, nil
-}
-
-func singleValues(v url.Values) (map[string]string, error) {
-	out := make(map[string]string, len(v))
-	var fields []FieldError
-	for k, vs := range v {
-		if len(vs) != 1 {
-			fields = append(fields, FieldError{Pointer: "/" + k, Detail: "give this parameter once"})
-			continue
-		}
-		if !usableText(k) || !usableText(vs[0]) {
-			fields = append(fields, FieldError{Pointer: "/" + strings.ToValidUTF8(strings.ReplaceAll(k, "\x00", ""), ""), Detail: "holds a NUL byte or is not UTF-8"})
-			continue
-		}
-		out[k] = vs[0]
-	}
-	if len(fields) > 0 {
-		return nil, &invalidError{fields: fields}
-	}
-	return out, nil
 }
 
 // bindParams reads the request's parameters and refuses any not in names.

@@ -233,7 +233,7 @@ func temporalBusy(err error) bool {
 	if errors.As(err, &deadline) || errors.As(err, &unavail) || errors.As(err, &exhausted) {
 		return true
 	}
-	switch status.Code(errors.Unwrap(err)) {
+	switch status.Code(err) { // FromError unwraps to the gRPC status
 	case codes.DeadlineExceeded, codes.Unavailable:
 		return true
 	}

@@ -48,6 +48,8 @@ type parsedRequest struct {
 	// query holds each query parameter (each given once, but for the
 	// list parameters in repeatableQuery, whose first value is kept).
 	query map[string]string
+	// body is the body as sent, unless it was a multipart form.
+	body []byte
 	// members are the top-level members of a JSON object body.
 	members map[string]json.RawMessage
 	// form holds the fields of a form body (urlencoded or multipart).
@@ -140,6 +142,7 @@ func (req *parsedRequest) readBody(c *gin.Context) error {
 	}
 	// The handler, and the idempotency middleware, read the same bytes.
 	c.Request.Body = io.NopCloser(bytes.NewReader(raw))
+	req.body = raw
 	switch {
 	case mediaType == "application/x-www-form-urlencoded":
 		form, err := url.ParseQuery(string(raw))
@@ -167,6 +170,10 @@ func (req *parsedRequest) readForm(form map[string][]string) error {
 		}
 		if err := checkParamName(name); err != nil {
 			return err
+		}
+		if !usableText(name) || (len(values) == 1 && !usableText(values[0])) {
+			return &invalidError{fields: []FieldError{{Pointer: "/" + strings.ToValidUTF8(strings.ReplaceAll(name, "\x00", ""), ""),
+				Detail: "holds a NUL byte or is not UTF-8"}}}
 		}
 		if len(values) == 1 && isIDName(name) {
 			if why := nonCanonicalID(values[0]); why != "" {
